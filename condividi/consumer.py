@@ -1,0 +1,228 @@
+"""Consuming events with exactly-once effects.
+
+For each batch the consumer reads, it records every event id in the ``inbox`` table and applies the
+handlers in one transaction; an event id already in the inbox is skipped, so a redelivered event changes
+nothing. When a batch fails, its events are retried one by one (each in its own transaction, with
+backoff) so one bad message cannot hold back the others; a message that still fails goes to the
+dead-letter topic ``<topic>.dlt`` with the error, and the consumer goes on. Offsets are committed only
+after the batch's effects are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, KafkaError
+from google.protobuf.message import Message
+from sqlalchemy import text
+
+from condividi.db import Database, UnitOfWork, utcnow
+from condividi.events import ReceivedEvent, UndecodableEvent, dead_letter_topic, open_envelope, parse_envelope, type_name
+from condividi.observability import EVENTS_CONSUMED, event_id_var
+from condividi.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[UnitOfWork, ReceivedEvent[Any]], Awaitable[None]]
+
+_RECORD = text(
+    "INSERT INTO inbox (consumer_group, event_id, processed_at) "
+    "SELECT :group, unnest(CAST(:ids AS uuid[])), :now ON CONFLICT DO NOTHING RETURNING event_id"
+)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What one consumer group of a service reads and how it handles each event type."""
+
+    group: str  # "<service>.<purpose>"
+    topics: list[str]
+    handlers: dict[str, tuple[type[Message], Handler]]
+
+    @staticmethod
+    def of(group: str, topics: list[str], handlers: dict[type[Message], Handler]) -> Subscription:
+        return Subscription(group, topics, {type_name(cls): (cls, h) for cls, h in handlers.items()})
+
+
+@dataclass
+class _Decoded:
+    record: ConsumerRecord[bytes, bytes]
+    event: ReceivedEvent[Any]
+    handler: Handler
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Before partitions move to another member, wait for the batch in hand and commit it, so the new
+    owner does not start from an older offset than needed."""
+
+    def __init__(self, runner: EventConsumer) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self.runner.batch_lock:
+            await self.runner.commit()
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        return None
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        subscription: Subscription,
+        db: Database,
+        dead_letters: AIOKafkaProducer,
+        settings: ServiceSettings,
+    ) -> None:
+        self.subscription = subscription
+        self.db = db
+        self.dead_letters = dead_letters
+        self.max_attempts = settings.CONSUMER_MAX_ATTEMPTS
+        self.backoff = settings.CONSUMER_RETRY_BACKOFF_SECONDS
+        self.batch_lock = asyncio.Lock()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+            group_id=subscription.group,
+            client_id=f"{settings.SERVICE_NAME}-{subscription.group}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=500,
+        )
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self.consumer.subscribe(self.subscription.topics, listener=_CommitOnRevoke(self))
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.subscription.group}")
+
+    async def stop(self) -> None:
+        """Finishes the batch in hand, commits it, and leaves the group."""
+        self._stopping.set()
+        if self._task is not None:
+            async with self.batch_lock:
+                self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self.commit()
+        await self.consumer.stop()
+
+    async def commit(self) -> None:
+        try:
+            await self.consumer.commit()
+        except (CommitFailedError, KafkaError) as exc:
+            # The group rebalanced; the next owner re-reads from the last commit and the inbox
+            # absorbs the repeats.
+            log.warning("offset commit failed", extra={"group": self.subscription.group, "error": str(exc)})
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                batches = await self.consumer.getmany(timeout_ms=500)
+                records = [r for partition_records in batches.values() for r in partition_records]
+                if not records:
+                    continue
+                async with self.batch_lock:
+                    await self.handle(records)
+                    await self.commit()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer loop failed; retrying", extra={"group": self.subscription.group})
+                await asyncio.sleep(1.0)
+
+    async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Applies a batch of records: decodes, then one transaction, or one by one when that fails."""
+        decoded: list[_Decoded] = []
+        for record in records:
+            item = await self._decode(record)
+            if item is not None:
+                decoded.append(item)
+        if not decoded:
+            return
+        try:
+            await self._apply(decoded)
+        except Exception:
+            log.warning("batch failed; retrying its events one by one", exc_info=True)
+            for item in decoded:
+                await self._apply_with_retries(item)
+
+    async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Decoded | None:
+        try:
+            envelope = parse_envelope(record.value or b"")
+            known = self.subscription.handlers.get(envelope.type)
+            if known is None:
+                return None  # another consumer's business: a topic carries several event types
+            payload_class, handler = known
+            return _Decoded(record, open_envelope(envelope, payload_class), handler)
+        except UndecodableEvent as exc:
+            await self._dead_letter(record, exc, attempts=0)
+            return None
+
+    async def _apply(self, items: list[_Decoded]) -> None:
+        async with self.db.unit_of_work() as uow:
+            fresh = set(
+                (
+                    await uow.session.execute(
+                        _RECORD,
+                        {
+                            "group": self.subscription.group,
+                            "ids": [str(i.event.event_id) for i in items],
+                            "now": utcnow(),
+                        },
+                    )
+                ).scalars()
+            )
+            seen: set[Any] = set()
+            for item in items:
+                event_id = item.event.event_id
+                if event_id not in fresh or event_id in seen:
+                    EVENTS_CONSUMED.labels(self.subscription.group, "duplicate").inc()
+                    continue
+                seen.add(event_id)
+                token = event_id_var.set(str(event_id))
+                try:
+                    await item.handler(uow, item.event)
+                finally:
+                    event_id_var.reset(token)
+        EVENTS_CONSUMED.labels(self.subscription.group, "applied").inc(len(seen))
+
+    async def _apply_with_retries(self, item: _Decoded) -> None:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await self._apply([item])
+                return
+            except Exception as exc:
+                if attempt == self.max_attempts:
+                    log.error(
+                        "event failed %d times; sending it to the dead-letter topic",
+                        attempt,
+                        extra={"event_id": str(item.event.event_id), "group": self.subscription.group},
+                        exc_info=True,
+                    )
+                    await self._dead_letter(item.record, exc, attempts=attempt)
+                    return
+                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: BaseException, *, attempts: int) -> None:
+        EVENTS_CONSUMED.labels(self.subscription.group, "dead_lettered").inc()
+        reason = "".join(traceback.format_exception_only(type(error), error)).strip()[:2000]
+        headers = [
+            *(record.headers or ()),
+            ("dlt.error", reason.encode()),
+            ("dlt.consumer_group", self.subscription.group.encode()),
+            ("dlt.source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+            ("dlt.attempts", str(attempts).encode()),
+        ]
+        await self.dead_letters.send_and_wait(
+            dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers
+        )

@@ -1,0 +1,89 @@
+"""The database of one service and its unit of work.
+
+A use case opens ``db.unit_of_work()``, changes rows and calls ``uow.emit(...)``; everything, the
+events' outbox rows included, commits once when the block ends (or rolls back on error). That single
+commit is what makes an event and its state change happen together or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from condividi.events import new_envelope, topic_of
+from condividi.messaging_tables import OutboxMessage
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UnitOfWork:
+    def __init__(self, session: AsyncSession, producer: str) -> None:
+        self.session = session
+        self.producer = producer
+        self.emitted = 0
+
+    def emit(
+        self,
+        payload: Message,
+        *,
+        org_id: uuid.UUID | str,
+        aggregate_id: uuid.UUID | str,
+        traceparent: str = "",
+    ) -> uuid.UUID:
+        """Write an event to the outbox as part of this unit of work; returns its event id."""
+        envelope = new_envelope(
+            payload, org_id=org_id, aggregate_id=aggregate_id, producer=self.producer, traceparent=traceparent
+        )
+        self.session.add(
+            OutboxMessage(
+                event_id=uuid.UUID(envelope.event_id),
+                topic=topic_of(self.producer),
+                key=envelope.aggregate_id,
+                event_type=envelope.type,
+                envelope=envelope.SerializeToString(),
+                created_at=utcnow(),
+            )
+        )
+        self.emitted += 1
+        return uuid.UUID(envelope.event_id)
+
+
+class Database:
+    def __init__(self, url: str, *, producer: str, pool_size: int = 10) -> None:
+        self.producer = producer
+        self.engine: AsyncEngine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+        # expire_on_commit=False: rows stay readable after commit without a lazy load (which would
+        # raise MissingGreenlet under asyncio).
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Set after a commit that wrote outbox rows, so the relay publishes at once instead of polling.
+        self.outbox_written = asyncio.Event()
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        async with self.sessions() as session, session.begin():
+            uow = UnitOfWork(session, self.producer)
+            yield uow
+        if uow.emitted:
+            self.outbox_written.set()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for queries only; nothing is committed."""
+        async with self.sessions() as session:
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,115 @@
+"""Building and reading the event envelope (``proto/envelope.proto``), and the topic names.
+
+One topic per producing service, ``condividi.<service>``; a consumer's dead letters go to
+``<topic>.dlt``. Events are keyed by aggregate id so each aggregate stays ordered.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from google.protobuf.any_pb2 import Any as AnyMessage
+from google.protobuf.message import Message
+
+from condividi.contracts import content_pb2, policy_pb2, sharing_pb2
+from condividi.contracts.envelope_pb2 import Envelope
+
+P = TypeVar("P", bound=Message)
+
+# Every payload type, by its full protobuf name, so a consumer can decode what it reads.
+PAYLOAD_TYPES: dict[str, type[Message]] = {
+    cls.DESCRIPTOR.full_name: cls
+    for cls in (
+        content_pb2.ContentPublished,
+        sharing_pb2.ShareRequested,
+        sharing_pb2.SharePublished,
+        sharing_pb2.ShareRejected,
+        sharing_pb2.LinkClicked,
+        policy_pb2.ShareDecision,
+    )
+}
+
+
+def topic_of(producer: str) -> str:
+    return f"condividi.{producer}"
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dlt"
+
+
+def type_name(payload_class: type[Message]) -> str:
+    return str(payload_class.DESCRIPTOR.full_name)
+
+
+def new_envelope(
+    payload: Message,
+    *,
+    org_id: uuid.UUID | str,
+    aggregate_id: uuid.UUID | str,
+    producer: str,
+    traceparent: str = "",
+    occurred_at: datetime | None = None,
+) -> Envelope:
+    envelope = Envelope(
+        event_id=str(uuid.uuid4()),
+        type=payload.DESCRIPTOR.full_name,
+        org_id=str(org_id),
+        aggregate_id=str(aggregate_id),
+        producer=producer,
+        traceparent=traceparent,
+    )
+    envelope.occurred_at.FromDatetime(occurred_at or datetime.now(UTC))
+    packed = AnyMessage()
+    packed.Pack(payload, type_url_prefix="type.condividi.dev/")
+    envelope.payload.CopyFrom(packed)
+    return envelope
+
+
+class UndecodableEvent(ValueError):
+    """The bytes are not an envelope, or its payload is not what its type says."""
+
+
+@dataclass(frozen=True)
+class ReceivedEvent(Generic[P]):
+    event_id: uuid.UUID
+    type: str
+    org_id: uuid.UUID
+    aggregate_id: str
+    occurred_at: datetime
+    producer: str
+    payload: P
+
+
+def parse_envelope(raw: bytes) -> Envelope:
+    envelope = Envelope()
+    try:
+        envelope.ParseFromString(raw)
+    except Exception as exc:
+        raise UndecodableEvent(f"not an envelope: {exc}") from exc
+    if not envelope.event_id or not envelope.type:
+        raise UndecodableEvent("envelope lacks event_id or type")
+    return envelope
+
+
+def open_envelope(envelope: Envelope, payload_class: type[P]) -> ReceivedEvent[P]:
+    payload = payload_class()
+    if not envelope.payload.Unpack(payload):
+        raise UndecodableEvent(f"payload is not a {type_name(payload_class)}")
+    try:
+        event_id = uuid.UUID(envelope.event_id)
+        org_id = uuid.UUID(envelope.org_id)
+    except ValueError as exc:
+        raise UndecodableEvent(f"bad id in envelope: {exc}") from exc
+    return ReceivedEvent(
+        event_id=event_id,
+        type=envelope.type,
+        org_id=org_id,
+        aggregate_id=envelope.aggregate_id,
+        occurred_at=envelope.occurred_at.ToDatetime(tzinfo=UTC),
+        producer=envelope.producer,
+        payload=payload,
+    )

@@ -1,0 +1,63 @@
+"""The verified caller of a request, and the FastAPI dependencies that produce and check it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from condividi.errors import ApiError, forbidden
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    CURATOR = "curator"
+    REVIEWER = "reviewer"
+    MANAGER = "manager"
+    EMPLOYEE = "employee"
+
+
+@dataclass(frozen=True)
+class Caller:
+    subject: str
+    org_id: uuid.UUID
+    roles: frozenset[str]
+    token: str
+    name: str = ""
+    email: str = ""
+
+    def has_any(self, *roles: Role) -> bool:
+        return any(role.value in self.roles for role in roles)
+
+
+def _unauthenticated(message: str) -> ApiError:
+    error = ApiError(401, "unauthenticated", message)
+    return error
+
+
+async def current_caller(request: Request) -> Caller:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
+    verifier = request.app.state.verifier
+    caller: Caller = await verifier.verify(token.strip())
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def require_roles(*roles: Role) -> Callable[[Caller], Coroutine[Any, Any, Caller]]:
+    """A dependency that lets the call through only for callers holding one of ``roles``."""
+
+    async def check(caller: CallerDep) -> Caller:
+        if not caller.has_any(*roles):
+            raise forbidden(f"this needs one of the roles: {', '.join(r.value for r in roles)}")
+        return caller
+
+    return check

@@ -1,0 +1,114 @@
+"""Verifies OIDC access tokens: RS256 only, signature against the issuer's JWKS, issuer, audience,
+expiry, and the Condividi claims (``org``, ``roles``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import httpx
+import jwt
+
+from condividi.errors import ApiError
+from condividi.identity.caller import Caller, Role
+
+_ROLES = {r.value for r in Role}
+# A token signed with an unknown key id triggers a JWKS refresh, but not more often than this, so a
+# flood of forged tokens cannot turn into a flood of requests to the identity provider.
+_MIN_REFRESH_SECONDS = 10.0
+_CACHE_SECONDS = 3600.0
+_LEEWAY_SECONDS = 30
+
+
+def _refused(message: str) -> ApiError:
+    return ApiError(401, "unauthenticated", message)
+
+
+class TokenVerifier:
+    def __init__(self, *, issuer: str, audience: str, jwks_url: str, http: httpx.AsyncClient | None = None) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.jwks_url = jwks_url
+        self._http = http
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def _refresh(self, *, force: bool) -> None:
+        async with self._lock:
+            age = time.monotonic() - self._fetched_at
+            if self._keys and (age < _MIN_REFRESH_SECONDS or (not force and age < _CACHE_SECONDS)):
+                return
+            client = self._http or httpx.AsyncClient(timeout=5.0)
+            try:
+                response = await client.get(self.jwks_url)
+                response.raise_for_status()
+                key_set = jwt.PyJWKSet.from_dict(response.json())
+            except (httpx.HTTPError, jwt.PyJWKSetError, ValueError) as exc:
+                raise ApiError(503, "identity_provider_unavailable", f"cannot read the issuer's keys: {exc}") from exc
+            finally:
+                if self._http is None:
+                    await client.aclose()
+            self._keys = {k.key_id: k for k in key_set.keys if k.key_id}
+            self._fetched_at = time.monotonic()
+
+    async def _key_for(self, kid: str) -> Any:
+        if kid not in self._keys or time.monotonic() - self._fetched_at > _CACHE_SECONDS:
+            await self._refresh(force=kid not in self._keys)
+        key = self._keys.get(kid)
+        if key is None:
+            raise _refused("the token is signed with a key the issuer does not publish")
+        return key
+
+    async def verify(self, token: str) -> Caller:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise _refused("the token is malformed") from exc
+        if header.get("alg") != "RS256":
+            raise _refused("the token must be signed with RS256")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise _refused("the token has no key id (kid)")
+        key = await self._key_for(kid)
+        try:
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=["RS256"],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=_LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise _refused("the token has expired") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise _refused("the token is not meant for this audience") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise _refused("the token comes from an issuer this system does not trust") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise _refused("the token's signature does not verify") from exc
+        except jwt.InvalidTokenError as exc:
+            raise _refused(f"the token is not valid: {exc}") from exc
+        return _caller_from(claims, token)
+
+
+def _caller_from(claims: dict[str, Any], token: str) -> Caller:
+    try:
+        org_id = uuid.UUID(str(claims.get("org", "")))
+    except ValueError as exc:
+        raise _refused("the token has no valid 'org' claim") from exc
+    roles = claims.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise _refused("the token's 'roles' claim must be a list of strings")
+    return Caller(
+        subject=str(claims["sub"]),
+        org_id=org_id,
+        roles=frozenset(r for r in roles if r in _ROLES),
+        token=token,
+        name=str(claims.get("name", "")),
+        email=str(claims.get("email", "")),
+    )

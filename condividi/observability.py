@@ -1,0 +1,151 @@
+"""JSON logs that carry the request id (or, in consumers, the event id), Prometheus metrics, and the
+``/healthz`` ``/readyz`` ``/metrics`` endpoints every process exposes."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pythonjsonlogger.json import JsonFormatter
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+event_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("event_id", default=None)
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+class _ContextFilter(logging.Filter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.service = self.service
+        request_id = request_id_var.get()
+        if request_id:
+            record.request_id = request_id
+        event_id = event_id_var.get()
+        if event_id:
+            record.event_id = event_id
+        return True
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """One JSON object a line on stdout, for every logger including uvicorn's."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        JsonFormatter(
+            "{asctime}{levelname}{name}{message}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    )
+    handler.addFilter(_ContextFilter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    # Access lines duplicate what the request metrics already count, and cost time on the hot path.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds", "HTTP request latency", ["method", "route"]
+)
+EVENTS_PUBLISHED = Counter("events_published_total", "Outbox events published to Kafka", ["topic"])
+EVENTS_CONSUMED = Counter(
+    "events_consumed_total", "Events handled by consumers", ["group", "outcome"]
+)
+
+
+class RequestContextMiddleware:
+    """Pure ASGI (no BaseHTTPMiddleware) so that it adds little to the hot paths: sets the request id
+    from ``X-Request-ID`` or a new one, echoes it back, and counts the request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")[:128]
+                break
+        request_id = request_id or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            route_name = getattr(route, "path", None) or _coarse_path(scope.get("path", ""))
+            HTTP_REQUESTS.labels(scope["method"], route_name, str(status)).inc()
+            HTTP_LATENCY.labels(scope["method"], route_name).observe(time.perf_counter() - started)
+            request_id_var.reset(token)
+
+
+def _coarse_path(path: str) -> str:
+    # Unmatched or raw-ASGI paths: keep the label set bounded (no ids in metric labels).
+    parts = path.split("/")
+    return "/".join(parts[:2]) + ("/..." if len(parts) > 2 else "")
+
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+def health_routes(readiness_checks: dict[str, ReadinessCheck]) -> list[Route]:
+    """``/healthz`` answers while the process runs (never touches a dependency: a database outage
+    must not make Kubernetes restart every pod); ``/readyz`` checks each dependency."""
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        failures: dict[str, str] = {}
+        for name, check in readiness_checks.items():
+            try:
+                await check()
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready
+                failures[name] = f"{type(exc).__name__}: {exc}"[:300]
+        if failures:
+            return JSONResponse({"status": "unavailable", "failures": failures}, status_code=503)
+        return JSONResponse({"status": "ready", "checks": sorted(readiness_checks)})
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return [
+        Route("/healthz", healthz, include_in_schema=False),
+        Route("/readyz", readyz, include_in_schema=False),
+        Route("/metrics", metrics, include_in_schema=False),
+    ]

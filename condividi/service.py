@@ -1,0 +1,122 @@
+"""Builds a service's FastAPI app the same way for all four services: error shape, request ids and
+metrics, health endpoints, token verification, the database, the outbox relay and the consumers, and a
+shutdown that finishes in-flight work before it closes anything."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+
+from condividi.consumer import EventConsumer, Subscription
+from condividi.db import Database
+from condividi.errors import ErrorResponse, install_error_handlers
+from condividi.events import dead_letter_topic, topic_of
+from condividi.identity import TokenVerifier
+from condividi.kafka import ensure_topics, make_producer
+from condividi.observability import RequestContextMiddleware, configure_logging, health_routes
+from condividi.outbox import OutboxRelay
+from condividi.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+def operation_id(route: APIRoute) -> str:
+    """``<tag>-<name>``, so that generated clients get readable method names."""
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+class ServiceRuntime:
+    """What a running service holds; routes reach it through ``request.app.state.runtime``."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.db = Database(settings.DATABASE_URL, producer=settings.SERVICE_NAME, pool_size=settings.DATABASE_POOL_SIZE)
+        self.producer: AIOKafkaProducer = make_producer(settings)
+        self.relay = OutboxRelay(self.db, self.producer, poll_seconds=settings.OUTBOX_POLL_SECONDS)
+        # One pooled client per process (for the JWKS and any outside call the service makes).
+        self.http = httpx.AsyncClient(timeout=5.0)
+        self.consumers: list[EventConsumer] = []
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def kafka_ready(self) -> None:
+        await self.producer.client.fetch_all_metadata()
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    subscriptions: Sequence[Subscription] = (),
+    on_startup: Callable[[ServiceRuntime], Any] | None = None,
+) -> FastAPI:
+    configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
+    runtime = ServiceRuntime(settings)
+    own_topic = topic_of(settings.SERVICE_NAME)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        consumed = [t for s in subscriptions for t in s.topics]
+        await ensure_topics(settings, [own_topic, *consumed, *(dead_letter_topic(t) for t in consumed)])
+        await runtime.producer.start()
+        runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
+        for subscription in subscriptions:
+            consumer = EventConsumer(subscription, runtime.db, runtime.producer, settings)
+            await consumer.start()
+            runtime.consumers.append(consumer)
+        if on_startup is not None:
+            await on_startup(runtime)
+        log.info("service started", extra={"service": settings.SERVICE_NAME})
+        try:
+            yield
+        finally:
+            # uvicorn has stopped accepting and finished in-flight requests by now; stop reading
+            # events, publish what is committed, then close the clients.
+            for consumer in runtime.consumers:
+                await consumer.stop()
+            await runtime.relay.drain_and_stop()
+            for task in runtime.tasks:
+                task.cancel()
+            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            await runtime.producer.stop()
+            await runtime.http.aclose()
+            await runtime.db.dispose()
+            log.info("service stopped", extra={"service": settings.SERVICE_NAME})
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        responses={
+            400: {"model": ErrorResponse},
+            401: {"model": ErrorResponse},
+            403: {"model": ErrorResponse},
+            404: {"model": ErrorResponse},
+            422: {"model": ErrorResponse},
+        },
+    )
+    app.state.runtime = runtime
+    app.state.verifier = TokenVerifier(
+        issuer=settings.OIDC_ISSUER,
+        audience=settings.OIDC_AUDIENCE,
+        jwks_url=settings.OIDC_JWKS_URL,
+        http=runtime.http,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.router.routes.extend(health_routes({"database": runtime.db.ping, "kafka": runtime.kafka_ready}))
+    for router in routers:
+        app.include_router(router)
+    return app

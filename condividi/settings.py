@@ -1,0 +1,48 @@
+"""Settings common to every process, read from the environment (upper-case names).
+
+Each service subclasses ``ServiceSettings`` for what only it needs, so that one look at a service's
+``settings.py`` shows its whole configuration surface.
+"""
+
+from __future__ import annotations
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=True)
+
+    SERVICE_NAME: str = "condividi"
+    ENVIRONMENT: str = "development"
+    LOG_LEVEL: str = "INFO"
+
+    # The service's own database. CloudNativePG hands out plain ``postgresql://`` URIs; asyncpg needs
+    # the driver in the scheme, so the validator below adds it.
+    DATABASE_URL: str = "postgresql+asyncpg://postgres@localhost:5432/condividi"
+    DATABASE_POOL_SIZE: int = 10
+
+    KAFKA_BOOTSTRAP_SERVERS: str = "localhost:9092"
+    # Tansu (the local broker) implements neither idempotent producers nor transactions; real Kafka does.
+    KAFKA_ENABLE_IDEMPOTENCE: bool = False
+    KAFKA_TOPIC_PARTITIONS: int = 3
+    KAFKA_REPLICATION_FACTOR: int = 1
+
+    # OIDC: tokens are RS256 JWTs signed by the company's identity provider.
+    OIDC_ISSUER: str = "http://localhost:8000/dev-issuer"
+    OIDC_AUDIENCE: str = "condividi"
+    OIDC_JWKS_URL: str = "http://localhost:8000/dev-issuer/jwks"
+
+    # Outbox relay: how long it sleeps when it finds nothing (a commit wakes it sooner in-process).
+    OUTBOX_POLL_SECONDS: float = 0.5
+    # Consumer: attempts before a message goes to the dead-letter topic, and the first backoff.
+    CONSUMER_MAX_ATTEMPTS: int = 3
+    CONSUMER_RETRY_BACKOFF_SECONDS: float = 0.2
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _use_asyncpg(cls, value: str) -> str:
+        for plain in ("postgresql://", "postgres://"):
+            if value.startswith(plain):
+                return "postgresql+asyncpg://" + value[len(plain) :]
+        return value
