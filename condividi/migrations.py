@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic import command, context
@@ -27,7 +28,11 @@ def alembic_config(service: str, database_url: str) -> Config:
 
 
 def upgrade(service: str, database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(service, ServiceSettings(DATABASE_URL=database_url).DATABASE_URL), revision)
+    config = alembic_config(service, ServiceSettings(DATABASE_URL=database_url).DATABASE_URL)
+    # env.py drives the async engine with asyncio.run, which cannot nest in a running event loop (a
+    # test's, or an app's); a thread of its own always has none.
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        worker.submit(command.upgrade, config, revision).result()
 
 
 def run_migrations_in_env() -> None:

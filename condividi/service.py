@@ -12,7 +12,9 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, FastAPI
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 
 from condividi.consumer import EventConsumer, Subscription
@@ -40,15 +42,58 @@ class ServiceRuntime:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self.db = Database(settings.DATABASE_URL, producer=settings.SERVICE_NAME, pool_size=settings.DATABASE_POOL_SIZE)
-        self.producer: AIOKafkaProducer = make_producer(settings)
-        self.relay = OutboxRelay(self.db, self.producer, poll_seconds=settings.OUTBOX_POLL_SECONDS)
         # One pooled client per process (for the JWKS and any outside call the service makes).
         self.http = httpx.AsyncClient(timeout=5.0)
         self.consumers: list[EventConsumer] = []
         self.tasks: list[asyncio.Task[None]] = []
+        self._producer: AIOKafkaProducer | None = None
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("the Kafka producer exists only while the service runs")
+        return self._producer
+
+    async def start(self, subscriptions: Sequence[Subscription]) -> None:
+        settings = self.settings
+        consumed = [t for s in subscriptions for t in s.topics]
+        own_topic = topic_of(settings.SERVICE_NAME)
+        await ensure_topics(settings, [own_topic, *consumed, *(dead_letter_topic(t) for t in consumed)])
+        # aiokafka binds its clients to the running event loop, so they are made here, not at import.
+        self._producer = make_producer(settings)
+        await self._producer.start()
+        self.relay = OutboxRelay(self.db, self._producer, poll_seconds=settings.OUTBOX_POLL_SECONDS)
+        self.tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        for subscription in subscriptions:
+            consumer = EventConsumer(subscription, self.db, self._producer, settings)
+            await consumer.start()
+            self.consumers.append(consumer)
+
+    async def stop(self) -> None:
+        # uvicorn has stopped accepting and finished in-flight requests by now; stop reading events,
+        # publish what is committed, then close the clients.
+        for consumer in self.consumers:
+            await consumer.stop()
+        if self._producer is not None:
+            await self.relay.drain_and_stop()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self._producer is not None:
+            await self._producer.stop()
+        await self.http.aclose()
+        await self.db.dispose()
 
     async def kafka_ready(self) -> None:
         await self.producer.client.fetch_all_metadata()
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.runtime.db
+    return db
+
+
+DatabaseDep = Annotated[Database, Depends(database)]
 
 
 def create_service_app(
@@ -62,36 +107,18 @@ def create_service_app(
 ) -> FastAPI:
     configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
     runtime = ServiceRuntime(settings)
-    own_topic = topic_of(settings.SERVICE_NAME)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        consumed = [t for s in subscriptions for t in s.topics]
-        await ensure_topics(settings, [own_topic, *consumed, *(dead_letter_topic(t) for t in consumed)])
-        await runtime.producer.start()
-        runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
-        for subscription in subscriptions:
-            consumer = EventConsumer(subscription, runtime.db, runtime.producer, settings)
-            await consumer.start()
-            runtime.consumers.append(consumer)
+        await runtime.start(subscriptions)
         if on_startup is not None:
             await on_startup(runtime)
-        log.info("service started", extra={"service": settings.SERVICE_NAME})
+        log.info("service started")
         try:
             yield
         finally:
-            # uvicorn has stopped accepting and finished in-flight requests by now; stop reading
-            # events, publish what is committed, then close the clients.
-            for consumer in runtime.consumers:
-                await consumer.stop()
-            await runtime.relay.drain_and_stop()
-            for task in runtime.tasks:
-                task.cancel()
-            await asyncio.gather(*runtime.tasks, return_exceptions=True)
-            await runtime.producer.stop()
-            await runtime.http.aclose()
-            await runtime.db.dispose()
-            log.info("service stopped", extra={"service": settings.SERVICE_NAME})
+            await runtime.stop()
+            log.info("service stopped")
 
     app = FastAPI(
         title=title,

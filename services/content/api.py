@@ -1,0 +1,112 @@
+"""REST API of the content service."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+from sqlalchemy import and_, or_, select
+
+from condividi.contracts.content_pb2 import ContentPublished
+from condividi.db import Database, utcnow
+from condividi.service import DatabaseDep
+from condividi.errors import conflict, not_found
+from condividi.identity import Caller, CallerDep, Role, require_roles
+from condividi.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
+from services.content.models import ContentItem, ContentItemCreate, ContentItemPublic, ContentStatus
+
+router = APIRouter(prefix="/api/v1")
+
+Curator = Annotated[Caller, Depends(require_roles(Role.CURATOR, Role.ADMIN))]
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+
+
+def _public(item: ContentItem) -> ContentItemPublic:
+    return ContentItemPublic.model_validate(item, from_attributes=True)
+
+
+async def _load(db: Database, caller: Caller, item_id: uuid.UUID) -> ContentItem:
+    async with db.read() as session:
+        item = await session.get(ContentItem, item_id)
+    # Another org's id answers exactly like a missing one.
+    if item is None or item.org_id != caller.org_id:
+        raise not_found("content item")
+    return item
+
+
+@router.post("/content-items", status_code=status.HTTP_201_CREATED, tags=["content-items"])
+async def create_content_item(body: ContentItemCreate, caller: Curator, db: DatabaseDep) -> ContentItemPublic:
+    """Creates a draft; employees see it once it is published."""
+    item = ContentItem(
+        org_id=caller.org_id,
+        title=body.title,
+        url=str(body.url),
+        summary=body.summary,
+        suggested_caption=body.suggested_caption,
+        status=ContentStatus.DRAFT,
+        created_by=caller.subject,
+        created_at=utcnow(),
+    )
+    async with db.unit_of_work() as uow:
+        uow.session.add(item)
+    return _public(item)
+
+
+@router.get("/content-items/{item_id}", tags=["content-items"])
+async def get_content_item(item_id: uuid.UUID, caller: CallerDep, db: DatabaseDep) -> ContentItemPublic:
+    item = await _load(db, caller, item_id)
+    if item.status != ContentStatus.PUBLISHED and not caller.has_any(Role.CURATOR, Role.ADMIN):
+        raise not_found("content item")
+    return _public(item)
+
+
+@router.post("/content-items/{item_id}/publish", tags=["content-items"])
+async def publish_content_item(item_id: uuid.UUID, caller: Curator, db: DatabaseDep) -> ContentItemPublic:
+    """Publishes a draft to the feed and announces it with ``ContentPublished``."""
+    async with db.unit_of_work() as uow:
+        item = await uow.session.get(ContentItem, item_id, with_for_update=True)
+        if item is None or item.org_id != caller.org_id:
+            raise not_found("content item")
+        if item.status == ContentStatus.PUBLISHED:
+            raise conflict("the content item is already published")
+        item.status = ContentStatus.PUBLISHED
+        item.published_at = utcnow()
+        uow.emit(
+            ContentPublished(
+                content_id=str(item.id),
+                title=item.title,
+                url=item.url,
+                summary=item.summary,
+                suggested_caption=item.suggested_caption,
+                published_by=caller.subject,
+            ),
+            org_id=item.org_id,
+            aggregate_id=item.id,
+        )
+    return _public(item)
+
+
+@router.get("/feed", tags=["feed"])
+async def get_feed(
+    caller: CallerDep, db: DatabaseDep, limit: PageSize = 20, cursor: str | None = None
+) -> Page[ContentItemPublic]:
+    """The caller's feed: the org's published items, newest first."""
+    query = select(ContentItem).where(
+        ContentItem.org_id == caller.org_id, ContentItem.status == ContentStatus.PUBLISHED
+    )
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                ContentItem.published_at < at,  # type: ignore[operator]
+                and_(ContentItem.published_at == at, ContentItem.id < last_id),  # type: ignore[arg-type]
+            )
+        )
+    query = query.order_by(ContentItem.published_at.desc(), ContentItem.id.desc()).limit(limit + 1)  # type: ignore[union-attr]
+    async with db.read() as session:
+        rows = list((await session.scalars(query)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].published_at, rows[-1].id) if more and rows[-1].published_at else None
+    return Page[ContentItemPublic](items=[_public(r) for r in rows], next_cursor=next_cursor)

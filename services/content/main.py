@@ -1,0 +1,19 @@
+"""The content service: content items, the feed, and ``ContentPublished`` events."""
+
+from fastapi import FastAPI
+
+from condividi.service import create_service_app
+from services.content.api import router
+from services.content.settings import ContentSettings
+
+
+def build_app(settings: ContentSettings | None = None) -> FastAPI:
+    return create_service_app(
+        settings or ContentSettings(),
+        title="Condividi content",
+        description="Content items that curators publish and employees share, and each employee's feed.",
+        routers=[router],
+    )
+
+
+app = build_app()

@@ -1,0 +1,5 @@
+from condividi.settings import ServiceSettings
+
+
+class ContentSettings(ServiceSettings):
+    SERVICE_NAME: str = "content"
