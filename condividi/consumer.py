@@ -82,6 +82,7 @@ class EventConsumer:
         settings: ServiceSettings,
     ) -> None:
         self.subscription = subscription
+        self.settings = settings
         self.db = db
         self.dead_letters = dead_letters
         self.max_attempts = settings.CONSUMER_MAX_ATTEMPTS
@@ -89,18 +90,21 @@ class EventConsumer:
         self.batch_lock = asyncio.Lock()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-            group_id=subscription.group,
+            group_id=settings.kafka_name(subscription.group),
             client_id=f"{settings.SERVICE_NAME}-{subscription.group}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=500,
+            session_timeout_ms=settings.KAFKA_SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=settings.KAFKA_HEARTBEAT_INTERVAL_MS,
         )
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.consumer.start()
-        self.consumer.subscribe(self.subscription.topics, listener=_CommitOnRevoke(self))
+        topics = [self.settings.kafka_name(t) for t in self.subscription.topics]
+        self.consumer.subscribe(topics, listener=_CommitOnRevoke(self))
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.subscription.group}")
 
     async def stop(self) -> None:
@@ -117,6 +121,8 @@ class EventConsumer:
         await self.consumer.stop()
 
     async def commit(self) -> None:
+        if not self.consumer.assignment():
+            return  # nothing is ours to commit (not yet assigned, or just revoked)
         try:
             await self.consumer.commit()
         except (CommitFailedError, KafkaError) as exc:

@@ -26,9 +26,10 @@ def utcnow() -> datetime:
 
 
 class UnitOfWork:
-    def __init__(self, session: AsyncSession, producer: str) -> None:
+    def __init__(self, session: AsyncSession, producer: str, topic: str) -> None:
         self.session = session
         self.producer = producer
+        self.topic = topic
         self.emitted = 0
 
     def emit(
@@ -46,7 +47,7 @@ class UnitOfWork:
         self.session.add(
             OutboxMessage(
                 event_id=uuid.UUID(envelope.event_id),
-                topic=topic_of(self.producer),
+                topic=self.topic,
                 key=envelope.aggregate_id,
                 event_type=envelope.type,
                 envelope=envelope.SerializeToString(),
@@ -58,8 +59,9 @@ class UnitOfWork:
 
 
 class Database:
-    def __init__(self, url: str, *, producer: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, producer: str, topic: str | None = None, pool_size: int = 10) -> None:
         self.producer = producer
+        self.topic = topic or topic_of(producer)
         self.engine: AsyncEngine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
         # expire_on_commit=False: rows stay readable after commit without a lazy load (which would
         # raise MissingGreenlet under asyncio).
@@ -70,7 +72,7 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         async with self.sessions() as session, session.begin():
-            uow = UnitOfWork(session, self.producer)
+            uow = UnitOfWork(session, self.producer, self.topic)
             yield uow
         if uow.emitted:
             self.outbox_written.set()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -41,12 +41,19 @@ class ServiceRuntime:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self.db = Database(settings.DATABASE_URL, producer=settings.SERVICE_NAME, pool_size=settings.DATABASE_POOL_SIZE)
+        self.db = Database(
+            settings.DATABASE_URL,
+            producer=settings.SERVICE_NAME,
+            topic=settings.kafka_name(topic_of(settings.SERVICE_NAME)),
+            pool_size=settings.DATABASE_POOL_SIZE,
+        )
         # One pooled client per process (for the JWKS and any outside call the service makes).
         self.http = httpx.AsyncClient(timeout=5.0)
         self.consumers: list[EventConsumer] = []
         self.tasks: list[asyncio.Task[None]] = []
         self._producer: AIOKafkaProducer | None = None
+        # Stopped first at shutdown, before the consumers and the relay: work that still writes events.
+        self.on_stop: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def producer(self) -> AIOKafkaProducer:
@@ -56,9 +63,8 @@ class ServiceRuntime:
 
     async def start(self, subscriptions: Sequence[Subscription]) -> None:
         settings = self.settings
-        consumed = [t for s in subscriptions for t in s.topics]
-        own_topic = topic_of(settings.SERVICE_NAME)
-        await ensure_topics(settings, [own_topic, *consumed, *(dead_letter_topic(t) for t in consumed)])
+        consumed = [settings.kafka_name(t) for s in subscriptions for t in s.topics]
+        await ensure_topics(settings, [self.db.topic, *consumed, *(dead_letter_topic(t) for t in consumed)])
         # aiokafka binds its clients to the running event loop, so they are made here, not at import.
         self._producer = make_producer(settings)
         await self._producer.start()
@@ -72,6 +78,8 @@ class ServiceRuntime:
     async def stop(self) -> None:
         # uvicorn has stopped accepting and finished in-flight requests by now; stop reading events,
         # publish what is committed, then close the clients.
+        for stop in self.on_stop:
+            await stop()
         for consumer in self.consumers:
             await consumer.stop()
         if self._producer is not None:

@@ -25,6 +25,14 @@ class ServiceSettings(BaseSettings):
     KAFKA_BOOTSTRAP_SERVERS: str = "localhost:9092"
     # Tansu (the local broker) implements neither idempotent producers nor transactions; real Kafka does.
     KAFKA_ENABLE_IDEMPOTENCE: bool = False
+    # Prefixes every topic and consumer group ("<namespace>.condividi.sharing"), so that several
+    # environments, or test runs, can share one Kafka cluster without reading each other's events.
+    KAFKA_NAMESPACE: str = ""
+    # A member that stops heart-beating this long is dropped from its group. Brokers also wait about
+    # half of it for members to join a rebalance, so short values speed tests up; production keeps
+    # the client's default.
+    KAFKA_SESSION_TIMEOUT_MS: int = 10_000
+    KAFKA_HEARTBEAT_INTERVAL_MS: int = 3_000
     KAFKA_TOPIC_PARTITIONS: int = 3
     KAFKA_REPLICATION_FACTOR: int = 1
 
@@ -38,6 +46,9 @@ class ServiceSettings(BaseSettings):
     # Consumer: attempts before a message goes to the dead-letter topic, and the first backoff.
     CONSUMER_MAX_ATTEMPTS: int = 3
     CONSUMER_RETRY_BACKOFF_SECONDS: float = 0.2
+
+    def kafka_name(self, name: str) -> str:
+        return f"{self.KAFKA_NAMESPACE}.{name}" if self.KAFKA_NAMESPACE else name
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -133,14 +133,19 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issuer]:
         server.shutdown()
 
 
-def service_env(infra: Infra, issuer: Issuer, service: str, database_url: str | None) -> dict[str, str]:
+def service_env(
+    infra: Infra, issuer: Issuer, service: str, database_url: str | None, *, kafka_namespace: str = ""
+) -> dict[str, str]:
     env = {
         "SERVICE_NAME": service,
+        "KAFKA_NAMESPACE": kafka_namespace,
         "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
         "OIDC_ISSUER": issuer.issuer.issuer,
         "OIDC_AUDIENCE": AUDIENCE,
         "OIDC_JWKS_URL": issuer.jwks_url,
         "OUTBOX_POLL_SECONDS": "0.2",
+        "KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
         "LOG_LEVEL": "INFO",
     }
     if database_url:
@@ -224,9 +229,12 @@ def system(infra: Infra, issuer: Issuer, tmp_path_factory: pytest.TempPathFactor
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     running_system = RunningSystem(urls, issuer, logs)
     envs: dict[str, dict[str, str]] = {}
+    # Its own topics and consumer groups, so tests that run services in-process never share a group
+    # with these processes.
+    namespace = f"e2e-{uuid.uuid4().hex[:8]}"
     for name in PROCESSES:
         database = None if name == "gateway" else infra.new_database(name)
-        envs[name] = service_env(infra, issuer, name, database)
+        envs[name] = service_env(infra, issuer, name, database, kafka_namespace=namespace)
     envs["gateway"].update({f"{s.upper()}_SERVICE_URL": urls[s] for s in ("content", "policy", "sharing", "metrics")})
     envs["sharing"].update({
         "PUBLIC_BASE_URL": urls["sharing"],

