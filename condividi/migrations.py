@@ -11,7 +11,7 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -41,6 +41,10 @@ def run_migrations_in_env() -> None:
     assert url is not None
 
     def run(connection: Connection) -> None:
+        # Replicas starting together each run migrations; one at a time, the others then find nothing
+        # to do. A session lock, released when the connection closes.
+        connection.execute(text("SELECT pg_advisory_lock(hashtext('condividi-migrations'))"))
+        connection.commit()
         context.configure(connection=connection, target_metadata=None)
         with context.begin_transaction():
             context.run_migrations()
