@@ -24,7 +24,14 @@ from google.protobuf.message import Message
 from sqlalchemy import text
 
 from condividi.db import Database, UnitOfWork, utcnow
-from condividi.events import ReceivedEvent, UndecodableEvent, dead_letter_topic, open_envelope, parse_envelope, type_name
+from condividi.events import (
+    ReceivedEvent,
+    UndecodableEvent,
+    dead_letter_topic,
+    open_envelope,
+    parse_envelope,
+    type_name,
+)
 from condividi.observability import EVENTS_CONSUMED, event_id_var
 from condividi.settings import ServiceSettings
 

@@ -41,9 +41,7 @@ class ErrorResponse(BaseModel):
 class ApiError(Exception):
     """Raise from a route or use case to answer with the stable error shape."""
 
-    def __init__(
-        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
-    ) -> None:
+    def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code

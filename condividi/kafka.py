@@ -35,10 +35,7 @@ async def ensure_topics(settings: ServiceSettings, topics: list[str]) -> None:
         if not missing:
             return
         response = await admin.create_topics(
-            [
-                NewTopic(t, settings.KAFKA_TOPIC_PARTITIONS, settings.KAFKA_REPLICATION_FACTOR)
-                for t in missing
-            ]
+            [NewTopic(t, settings.KAFKA_TOPIC_PARTITIONS, settings.KAFKA_REPLICATION_FACTOR) for t in missing]
         )
         for topic, code, *_ in getattr(response, "topic_errors", []):
             if code not in (0, TopicAlreadyExistsError.errno):

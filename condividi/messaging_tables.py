@@ -47,9 +47,7 @@ def create_messaging_tables() -> None:
         sa.Column("published_at", sa.DateTime(timezone=True)),
     )
     # The relay only ever looks for unpublished rows; keep that index small.
-    op.create_index(
-        "outbox_unpublished", "outbox", ["id"], postgresql_where=sa.text("published_at IS NULL")
-    )
+    op.create_index("outbox_unpublished", "outbox", ["id"], postgresql_where=sa.text("published_at IS NULL"))
     op.create_table(
         "inbox",
         sa.Column("consumer_group", sa.String, primary_key=True),

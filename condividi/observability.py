@@ -63,16 +63,10 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
 
-HTTP_REQUESTS = Counter(
-    "http_requests_total", "HTTP requests answered", ["method", "route", "status"]
-)
-HTTP_LATENCY = Histogram(
-    "http_request_duration_seconds", "HTTP request latency", ["method", "route"]
-)
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+HTTP_LATENCY = Histogram("http_request_duration_seconds", "HTTP request latency", ["method", "route"])
 EVENTS_PUBLISHED = Counter("events_published_total", "Outbox events published to Kafka", ["topic"])
-EVENTS_CONSUMED = Counter(
-    "events_consumed_total", "Events handled by consumers", ["group", "outcome"]
-)
+EVENTS_CONSUMED = Counter("events_consumed_total", "Events handled by consumers", ["group", "outcome"])
 
 
 class RequestContextMiddleware:

@@ -8,6 +8,7 @@ publishes a row twice; consumers' inboxes make that harmless.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import zlib
 from datetime import timedelta
@@ -83,10 +84,8 @@ class OutboxRelay:
                 await self._sleep(self.poll_seconds)
 
     async def _sleep(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.db.outbox_written.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def _prune_now_and_then(self) -> None:
         now = utcnow()
@@ -96,12 +95,12 @@ class OutboxRelay:
         async with self.db.engine.begin() as connection:
             await connection.execute(_PRUNE, {"before": now - RETENTION})
 
-    async def drain_and_stop(self, timeout: float = 5.0) -> None:
-        """Publishes what is committed (best effort within ``timeout``), then stops the loop."""
+    async def drain_and_stop(self, grace_seconds: float = 5.0) -> None:
+        """Publishes what is committed (best effort within ``grace_seconds``), then stops the loop."""
         self._stopping.set()
         self.db.outbox_written.set()
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(grace_seconds):
                 while await self.publish_pending():
                     pass
         except Exception:  # noqa: BLE001 - whatever is left is published after restart

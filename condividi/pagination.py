@@ -7,13 +7,18 @@ import binascii
 import json
 import uuid
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy import and_, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+from sqlmodel.sql.expression import SelectOfScalar
 
 from condividi.errors import ApiError
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 MAX_PAGE_SIZE = 100
 
@@ -36,3 +41,25 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return datetime.fromisoformat(at), uuid.UUID(row_id)
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
         raise ApiError(400, "invalid_cursor", "the cursor is not one this API handed out") from exc
+
+
+async def read_page(
+    session: AsyncSession,
+    query: SelectOfScalar[R],
+    *,
+    sort: Any,
+    row_id: Any,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[R], str | None]:
+    """Rows of ``query`` newest first by ``(sort, row_id)``, after ``cursor``, and the next cursor."""
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        query = query.where(or_(col(sort) < at, and_(col(sort) == at, col(row_id) < last_id)))
+    query = query.order_by(col(sort).desc(), col(row_id).desc()).limit(limit + 1)
+    rows = list((await session.scalars(query)).all())
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    return rows, encode_cursor(getattr(last, sort.key), getattr(last, row_id.key))

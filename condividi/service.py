@@ -8,12 +8,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from typing import Annotated
-
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 

@@ -4,17 +4,14 @@ migrated databases, services run in-process, and the whole system as real proces
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ import pytest
 from fastapi import FastAPI
 
 from condividi.devstack.infra import LocalKafka, LocalPostgres, free_port
+from condividi.devstack.jwks_server import serving_jwks
 from condividi.identity.caller import Role
 from condividi.identity.dev_issuer import DevIssuer
 from condividi.migrations import upgrade
@@ -93,7 +91,9 @@ class Issuer:
     jwks_url: str
     key_file: Path
 
-    def token(self, *, org: uuid.UUID | str, roles: list[Role] | list[str], subject: str | None = None, **claims: Any) -> str:
+    def token(
+        self, *, org: uuid.UUID | str, roles: list[Role] | list[str], subject: str | None = None, **claims: Any
+    ) -> str:
         return self.issuer.mint(
             subject=subject or f"user-{uuid.uuid4().hex[:8]}",
             org_id=str(org),
@@ -111,26 +111,8 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issuer]:
     key_file = tmp_path_factory.mktemp("issuer") / "key.pem"
     port = free_port()
     dev = DevIssuer(key_file, issuer=f"http://127.0.0.1:{port}/dev-issuer", audience=AUDIENCE)
-    body = json.dumps(dev.jwks()).encode()
-
-    class JwksHandler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), JwksHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Issuer(dev, f"http://127.0.0.1:{port}/dev-issuer/jwks", key_file)
-    finally:
-        server.shutdown()
+    with serving_jwks(dev, port) as jwks_url:
+        yield Issuer(dev, jwks_url, key_file)
 
 
 def service_env(
@@ -201,11 +183,22 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0
 
 def start_process(name: str, port: int, env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", PROCESSES[name], "--host", "127.0.0.1", "--port", str(port),
-         "--no-access-log", "--timeout-graceful-shutdown", "5"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            PROCESSES[name],
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "5",
+        ],
         cwd=ROOT,
         env={**os.environ, **env},
-        stdout=open(log_file, "ab"),  # noqa: SIM115 - the child owns it
+        stdout=open(log_file, "ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -236,11 +229,13 @@ def system(infra: Infra, issuer: Issuer, tmp_path_factory: pytest.TempPathFactor
         database = None if name == "gateway" else infra.new_database(name)
         envs[name] = service_env(infra, issuer, name, database, kafka_namespace=namespace)
     envs["gateway"].update({f"{s.upper()}_SERVICE_URL": urls[s] for s in ("content", "policy", "sharing", "metrics")})
-    envs["sharing"].update({
-        "PUBLIC_BASE_URL": urls["sharing"],
-        "CLICK_HASH_SALT": uuid.uuid4().hex,
-        "SECRET_ENCRYPTION_KEY": "pK0m1I5Jk0l2c2c1r0Q8nq6N3V6x1wH2pM3b4Z5c6d8=",
-    })
+    envs["sharing"].update(
+        {
+            "PUBLIC_BASE_URL": urls["sharing"],
+            "CLICK_HASH_SALT": uuid.uuid4().hex,
+            "SECRET_ENCRYPTION_KEY": "pK0m1I5Jk0l2c2c1r0Q8nq6N3V6x1wH2pM3b4Z5c6d8=",
+        }
+    )
     try:
         for name, port in ports.items():
             running_system.processes[name] = start_process(name, port, envs[name], logs / f"{name}.log")

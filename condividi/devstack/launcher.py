@@ -122,9 +122,7 @@ def load_or_create_secrets(path: Path) -> Secrets:
             stored = json.loads(path.read_text())
             return Secrets(stored["CLICK_HASH_SALT"], stored["SECRET_ENCRYPTION_KEY"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise LauncherError(
-                f"{path} is damaged ({exc}); delete it (stored connections become unreadable)"
-            ) from exc
+            raise LauncherError(f"{path} is damaged ({exc}); delete it (stored connections become unreadable)") from exc
     created = Secrets(secrets.token_hex(32), Fernet.generate_key().decode())
     path.parent.mkdir(parents=True, exist_ok=True)
     # Created 0600 and renamed into place, so that it is never readable by others nor half-written.
@@ -220,9 +218,7 @@ def migration_folder(service: str) -> Path:
 
 
 def check_migration_folders(services: Sequence[str] = SERVICES) -> None:
-    missing = [
-        str(migration_folder(s).relative_to(ROOT)) for s in services if not migration_folder(s).is_dir()
-    ]
+    missing = [str(migration_folder(s).relative_to(ROOT)) for s in services if not migration_folder(s).is_dir()]
     if missing:
         raise LauncherError(
             f"migration folders missing: {', '.join(missing)} (each service keeps its Alembic scripts there)"
@@ -359,9 +355,7 @@ def uvicorn_command(spec: ProcessSpec) -> list[str]:
     ]  # fmt: skip
 
 
-def start_process(
-    spec: ProcessSpec, env: Mapping[str, str], log_dir: Path, colour: int = 0
-) -> RunningProcess:
+def start_process(spec: ProcessSpec, env: Mapping[str, str], log_dir: Path, colour: int = 0) -> RunningProcess:
     log_path = log_dir / f"{spec.name}.log"
     with open(log_path, "ab") as log:
         log.write(f"\n--- started {time.strftime('%Y-%m-%d %H:%M:%S')} on port {spec.port} ---\n".encode())
@@ -427,9 +421,7 @@ def wait_ready(processes: Sequence[RunningProcess], timeout: float = READY_TIMEO
                 else:
                     last_answer[process.spec.name] = f"{response.status_code} {response.text[:200]}"
             if waiting and time.monotonic() > deadline:
-                details = "; ".join(
-                    f"{p.spec.name}: {last_answer.get(p.spec.name, 'no answer')}" for p in waiting
-                )
+                details = "; ".join(f"{p.spec.name}: {last_answer.get(p.spec.name, 'no answer')}" for p in waiting)
                 raise LauncherError(f"not ready after {timeout:.0f}s: {details}")
             if waiting:
                 time.sleep(0.2)
@@ -506,9 +498,7 @@ def create_databases_on_server(server_url: str, names: Sequence[str]) -> None:
         try:
             async with engine.connect() as connection:
                 for name in names:
-                    found = await connection.scalar(
-                        text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
-                    )
+                    found = await connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
                     if not found:
                         await connection.execute(text(f'CREATE DATABASE "{name}"'))
                         say(f"created database {name}")
@@ -574,9 +564,7 @@ def run_migrations(urls: Mapping[str, str], log_path: Path) -> None:
                 output, _ = popen.communicate()
                 log.write(f"--- {service} ---\n".encode() + output)
                 if popen.returncode != 0:
-                    failures.append(
-                        f"{service} (exit {popen.returncode}):\n{output.decode(errors='replace')[-3000:]}"
-                    )
+                    failures.append(f"{service} (exit {popen.returncode}):\n{output.decode(errors='replace')[-3000:]}")
     finally:
         for popen in running.values():  # interrupted: no migration may outlive the launcher
             if popen.poll() is None:
@@ -746,9 +734,7 @@ def run(environ: Mapping[str, str] | None = None) -> int:
         say("starting " + ", ".join(f"{s.name}:{s.port}" for s in specs) + "...")
         for index, spec in enumerate(specs):
             with guard.deferred():
-                stack.processes.append(
-                    start_process(spec, build_env(spec, config, env), root / "logs", index)
-                )
+                stack.processes.append(start_process(spec, build_env(spec, config, env), root / "logs", index))
         wait_ready(stack.processes)
         say(f"all processes ready in {time.monotonic() - started:.1f}s")
 

@@ -80,9 +80,7 @@ def load_demo_users(path: Path) -> list[DemoUser]:
             for entry in raw
         ]
     except (ValueError, TypeError, KeyError) as exc:
-        raise DevTokenError(
-            f"{path} is not a JSON list of {{subject, org, roles, name, email}}: {exc}"
-        ) from exc
+        raise DevTokenError(f"{path} is not a JSON list of {{subject, org, roles, name, email}}: {exc}") from exc
 
 
 def find_demo_user(users: Sequence[DemoUser], email: str) -> DemoUser:
@@ -99,9 +97,7 @@ def parse_roles(value: str) -> list[str]:
     valid = {r.value for r in Role}
     unknown = [r for r in roles if r not in valid]
     if not roles or unknown:
-        raise DevTokenError(
-            f"roles must be a comma-separated subset of {', '.join(sorted(valid))}; got {value!r}"
-        )
+        raise DevTokenError(f"roles must be a comma-separated subset of {', '.join(sorted(valid))}; got {value!r}")
     return roles
 
 
@@ -124,9 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--subject", help="the token's sub (the person's id at the identity provider)")
     parser.add_argument("--org", help="the organisation's UUID")
     parser.add_argument("--roles", help="comma-separated: admin, curator, reviewer, manager, employee")
-    parser.add_argument(
-        "--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="lifetime in seconds (default 8h)"
-    )
+    parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="lifetime in seconds (default 8h)")
     parser.add_argument("--name", default=None)
     parser.add_argument("--email", default=None, help="alone: mint for the demo user with this email")
     parser.add_argument("--list", action="store_true", help="list the demo users written by the seed")
@@ -152,9 +146,7 @@ def run(argv: Sequence[str] | None = None) -> str:
     full = (options.subject, options.org, options.roles)
     if all(v is None for v in full):
         if not options.email:
-            raise DevTokenError(
-                "give --email of a demo user, or all of --subject, --org and --roles (see --help)"
-            )
+            raise DevTokenError("give --email of a demo user, or all of --subject, --org and --roles (see --help)")
         user = find_demo_user(load_demo_users(demo_users_file()), options.email)
         subject, org, roles = user.subject, user.org, user.roles
         name = options.name if options.name is not None else user.name
@@ -170,9 +162,7 @@ def run(argv: Sequence[str] | None = None) -> str:
     except ValueError as exc:
         raise DevTokenError(f"--org must be a UUID, got {org!r}") from exc
     issuer = load_issuer(key_file(), options.issuer, options.audience)
-    return issuer.mint(
-        subject=subject, org_id=org, roles=roles, ttl_seconds=options.ttl, name=name, email=email
-    )
+    return issuer.mint(subject=subject, org_id=org, roles=roles, ttl_seconds=options.ttl, name=name, email=email)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

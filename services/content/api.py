@@ -6,14 +6,14 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
-from sqlalchemy import and_, or_, select
+from sqlmodel import select
 
 from condividi.contracts.content_pb2 import ContentPublished
 from condividi.db import Database, utcnow
-from condividi.service import DatabaseDep
 from condividi.errors import conflict, not_found
 from condividi.identity import Caller, CallerDep, Role, require_roles
-from condividi.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
+from condividi.pagination import MAX_PAGE_SIZE, Page, read_page
+from condividi.service import DatabaseDep
 from services.content.models import ContentItem, ContentItemCreate, ContentItemPublic, ContentStatus
 
 router = APIRouter(prefix="/api/v1")
@@ -95,18 +95,8 @@ async def get_feed(
     query = select(ContentItem).where(
         ContentItem.org_id == caller.org_id, ContentItem.status == ContentStatus.PUBLISHED
     )
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                ContentItem.published_at < at,  # type: ignore[operator]
-                and_(ContentItem.published_at == at, ContentItem.id < last_id),  # type: ignore[arg-type]
-            )
-        )
-    query = query.order_by(ContentItem.published_at.desc(), ContentItem.id.desc()).limit(limit + 1)  # type: ignore[union-attr]
     async with db.read() as session:
-        rows = list((await session.scalars(query)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].published_at, rows[-1].id) if more and rows[-1].published_at else None
+        rows, next_cursor = await read_page(
+            session, query, sort=ContentItem.published_at, row_id=ContentItem.id, limit=limit, cursor=cursor
+        )
     return Page[ContentItemPublic](items=[_public(r) for r in rows], next_cursor=next_cursor)

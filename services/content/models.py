@@ -7,7 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
-from pydantic import AnyHttpUrl, BaseModel, Field as PydanticField, field_validator
+from pydantic import AnyHttpUrl, BaseModel, field_validator
+from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
 

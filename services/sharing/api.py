@@ -6,14 +6,14 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 
 from condividi.contracts.sharing_pb2 import ShareRequested
 from condividi.db import Database, utcnow
 from condividi.errors import ApiError, conflict, not_found
 from condividi.identity import Caller, CallerDep, Role
-from condividi.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
+from condividi.pagination import MAX_PAGE_SIZE, Page, read_page
 from condividi.service import DatabaseDep
 from services.sharing.catalog import find_shareable
 from services.sharing.links import new_tracking_code, tracking_url
@@ -62,7 +62,9 @@ async def _audience(db: Database, caller: Caller, network: str) -> int:
     async with db.read() as session:
         connection = await session.scalar(
             select(Connection).where(
-                Connection.org_id == caller.org_id, Connection.member_id == caller.subject, Connection.network == network
+                Connection.org_id == caller.org_id,
+                Connection.member_id == caller.subject,
+                Connection.network == network,
             )
         )
     return connection.audience_size if connection else 0
@@ -133,18 +135,14 @@ async def list_my_shares(
     query = select(Share).where(Share.org_id == caller.org_id, Share.member_id == caller.subject)
     if content_id is not None:
         query = query.where(Share.content_id == content_id)
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        query = query.where(or_(Share.created_at < at, and_(Share.created_at == at, Share.id < last_id)))  # type: ignore[arg-type]
-    query = query.order_by(Share.created_at.desc(), Share.id.desc()).limit(limit + 1)  # type: ignore[attr-defined]
     async with db.read() as session:
-        rows = list((await session.scalars(query)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
+        rows, next_cursor = await read_page(
+            session, query, sort=Share.created_at, row_id=Share.id, limit=limit, cursor=cursor
+        )
     settings = _settings(request)
     return Page[SharePublic](
         items=[share_public(r, settings) for r in rows],
-        next_cursor=encode_cursor(rows[-1].created_at, rows[-1].id) if more else None,
+        next_cursor=next_cursor,
     )
 
 

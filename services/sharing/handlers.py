@@ -7,7 +7,8 @@ import uuid
 from condividi.consumer import Subscription
 from condividi.contracts.content_pb2 import ContentPublished
 from condividi.contracts.policy_pb2 import DecisionOutcome, ShareDecision
-from condividi.contracts.sharing_pb2 import PublishMethod as WirePublishMethod, SharePublished, ShareRejected
+from condividi.contracts.sharing_pb2 import PublishMethod as WirePublishMethod
+from condividi.contracts.sharing_pb2 import SharePublished, ShareRejected
 from condividi.db import UnitOfWork, utcnow
 from condividi.events import ReceivedEvent, topic_of
 from services.sharing.catalog import is_web_url, remember
@@ -45,7 +46,9 @@ def decision_handler(settings: SharingSettings):  # type: ignore[no-untyped-def]
             link = tracking_url(settings.PUBLIC_BASE_URL, share.tracking_code)
             share.status = ShareStatus.PUBLISHED
             share.publish_method = PublishMethod.INTENT
-            share.intent_url = intent_url(share.network, text=share.text, url=link, title=catalog.title if catalog else "")
+            share.intent_url = intent_url(
+                share.network, text=share.text, url=link, title=catalog.title if catalog else ""
+            )
             uow.emit(
                 SharePublished(
                     share_id=str(share.id),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from prometheus_client import Counter
-from sqlalchemy import select
+from sqlmodel import col, select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from condividi.contracts.sharing_pb2 import LinkClicked
@@ -90,7 +90,7 @@ class LinkDirectory:
             self._cache.move_to_end(code)
             return target
         query = (
-            select(Share, CatalogItem.url)
+            select(Share, col(CatalogItem.url))
             .join(CatalogItem, CatalogItem.content_id == Share.content_id)  # type: ignore[arg-type]
             .where(Share.tracking_code == code, Share.status == ShareStatus.PUBLISHED)
         )

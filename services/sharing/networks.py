@@ -24,11 +24,15 @@ def _query(base: str, **params: str) -> str:
 
 INTENT_LINKS: dict[str, IntentLink] = {
     "x": IntentLink(lambda text, url, _: _query("https://x.com/intent/tweet", text=text, url=url), True),
-    "linkedin": IntentLink(lambda _t, url, _: _query("https://www.linkedin.com/sharing/share-offsite/", url=url), False),
+    "linkedin": IntentLink(
+        lambda _t, url, _: _query("https://www.linkedin.com/sharing/share-offsite/", url=url), False
+    ),
     "facebook": IntentLink(lambda _t, url, _: _query("https://www.facebook.com/sharer/sharer.php", u=url), False),
     "threads": IntentLink(lambda text, url, _: _query("https://www.threads.com/intent/post", text=text, url=url), True),
     # Bluesky's composer has no url parameter: the link goes in the text.
-    "bluesky": IntentLink(lambda text, url, _: _query("https://bsky.app/intent/compose", text=f"{text} {url}".strip()), True),
+    "bluesky": IntentLink(
+        lambda text, url, _: _query("https://bsky.app/intent/compose", text=f"{text} {url}".strip()), True
+    ),
     "whatsapp": IntentLink(lambda text, url, _: _query("https://wa.me/", text=f"{text} {url}".strip()), True),
     "telegram": IntentLink(lambda text, url, _: _query("https://t.me/share/url", url=url, text=text), True),
     "reddit": IntentLink(lambda _t, url, title: _query("https://reddit.com/submit", url=url, title=title[:300]), False),

@@ -53,7 +53,9 @@ async def test_publish_content_item_shows_in_feed_and_emits_event(
     assert [i["id"] for i in feed.json()["items"]] == [item_id]
 
     consumer = AIOKafkaConsumer(
-        "condividi.content", bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest",
+        "condividi.content",
+        bootstrap_servers=infra.kafka_bootstrap,
+        auto_offset_reset="earliest",
         group_id=None,
     )
     await consumer.start()
@@ -85,7 +87,10 @@ async def test_publish_twice_answers_conflict(client: httpx.AsyncClient, issuer:
 
 async def test_item_of_another_org_answers_not_found(client: httpx.AsyncClient, issuer: Issuer) -> None:
     item_id = (await client.post("/api/v1/content-items", json=ITEM, headers=curator(issuer))).json()["id"]
-    for method, path in (("GET", f"/api/v1/content-items/{item_id}"), ("POST", f"/api/v1/content-items/{item_id}/publish")):
+    for method, path in (
+        ("GET", f"/api/v1/content-items/{item_id}"),
+        ("POST", f"/api/v1/content-items/{item_id}/publish"),
+    ):
         response = await client.request(method, path, headers=curator(issuer, OTHER_ORG))
         assert response.status_code == 404, (method, path)
         assert response.json()["error"]["code"] == "not_found"
@@ -108,7 +113,9 @@ async def test_employee_cannot_create_content(client: httpx.AsyncClient, issuer:
         {"title": "   ", "url": "https://acme.example"},
     ],
 )
-async def test_create_content_item_rejects_bad_input(client: httpx.AsyncClient, issuer: Issuer, body: dict[str, str]) -> None:
+async def test_create_content_item_rejects_bad_input(
+    client: httpx.AsyncClient, issuer: Issuer, body: dict[str, str]
+) -> None:
     response = await client.post("/api/v1/content-items", json=body, headers=curator(issuer))
     assert response.status_code == 422
     error = response.json()["error"]
@@ -119,7 +126,9 @@ async def test_create_content_item_rejects_bad_input(client: httpx.AsyncClient, 
 async def test_feed_paginates_with_cursor(client: httpx.AsyncClient, issuer: Issuer) -> None:
     ids = []
     for n in range(5):
-        item_id = (await client.post("/api/v1/content-items", json={**ITEM, "title": f"t{n}"}, headers=curator(issuer))).json()["id"]
+        item_id = (
+            await client.post("/api/v1/content-items", json={**ITEM, "title": f"t{n}"}, headers=curator(issuer))
+        ).json()["id"]
         await client.post(f"/api/v1/content-items/{item_id}/publish", headers=curator(issuer))
         ids.append(item_id)
     seen: list[str] = []

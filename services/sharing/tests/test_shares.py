@@ -38,7 +38,9 @@ class Harness:
         envelope = new_envelope(payload, org_id=org, aggregate_id=aggregate, producer=name)
         await self.producer.send_and_wait(self.topic(name), envelope.SerializeToString(), key=aggregate.encode())
 
-    async def events(self, name: str, payload_class: type[Any], match: Callable[[Any], bool], *, count: int = 1) -> list[Any]:
+    async def events(
+        self, name: str, payload_class: type[Any], match: Callable[[Any], bool], *, count: int = 1
+    ) -> list[Any]:
         consumer = AIOKafkaConsumer(
             self.topic(name), bootstrap_servers=self.kafka, auto_offset_reset="earliest", group_id=None
         )
@@ -77,8 +79,8 @@ async def harness(infra: Infra, issuer: Issuer) -> AsyncIterator[Harness]:
         await producer.stop()
 
 
-async def poll(fetch: Callable[[], Any], until: Callable[[Any], bool], timeout: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def poll(fetch: Callable[[], Any], until: Callable[[Any], bool], within: float = 20.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = await fetch()
         if until(value) or asyncio.get_running_loop().time() > deadline:
@@ -88,14 +90,18 @@ async def poll(fetch: Callable[[], Any], until: Callable[[Any], bool], timeout: 
 
 async def published_content(h: Harness, url: str = "https://acme.example/news?id=7") -> str:
     content_id = str(uuid.uuid4())
-    await h.publish("content", ContentPublished(content_id=content_id, title="Plant", url=url), org=ORG, aggregate=content_id)
+    await h.publish(
+        "content", ContentPublished(content_id=content_id, title="Plant", url=url), org=ORG, aggregate=content_id
+    )
     return content_id
 
 
 async def create_share(h: Harness, content_id: str, text: str = "My own words", network: str = "x") -> dict[str, Any]:
     async def attempt() -> httpx.Response:
         return await h.client.post(
-            "/api/v1/shares", json={"content_id": content_id, "network": network, "text": text}, headers=employee(h.issuer)
+            "/api/v1/shares",
+            json={"content_id": content_id, "network": network, "text": text},
+            headers=employee(h.issuer),
         )
 
     # The catalog fills from the ContentPublished event; until then the item is unknown here (and
@@ -107,7 +113,10 @@ async def create_share(h: Harness, content_id: str, text: str = "My own words", 
 
 async def decide(h: Harness, share_id: str, outcome: int, violations: list[Violation] | None = None) -> None:
     await h.publish(
-        "policy", ShareDecision(share_id=share_id, outcome=outcome, violations=violations or []), org=ORG, aggregate=share_id
+        "policy",
+        ShareDecision(share_id=share_id, outcome=outcome, violations=violations or []),
+        org=ORG,
+        aggregate=share_id,
     )
 
 
@@ -138,7 +147,7 @@ async def test_approved_share_gets_intent_link_and_clicks_are_counted(harness: H
     assert intent.netloc == "x.com"
     assert parse_qs(intent.query) == {"text": ["My own words"], "url": [tracking]}
     assert share["publish_method"] == "intent"
-    assert (await h.events("sharing", SharePublished, lambda e: e.payload.share_id == share["id"]))
+    assert await h.events("sharing", SharePublished, lambda e: e.payload.share_id == share["id"])
 
     code = tracking.rsplit("/", 1)[1]
     click = await h.client.get(f"/r/{code}", headers=BROWSER)
@@ -226,7 +235,9 @@ async def test_redirect_rejects_unknown_and_malformed_codes(harness: Harness) ->
 async def test_connection_sets_potential_reach(harness: Harness) -> None:
     h = harness
     created = await h.client.post(
-        "/api/v1/connections", json={"network": "x", "handle": "@emp1", "audience_size": 1200}, headers=employee(h.issuer)
+        "/api/v1/connections",
+        json={"network": "x", "handle": "@emp1", "audience_size": 1200},
+        headers=employee(h.issuer),
     )
     assert created.status_code == 201, created.text
     again = await h.client.post(
@@ -243,5 +254,7 @@ async def test_connection_sets_potential_reach(harness: Harness) -> None:
     connection_id = created.json()["id"]
     other = employee(h.issuer, subject="emp-2")
     assert (await h.client.delete(f"/api/v1/connections/{connection_id}", headers=other)).status_code == 404
-    assert (await h.client.delete(f"/api/v1/connections/{connection_id}", headers=employee(h.issuer))).status_code == 204
+    assert (
+        await h.client.delete(f"/api/v1/connections/{connection_id}", headers=employee(h.issuer))
+    ).status_code == 204
     assert (await h.client.get("/api/v1/connections", headers=employee(h.issuer))).json() == []
