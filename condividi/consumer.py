@@ -120,10 +120,7 @@ class EventConsumer:
         if self._task is not None:
             async with self.batch_lock:
                 self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await asyncio.gather(self._task, return_exceptions=True)
         await self.commit()
         await self.consumer.stop()
 
