@@ -1,0 +1,135 @@
+"""What a GraphQL operation runs with: the process-wide runtime (the pooled HTTP client, the token
+verifier) and the request's verified caller.
+
+Authentication happens in the context getter, but a missing or invalid token does not fail the HTTP
+request there: the context records why, and every root field refuses with a GraphQL error whose
+``extensions.code`` is ``unauthenticated`` (HTTP 200, ``data`` null for the refused fields). One way
+of reporting errors for GraphQL clients, and GraphiQL's page and schema introspection load without a
+token. Websocket connections are refused at ``connection_init`` instead (see ``schema.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+
+import httpx
+from starlette.requests import HTTPConnection
+from strawberry.fastapi import BaseContext
+
+from condividi.errors import ApiError
+from condividi.identity import Caller, TokenVerifier
+from condividi.observability import current_request_id
+from gateway.clients import Credentials, Services, check_health
+from gateway.errors import GatewayError, unauthenticated
+from gateway.loaders import Loaders, current_loaders
+from gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+TOKEN_REQUIRED = "a bearer token is required (Authorization: Bearer <token>)"
+
+
+class GatewayRuntime:
+    """What the process holds while it runs; made in the lifespan, reached through ``app.state``."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.urls = settings.service_urls()
+        self._http: httpx.AsyncClient | None = None
+        self._verifier: TokenVerifier | None = None
+
+    async def start(self) -> None:
+        # One pooled client for the process (engineering.md, trap 4): the services, and the JWKS.
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                self.settings.SERVICE_TIMEOUT_SECONDS, connect=self.settings.SERVICE_CONNECT_TIMEOUT_SECONDS
+            ),
+            limits=httpx.Limits(
+                max_connections=self.settings.SERVICE_MAX_CONNECTIONS,
+                max_keepalive_connections=self.settings.SERVICE_MAX_KEEPALIVE_CONNECTIONS,
+            ),
+            follow_redirects=False,
+        )
+        self._verifier = TokenVerifier(
+            issuer=self.settings.OIDC_ISSUER,
+            audience=self.settings.OIDC_AUDIENCE,
+            jwks_url=self.settings.OIDC_JWKS_URL,
+            http=self._http,
+        )
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            raise RuntimeError("the gateway's HTTP client exists only while the app runs (lifespan)")
+        return self._http
+
+    @property
+    def verifier(self) -> TokenVerifier:
+        if self._verifier is None:
+            raise RuntimeError("the token verifier exists only while the app runs (lifespan)")
+        return self._verifier
+
+    def services(self, credentials: Credentials) -> Services:
+        return Services(self.http, self.urls, credentials)
+
+    async def service_ready(self, name: str) -> None:
+        await check_health(self.http, name, self.urls[name])
+
+    async def authenticate(self, authorization: str | None) -> Caller:
+        """Verifies ``Authorization: Bearer <token>``; raises ``GatewayError`` (unauthenticated, or
+        identity_provider_unavailable when the JWKS cannot be read)."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthenticated(TOKEN_REQUIRED)
+        try:
+            return await self.verifier.verify(token.strip())
+        except ApiError as exc:
+            raise GatewayError(exc.code, exc.message, status=exc.status, details=exc.details) from exc
+
+
+class GatewayContext(BaseContext):
+    def __init__(self, runtime: GatewayRuntime, *, caller: Caller | None, auth_error: GatewayError | None) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.caller = caller
+        self.auth_error = auth_error
+        # Over HTTP the middleware has set it already; forwarded to every service call.
+        self.request_id = current_request_id()
+
+    def require_caller(self) -> Caller:
+        if self.caller is None:
+            raise self.auth_error or unauthenticated(TOKEN_REQUIRED)
+        return self.caller
+
+    @cached_property
+    def services(self) -> Services:
+        """The service clients acting for the caller (refuses an unauthenticated caller)."""
+        caller = self.require_caller()
+        return self.runtime.services(Credentials(token=caller.token, request_id=self.request_id))
+
+    @property
+    def loaders(self) -> Loaders:
+        return current_loaders()
+
+    async def authenticate(self, authorization: str | None) -> None:
+        try:
+            self.caller, self.auth_error = await self.runtime.authenticate(authorization), None
+        except GatewayError as exc:
+            self.caller, self.auth_error = None, exc
+            if exc.status >= 500:
+                log.warning("cannot verify tokens", extra={"code": exc.code, "error": exc.message})
+
+
+async def get_context(connection: HTTPConnection) -> GatewayContext:
+    """The GraphQL router's context getter (a FastAPI dependency): per HTTP request, or once per
+    websocket connection."""
+    runtime: GatewayRuntime = connection.app.state.runtime
+    context = GatewayContext(runtime, caller=None, auth_error=None)
+    await context.authenticate(connection.headers.get("authorization"))
+    return context

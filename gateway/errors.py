@@ -1,0 +1,43 @@
+"""The errors the gateway shows in a GraphQL response.
+
+Every error carries ``extensions = {"code", "status", "details"}``: ``code`` is the same stable code a
+service's REST error body has (``not_found``, ``conflict``, ``validation_failed``...) or one of the
+gateway's own (``unauthenticated``, ``service_unavailable``, ``bad_gateway``, ``internal``,
+``graphql_parse_failed``, ``graphql_validation_failed``); ``status`` is the HTTP status the same
+failure has in REST; ``details`` lists field-level problems (``loc``/``message``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    """Raised by resolvers, clients and the context; graphql-core copies ``extensions`` into the
+    GraphQL error it builds from it."""
+
+    def __init__(self, code: str, message: str, *, status: int, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.details = details or []
+        self.extensions: dict[str, Any] = {"code": code, "status": status, "details": self.details}
+
+
+def unauthenticated(message: str) -> GatewayError:
+    return GatewayError("unauthenticated", message, status=401)
+
+
+def validation_failed(field: str, message: str) -> GatewayError:
+    return GatewayError(
+        "validation_failed", f"{field}: {message}", status=422, details=[{"loc": [field], "message": message}]
+    )
+
+
+def service_unavailable(service: str, why: str = "is unavailable") -> GatewayError:
+    return GatewayError("service_unavailable", f"the {service} service {why}; try again shortly", status=503)
+
+
+def bad_gateway(service: str) -> GatewayError:
+    message = f"the {service} service gave an answer the gateway does not understand"
+    return GatewayError("bad_gateway", message, status=502)

@@ -1,0 +1,133 @@
+"""The gateway's app: GraphQL at ``/graphql`` (GraphiQL in a browser), ``/healthz`` ``/readyz``
+``/metrics`` like every service, and the development issuer under ``/dev-issuer`` when configured.
+
+Run it with ``uvicorn gateway.main:app --port 8000``; ``make run`` does, with the services beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
+
+from condividi.errors import ErrorResponse, install_error_handlers
+from condividi.observability import RequestContextMiddleware, configure_logging, health_routes
+from gateway.context import GatewayContext, GatewayRuntime, get_context
+from gateway.dev_issuer_routes import dev_issuer_router
+from gateway.schema import build_schema, shape_error
+from gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+
+def operation_id(route: APIRoute) -> str:
+    """``<tag>-<name>``, as the services name theirs."""
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+class GatewayGraphQLRouter(GraphQLRouter[GatewayContext, None]):
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        # A document that does not parse fails before the schema's extensions see a result.
+        if result.errors:
+            result.errors = [shape_error(e) for e in result.errors]
+        return await super().process_result(request, result)
+
+    async def on_ws_connect(self, context: GatewayContext) -> UnsetType | dict[str, object] | None:
+        """A websocket is authenticated once, at ``connection_init``: browsers cannot set headers on
+        a websocket, so the token may come as ``{"Authorization": "Bearer ..."}`` in its payload.
+        An unauthenticated connection is closed (4403) rather than kept open."""
+        if context.caller is None:
+            params = context.connection_params if isinstance(context.connection_params, dict) else {}
+            header = params.get("Authorization") or params.get("authorization")
+            if isinstance(header, str):
+                await context.authenticate(header)
+        if context.caller is None:
+            error = context.auth_error
+            raise ConnectionRejectionError(
+                {
+                    "code": error.code if error else "unauthenticated",
+                    "message": error.message if error else "a bearer token is required",
+                }
+            )
+        ack: UnsetType = UNSET  # no payload in connection_ack
+        return ack
+
+
+def build_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
+    # httpx logs every request at INFO: one line per service call is noise on the gateway's hot path.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if settings.DEV_ISSUER_KEY_FILE is not None and settings.ENVIRONMENT == "production":
+        raise RuntimeError("DEV_ISSUER_KEY_FILE is set in production: anyone could mint tokens; unset it")
+    runtime = GatewayRuntime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        log.info("gateway started", extra={"services": runtime.urls})
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            log.info("gateway stopped")
+
+    app = FastAPI(
+        title="Condividi gateway",
+        description="The GraphQL API for Condividi's frontends (POST /graphql; GraphiQL in a browser).",
+        version="1.0.0",
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        responses={status: {"model": ErrorResponse} for status in (400, 404, 422)},
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+
+    def ready(name: str) -> Callable[[], Awaitable[None]]:
+        async def check() -> None:
+            await runtime.service_ready(name)
+
+        return check
+
+    app.router.routes.extend(health_routes({name: ready(name) for name in runtime.urls}))
+
+    graphql = GatewayGraphQLRouter(
+        build_schema(max_depth=settings.GRAPHQL_MAX_DEPTH, max_aliases=settings.GRAPHQL_MAX_ALIASES),
+        context_getter=get_context,
+        graphql_ide="graphiql",
+        # Queries come by POST only: a GET puts the query and its variables (names, post texts) in
+        # access logs and browser history, and nothing here is cacheable per URL anyway. A browser's
+        # GET still gets GraphiQL.
+        allow_queries_via_get=False,
+        # Only graphql-transport-ws: the legacy graphql-ws protocol had an auth bypass and no bound on
+        # subscriptions (engineering.md, trap 3).
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=timedelta(seconds=10),
+        max_subscriptions_per_connection=settings.GRAPHQL_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+        tags=["graphql"],
+    )
+    app.include_router(graphql, prefix="/graphql")
+
+    if settings.DEV_ISSUER_KEY_FILE is not None:
+        app.include_router(
+            dev_issuer_router(
+                settings.DEV_ISSUER_KEY_FILE, issuer=settings.OIDC_ISSUER, audience=settings.OIDC_AUDIENCE
+            )
+        )
+        log.warning("serving the development issuer at /dev-issuer: development only")
+    return app
+
+
+app = build_app()

@@ -1,0 +1,51 @@
+"""The gateway's configuration: where the four services are, and the development issuer.
+
+The gateway has no database and no Kafka; the ``DATABASE_*`` and ``KAFKA_*`` settings it inherits are
+unused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import field_validator
+
+from condividi.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    SERVICE_NAME: str = "gateway"
+
+    CONTENT_SERVICE_URL: str = "http://localhost:8001"
+    POLICY_SERVICE_URL: str = "http://localhost:8002"
+    SHARING_SERVICE_URL: str = "http://localhost:8003"
+    METRICS_SERVICE_URL: str = "http://localhost:8004"
+
+    # Calls to the services: a slow service must not hold a GraphQL request (and its connection)
+    # forever. ``connect`` is short so that a service that is down fails fast.
+    SERVICE_TIMEOUT_SECONDS: float = 10.0
+    SERVICE_CONNECT_TIMEOUT_SECONDS: float = 2.0
+    SERVICE_MAX_CONNECTIONS: int = 200
+    SERVICE_MAX_KEEPALIVE_CONNECTIONS: int = 50
+
+    # GraphQL guards: the deepest selection accepted (introspection fields are not counted) and the
+    # most aliases in one document (aliases can repeat an expensive field many times).
+    GRAPHQL_MAX_DEPTH: int = 10
+    GRAPHQL_MAX_ALIASES: int = 30
+    GRAPHQL_MAX_SUBSCRIPTIONS_PER_CONNECTION: int = 10
+
+    # Serves the development OIDC issuer under /dev-issuer when set (``make run`` sets it). Refused when
+    # ENVIRONMENT is "production": anyone could mint a token there.
+    DEV_ISSUER_KEY_FILE: Path | None = None
+
+    @field_validator("DEV_ISSUER_KEY_FILE", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def service_urls(self) -> dict[str, str]:
+        return {
+            "content": self.CONTENT_SERVICE_URL.rstrip("/"),
+            "policy": self.POLICY_SERVICE_URL.rstrip("/"),
+            "sharing": self.SHARING_SERVICE_URL.rstrip("/"),
+            "metrics": self.METRICS_SERVICE_URL.rstrip("/"),
+        }
