@@ -1,0 +1,227 @@
+"""Token verification and tenancy, through the real content service run in-process: what a valid token
+opens, every way a forged, stale or misdirected token is refused (401 ``unauthenticated``), and an id
+from another org answering 404."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import pytest_asyncio
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from condividi.identity import Role
+from condividi.testing import AUDIENCE, Infra, Issuer, running, service_env
+from services.content.main import build_app
+from services.content.settings import ContentSettings
+
+# One app (and database) for the whole module: every test here only reads, or writes under its own org.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+ORG_A = uuid.uuid4()
+ORG_B = uuid.uuid4()
+FEED = "/api/v1/feed"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def client(infra: Infra, issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
+    env = service_env(infra, issuer, "content", infra.new_database("content"))
+    settings = ContentSettings(**env)  # type: ignore[arg-type]  # as services/content/tests do
+    async with running(build_app(settings)) as c:
+        yield c
+
+
+# --- crafting tokens -----------------------------------------------------------------------------
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64json(value: dict[str, Any]) -> str:
+    return b64url(json.dumps(value).encode())
+
+
+def issuer_key(issuer: Issuer) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(issuer.key_file.read_bytes(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def claims(issuer: Issuer, **changes: Any) -> dict[str, Any]:
+    """Valid claims for an employee of ORG_A; a change to ``None`` removes the claim."""
+    issued = now()
+    base = {
+        "iss": issuer.issuer.issuer,
+        "aud": AUDIENCE,
+        "sub": "employee-1",
+        "org": str(ORG_A),
+        "roles": [Role.EMPLOYEE.value],
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + 600,
+    }
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def signed(issuer: Issuer, body: dict[str, Any], *, key: rsa.RSAPrivateKey | None = None, **header: Any) -> str:
+    """Signed RS256 with the issuer's key (or ``key``), under the issuer's kid unless ``header`` says."""
+    algorithm = header.pop("alg", "RS256")
+    return jwt.encode(
+        body, key or issuer_key(issuer), algorithm=algorithm, headers={"kid": issuer.issuer.kid, **header}
+    )
+
+
+def unsigned(issuer: Issuer) -> str:
+    """``alg: none``: a header, the claims, and an empty signature."""
+    return f"{b64json({'alg': 'none', 'typ': 'JWT', 'kid': issuer.issuer.kid})}.{b64json(claims(issuer))}."
+
+
+def hs256_with_public_key(issuer: Issuer) -> str:
+    """Algorithm confusion: HMAC-signed with the issuer's public key (which anyone has) as the secret."""
+    public_pem = (
+        issuer_key(issuer)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    signing_input = f"{b64json({'alg': 'HS256', 'typ': 'JWT', 'kid': issuer.issuer.kid})}.{b64json(claims(issuer))}"
+    signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64url(signature)}"
+
+
+def signature_stripped(issuer: Issuer) -> str:
+    header, body, _ = signed(issuer, claims(issuer)).split(".")
+    return f"{header}.{body}."
+
+
+def another_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_refused(response: httpx.Response) -> None:
+    assert response.status_code == 401, response.text
+    error = response.json()["error"]
+    assert error["code"] == "unauthenticated"
+    assert error["message"]
+
+
+# --- the tests -----------------------------------------------------------------------------------
+
+
+async def test_a_valid_token_opens_the_feed(client: httpx.AsyncClient, issuer: Issuer) -> None:
+    response = await client.get(FEED, headers=issuer.headers(org=ORG_A, roles=[Role.EMPLOYEE]))
+    assert response.status_code == 200, response.text
+    assert response.json()["items"] == []
+
+    # The scheme is case-insensitive (RFC 7235), and the claims can be crafted by hand as an IdP would.
+    by_hand = signed(issuer, claims(issuer))
+    assert (await client.get(FEED, headers={"Authorization": f"bearer {by_hand}"})).status_code == 200
+
+
+async def test_a_token_expired_within_the_leeway_is_still_accepted(client: httpx.AsyncClient, issuer: Issuer) -> None:
+    token = signed(issuer, claims(issuer, iat=now() - 600, nbf=now() - 600, exp=now() - 10))
+    assert (await client.get(FEED, headers=bearer(token))).status_code == 200
+
+
+# Each way in, and a word of the reason it is refused for (so a case cannot pass for the wrong reason).
+REFUSED: dict[str, tuple[Callable[[Issuer], dict[str, str]], str]] = {
+    "no header": (lambda i: {}, "bearer token is required"),
+    "basic scheme": (lambda i: {"Authorization": "Basic dXNlcjpwYXNzd29yZA=="}, "bearer token is required"),
+    "valid token under another scheme": (
+        lambda i: {"Authorization": f"Token {signed(i, claims(i))}"},
+        "bearer token is required",
+    ),
+    "bearer without a token": (lambda i: {"Authorization": "Bearer "}, "bearer token is required"),
+    "garbage": (lambda i: bearer("this-is-not-a-jwt"), "malformed"),
+    "three garbage segments": (lambda i: bearer("abc.def.ghi"), "malformed"),
+    "expired beyond the leeway": (
+        lambda i: bearer(signed(i, claims(i, iat=now() - 3600, nbf=now() - 3600, exp=now() - 120))),
+        "expired",
+    ),
+    "not valid yet": (lambda i: bearer(signed(i, claims(i, nbf=now() + 600))), "not yet valid"),
+    "wrong audience": (
+        lambda i: bearer(i.token(org=ORG_A, roles=[Role.EMPLOYEE], aud="someone-else")),
+        "audience",
+    ),
+    "wrong issuer": (
+        lambda i: bearer(i.token(org=ORG_A, roles=[Role.EMPLOYEE], iss="https://evil.example/")),
+        "issuer",
+    ),
+    "signed by another key under the same kid": (
+        lambda i: bearer(signed(i, claims(i), key=another_key())),
+        "signature does not verify",
+    ),
+    "signature stripped": (lambda i: bearer(signature_stripped(i)), "signature does not verify"),
+    "alg none": (lambda i: bearer(unsigned(i)), "RS256"),
+    "HS256 with the public key as secret": (lambda i: bearer(hs256_with_public_key(i)), "RS256"),
+    "RS384 with the right key": (lambda i: bearer(signed(i, claims(i), alg="RS384")), "RS256"),
+    "no kid": (lambda i: bearer(jwt.encode(claims(i), issuer_key(i), algorithm="RS256")), "kid"),
+    "missing org": (lambda i: bearer(signed(i, claims(i, org=None))), "'org'"),
+    "org not a uuid": (lambda i: bearer(signed(i, claims(i, org="acme"))), "'org'"),
+    "roles not a list": (lambda i: bearer(signed(i, claims(i, roles="admin"))), "'roles'"),
+    "missing exp": (lambda i: bearer(signed(i, claims(i, exp=None))), '"exp"'),
+    "missing sub": (lambda i: bearer(signed(i, claims(i, sub=None))), '"sub"'),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED), ids=list(REFUSED))
+async def test_a_bad_token_is_refused(client: httpx.AsyncClient, issuer: Issuer, case: str) -> None:
+    headers, reason = REFUSED[case]
+    response = await client.get(FEED, headers=headers(issuer))
+    assert_refused(response)
+    assert reason in response.json()["error"]["message"]
+
+
+async def test_a_token_with_an_unknown_kid_is_refused_and_the_key_cache_keeps_working(
+    client: httpx.AsyncClient, issuer: Issuer
+) -> None:
+    stranger = another_key()
+    for n in range(3):
+        token = signed(issuer, claims(issuer), key=stranger, kid=f"unknown-kid-{n}")
+        assert_refused(await client.get(FEED, headers=bearer(token)))
+    # The issuer's own tokens still verify afterwards.
+    valid = await client.get(FEED, headers=issuer.headers(org=ORG_A, roles=[Role.EMPLOYEE]))
+    assert valid.status_code == 200, valid.text
+
+
+async def test_an_id_from_another_org_answers_not_found(client: httpx.AsyncClient, issuer: Issuer) -> None:
+    curator_a = issuer.headers(org=ORG_A, roles=[Role.CURATOR], subject="curator-a")
+    created = await client.post(
+        "/api/v1/content-items",
+        json={"title": "Only for org A", "url": "https://acme.example/a"},
+        headers=curator_a,
+    )
+    assert created.status_code == 201, created.text
+    path = f"/api/v1/content-items/{created.json()['id']}"
+    assert (await client.get(path, headers=curator_a)).status_code == 200
+
+    for roles in ([Role.CURATOR], [Role.ADMIN], [Role.EMPLOYEE]):
+        response = await client.get(path, headers=issuer.headers(org=ORG_B, roles=roles, subject="someone-b"))
+        assert response.status_code == 404, (roles, response.text)
+        assert response.json()["error"]["code"] == "not_found"
+        assert "Only for org A" not in response.text
+    # Answered exactly like an id that exists nowhere.
+    missing = await client.get(
+        f"/api/v1/content-items/{uuid.uuid4()}", headers=issuer.headers(org=ORG_B, roles=[Role.CURATOR])
+    )
+    assert missing.status_code == 404
+    assert missing.json()["error"]["message"] == response.json()["error"]["message"]
