@@ -1,0 +1,150 @@
+"""Folds content and sharing events into the rollups.
+
+Each handler is one SQL statement that adds to the stored counters (an upsert), never a read followed by
+a write, so consumers running side by side cannot lose each other's increments. The consumer's inbox
+already drops a redelivered event (same event id); the ``share_facts`` and ``unique_visits`` keys drop a
+*different* event about something already counted: a share published twice, a visitor's second click on
+the same link the same day.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy.dialects.postgresql import insert
+
+from condividi.consumer import Subscription
+from condividi.contracts.content_pb2 import ContentPublished
+from condividi.contracts.sharing_pb2 import LinkClicked, SharePublished
+from condividi.db import UnitOfWork, utcnow
+from condividi.events import ReceivedEvent, topic_of
+from services.metrics.models import content_rollups as rollups
+from services.metrics.models import share_facts, unique_visits
+
+TOPICS = [topic_of("content"), topic_of("sharing")]
+
+_ROLLUP_KEY = [rollups.c.org_id, rollups.c.content_id]
+
+
+class InvalidEventError(ValueError):
+    """An event whose payload cannot be counted; the consumer retries it, then dead-letters it."""
+
+
+def _uuid(value: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise InvalidEventError(f"{field} is not a UUID: {value!r}") from exc
+
+
+async def on_content_published(uow: UnitOfWork, event: ReceivedEvent[ContentPublished]) -> None:
+    """Makes the item known to the org (its stats answer from now on, all zeros), keeping any counts
+    that a share or click arriving first already put there."""
+    row = insert(rollups).values(
+        org_id=event.org_id,
+        content_id=_uuid(event.payload.content_id, "content_id"),
+        title=event.payload.title,
+        updated_at=utcnow(),
+    )
+    statement = row.on_conflict_do_update(
+        index_elements=_ROLLUP_KEY,
+        set_={"title": row.excluded.title, "updated_at": row.excluded.updated_at},
+    )
+    await uow.session.execute(statement)
+
+
+async def on_share_published(uow: UnitOfWork, event: ReceivedEvent[SharePublished]) -> None:
+    """Records the share once; only a share recorded now adds a share and its reach to the rollup."""
+    share = event.payload
+    if share.potential_reach < 0:
+        raise InvalidEventError(f"potential_reach is negative: {share.potential_reach}")
+    # The fact insert returns its row only when the share is new; the rollup upsert selects from that
+    # result, so a share already counted inserts nothing and changes nothing, in a single statement.
+    new_share = (
+        insert(share_facts)
+        .values(
+            share_id=_uuid(share.share_id, "share_id"),
+            org_id=event.org_id,
+            content_id=_uuid(share.content_id, "content_id"),
+            member_id=share.member_id,
+            network=share.network,
+            potential_reach=share.potential_reach,
+            published_at=event.occurred_at,
+        )
+        .on_conflict_do_nothing()
+        .returning(share_facts.c.org_id, share_facts.c.content_id, share_facts.c.potential_reach)
+        .cte("new_share")
+    )
+    row = insert(rollups).from_select(
+        ["org_id", "content_id", "shares", "potential_reach", "updated_at"],
+        select(
+            new_share.c.org_id,
+            new_share.c.content_id,
+            literal(1),
+            new_share.c.potential_reach,
+            literal(utcnow()),
+        ),
+    )
+    statement = row.add_cte(new_share).on_conflict_do_update(
+        index_elements=_ROLLUP_KEY,
+        set_={
+            "shares": rollups.c.shares + row.excluded.shares,
+            "potential_reach": rollups.c.potential_reach + row.excluded.potential_reach,
+            "updated_at": row.excluded.updated_at,
+        },
+    )
+    await uow.session.execute(statement)
+
+
+async def on_link_clicked(uow: UnitOfWork, event: ReceivedEvent[LinkClicked]) -> None:
+    """Every click adds one click; the visitor's first click on this link on this UTC day also adds one
+    unique click."""
+    click = event.payload
+    content_id = _uuid(click.content_id, "content_id")
+    new_visit = None
+    unique: ColumnElement[Any] = literal(0)
+    if click.tracking_code and click.visitor_hash:
+        new_visit = (
+            insert(unique_visits)
+            .values(
+                org_id=event.org_id,
+                tracking_code=click.tracking_code,
+                visitor_hash=click.visitor_hash,
+                day=event.occurred_at.astimezone(UTC).date(),
+            )
+            .on_conflict_do_nothing()
+            .returning(unique_visits.c.day)
+            .cte("new_visit")
+        )
+        # 1 when the visit row was inserted now, 0 when the visitor was already seen today.
+        unique = select(func.count()).select_from(new_visit).scalar_subquery()
+    row = insert(rollups).values(
+        org_id=event.org_id, content_id=content_id, clicks=1, unique_clicks=unique, updated_at=utcnow()
+    )
+    if new_visit is not None:
+        row = row.add_cte(new_visit)
+    statement = row.on_conflict_do_update(
+        index_elements=_ROLLUP_KEY,
+        set_={
+            "clicks": rollups.c.clicks + row.excluded.clicks,
+            "unique_clicks": rollups.c.unique_clicks + row.excluded.unique_clicks,
+            "updated_at": row.excluded.updated_at,
+        },
+    )
+    await uow.session.execute(statement)
+
+
+def rollups_subscription() -> Subscription:
+    """The one consumer group of the service."""
+    return Subscription.of(
+        "metrics.rollups",
+        TOPICS,
+        {
+            ContentPublished: on_content_published,
+            SharePublished: on_share_published,
+            LinkClicked: on_link_clicked,
+        },
+    )

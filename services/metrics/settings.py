@@ -1,0 +1,5 @@
+from condividi.settings import ServiceSettings
+
+
+class MetricsSettings(ServiceSettings):
+    SERVICE_NAME: str = "metrics"
