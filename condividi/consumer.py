@@ -22,6 +22,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from google.protobuf.message import Message
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from condividi.db import Database, UnitOfWork, utcnow
 from condividi.events import (
@@ -43,6 +44,14 @@ _RECORD = text(
     "INSERT INTO inbox (consumer_group, event_id, processed_at) "
     "SELECT :group, unnest(CAST(:ids AS uuid[])), :now ON CONFLICT DO NOTHING RETURNING event_id"
 )
+
+
+def _is_outage(error: BaseException) -> bool:
+    """A failure of the database connection, which no event can cause and a retry later may cure;
+    such failures must never send a good event to the dead-letter topic."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError))
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,7 @@ class EventConsumer:
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
+            batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
             try:
                 batches = await self.consumer.getmany(timeout_ms=500)
                 records = [r for partition_records in batches.values() for r in partition_records]
@@ -147,8 +157,16 @@ class EventConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("consumer loop failed; retrying", extra={"group": self.subscription.group})
+                # The database or the dead-letter topic is unreachable: read the batch again rather
+                # than move past it (moving on would commit offsets over events never applied).
+                log.exception("consumer loop failed; retrying the batch", extra={"group": self.subscription.group})
+                self._rewind(batches)
                 await asyncio.sleep(1.0)
+
+    def _rewind(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        for partition, records in batches.items():
+            if records and partition in self.consumer.assignment():
+                self.consumer.seek(partition, records[0].offset)
 
     async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         """Applies a batch of records: decodes, then one transaction, or one by one when that fails."""
@@ -212,6 +230,8 @@ class EventConsumer:
                 await self._apply([item])
                 return
             except Exception as exc:
+                if _is_outage(exc):
+                    raise  # not the event's fault: the whole batch is read again later
                 if attempt == self.max_attempts:
                     log.error(
                         "event failed %d times; sending it to the dead-letter topic",

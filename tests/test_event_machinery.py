@@ -464,13 +464,6 @@ async def test_poison_and_garbage_go_to_the_dead_letter_topic_and_the_consumer_g
     assert header(undecodable, "dlt.attempts") == "0"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG condividi/consumer.py EventConsumer._run: when handle() raises (here: the dead-letter send "
-    "fails), the loop logs and calls getmany() again without seeking back, so the rest of the batch is "
-    "skipped and its offsets are committed with the next batch: events lost",
-)
 async def test_a_failed_dead_letter_send_does_not_lose_the_rest_of_the_batch(
     infra: Infra, db: Database, producer: AIOKafkaProducer, settings: ServiceSettings, topic: str
 ) -> None:
@@ -579,12 +572,6 @@ def test_drift_check_notices_a_removed_proto(tmp_path: Path, monkeypatch: pytest
     assert generate.drift() == ["policy_pb2.py", "policy_pb2.pyi"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=FileNotFoundError,
-    reason="BUG condividi/contracts/generate.py drift(): filecmp.cmp runs before the exists() filter, "
-    "so a .proto without committed code crashes instead of being reported",
-)
 def test_drift_check_notices_a_new_proto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     proto = tmp_path / "proto"
     shutil.copytree(generate.PROTO_DIR, proto)

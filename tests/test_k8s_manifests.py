@@ -474,9 +474,7 @@ def allowed_to(policy: Resource) -> list[Resource]:
 
 
 def pod_peers(peers: list[Resource]) -> list[Resource]:
-    return [
-        peer["podSelector"] for peer in peers if "podSelector" in peer and "namespaceSelector" not in peer
-    ]
+    return [peer["podSelector"] for peer in peers if "podSelector" in peer and "namespaceSelector" not in peer]
 
 
 def test_network_policies_allow_every_service_call() -> None:

