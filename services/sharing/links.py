@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from condividi.contracts.sharing_pb2 import LinkClicked
 from condividi.db import Database
 from condividi.errors import error_response
+from condividi.observability import request_id_var
 from services.sharing.models import CatalogItem, Share, ShareStatus
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,17 @@ class ClickRecorder:
                 done.set_result(None)
 
 
+async def _no_such_link(scope: Scope, receive: Receive, send: Send) -> None:
+    # This path runs outside the request-id middleware (to keep clicks fast), so it makes its own.
+    request_id = uuid.uuid4().hex
+    token = request_id_var.set(request_id)
+    try:
+        response = error_response(404, "not_found", "no such link", headers={"x-request-id": request_id})
+        await response(scope, receive, send)
+    finally:
+        request_id_var.reset(token)
+
+
 def visitor_hash(salt: bytes, ip: str, user_agent: bytes) -> str:
     """Who clicked, without storing who: a keyed hash of IP and user agent."""
     return hmac.new(salt, ip.encode() + b"\n" + user_agent, hashlib.sha256).hexdigest()[:32]
@@ -184,12 +196,12 @@ class ClickRedirect:
             return
         code = path[3:]
         if scope["method"] not in ("GET", "HEAD") or not _CODE.match(code):
-            await error_response(404, "not_found", "no such link")(scope, receive, send)
+            await _no_such_link(scope, receive, send)
             return
         target = await self.directory.find(code)
         if target is None:
             CLICKS.labels("unknown").inc()
-            await error_response(404, "not_found", "no such link")(scope, receive, send)
+            await _no_such_link(scope, receive, send)
             return
         user_agent = b""
         for name, value in scope["headers"]:
