@@ -1,0 +1,185 @@
+"""REST API of the policy service: the live policy check, share decisions, and the roster."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Query, status
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import SQLModel, col
+
+from condividi.db import Database, utcnow
+from condividi.errors import conflict, not_found
+from condividi.identity import Caller, CallerDep, Role, require_roles
+from condividi.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
+from condividi.service import DatabaseDep
+from services.policy import rules
+from services.policy.models import (
+    Member,
+    MemberCreate,
+    MemberPublic,
+    PolicyCheckRequest,
+    PolicyCheckResult,
+    ShareDecisionPublic,
+    ShareDecisionRecord,
+    Team,
+    TeamCreate,
+    TeamPublic,
+    ViolationPublic,
+)
+
+router = APIRouter(prefix="/api/v1")
+
+Admin = Annotated[Caller, Depends(require_roles(Role.ADMIN))]
+RosterReader = Annotated[Caller, Depends(require_roles(Role.ADMIN, Role.MANAGER))]
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+Cursor = Annotated[str | None, Query(max_length=512)]
+
+RowT = TypeVar("RowT", Team, Member)
+
+
+# --- policy checks and decisions ----------------------------------------------------------------
+
+
+@router.post("/policy-checks", tags=["policy-checks"])
+async def check_post(body: PolicyCheckRequest, caller: CallerDep) -> PolicyCheckResult:
+    """Checks a post while the employee writes it, with the same rules (``rules.check``) that decide the
+    share once it is submitted, so the live answer and the decision cannot drift apart."""
+    verdict = rules.check(body.network, body.text, body.url)
+    return PolicyCheckResult(
+        allowed=verdict.outcome == rules.Outcome.APPROVED,
+        outcome=verdict.outcome,
+        violations=[ViolationPublic(code=v.code, message=v.message) for v in verdict.violations],
+        length=verdict.length,
+        limit=verdict.limit,
+    )
+
+
+@router.get("/share-decisions/{share_id}", tags=["share-decisions"])
+async def get_share_decision(share_id: uuid.UUID, caller: CallerDep, db: DatabaseDep) -> ShareDecisionPublic:
+    """The decision on a share: the employee's own, or any in the org for reviewers and admins."""
+    async with db.read() as session:
+        decision = await session.get(ShareDecisionRecord, share_id)
+    # Another org's share, and a colleague's share for an employee, answer exactly like a missing one.
+    if decision is None or decision.org_id != caller.org_id:
+        raise not_found("share decision")
+    if decision.member_id != caller.subject and not caller.has_any(Role.REVIEWER, Role.ADMIN):
+        raise not_found("share decision")
+    return ShareDecisionPublic(
+        share_id=decision.share_id,
+        member_id=decision.member_id,
+        outcome=decision.outcome,
+        violations=[ViolationPublic.model_validate(v) for v in decision.violations],
+        decided_at=decision.decided_at,
+    )
+
+
+# --- roster -------------------------------------------------------------------------------------
+
+
+@router.post("/teams", status_code=status.HTTP_201_CREATED, tags=["teams"])
+async def create_team(body: TeamCreate, caller: Admin, db: DatabaseDep) -> TeamPublic:
+    team_id = uuid.uuid4()
+    async with db.unit_of_work() as uow:
+        # ON CONFLICT rather than catching IntegrityError: a duplicate is an expected answer (409), not a
+        # failed transaction.
+        created = await uow.session.scalar(
+            insert(Team)
+            .values(id=team_id, org_id=caller.org_id, name=body.name, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["org_id", "name"])
+            .returning(col(Team.id))
+        )
+    if created is None:
+        raise conflict(f"the org already has a team named {body.name!r}")
+    return TeamPublic(id=team_id, name=body.name)
+
+
+@router.get("/teams", tags=["teams"])
+async def list_teams(
+    caller: CallerDep, db: DatabaseDep, limit: PageSize = 50, cursor: Cursor = None
+) -> Page[TeamPublic]:
+    """The org's teams, oldest first."""
+    teams, next_cursor = await _page(db, select(Team).where(col(Team.org_id) == caller.org_id), Team, limit, cursor)
+    return Page[TeamPublic](items=[TeamPublic(id=t.id, name=t.name) for t in teams], next_cursor=next_cursor)
+
+
+@router.post("/members", status_code=status.HTTP_201_CREATED, tags=["members"])
+async def create_member(body: MemberCreate, caller: Admin, db: DatabaseDep) -> MemberPublic:
+    member = Member(
+        org_id=caller.org_id,
+        subject=body.subject,
+        email=body.email,
+        name=body.name,
+        team_id=body.team_id,
+        roles=[role.value for role in body.roles],
+        created_at=utcnow(),
+    )
+    async with db.unit_of_work() as uow:
+        if body.team_id is not None:
+            team = await uow.session.get(Team, body.team_id)
+            # A team of another org answers like a missing one.
+            if team is None or team.org_id != caller.org_id:
+                raise not_found("team")
+        created = await uow.session.scalar(
+            insert(Member)
+            .values(_columns(member))
+            .on_conflict_do_nothing(index_elements=["org_id", "subject"])
+            .returning(col(Member.id))
+        )
+    if created is None:
+        raise conflict(f"the org already has a member with subject {body.subject!r}")
+    return _member_public(member)
+
+
+@router.get("/members", tags=["members"])
+async def list_members(
+    caller: RosterReader, db: DatabaseDep, limit: PageSize = 50, cursor: Cursor = None
+) -> Page[MemberPublic]:
+    """The org's roster, oldest first."""
+    members, next_cursor = await _page(
+        db, select(Member).where(col(Member.org_id) == caller.org_id), Member, limit, cursor
+    )
+    return Page[MemberPublic](items=[_member_public(m) for m in members], next_cursor=next_cursor)
+
+
+@router.get("/members/me", tags=["members"])
+async def get_my_member(caller: CallerDep, db: DatabaseDep) -> MemberPublic:
+    """The caller's own roster entry; 404 until an admin (or SCIM, later) has added them."""
+    query = select(Member).where(col(Member.org_id) == caller.org_id, col(Member.subject) == caller.subject)
+    async with db.read() as session:
+        member = await session.scalar(query)
+    if member is None:
+        raise not_found("member")
+    return _member_public(member)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _member_public(member: Member) -> MemberPublic:
+    return MemberPublic.model_validate(member, from_attributes=True)
+
+
+def _columns(row: SQLModel) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in type(row).model_fields}
+
+
+async def _page(
+    db: Database, query: Select[RowT], model: type[RowT], limit: int, cursor: str | None
+) -> tuple[list[RowT], str | None]:
+    """One keyset page of ``query`` in (created_at, id) order, and the cursor of the next one."""
+    created_at, row_id = col(model.created_at), col(model.id)
+    if cursor:
+        after_at, after_id = decode_cursor(cursor)
+        query = query.where(or_(created_at > after_at, and_(created_at == after_at, row_id > after_id)))
+    query = query.order_by(created_at, row_id).limit(limit + 1)
+    async with db.read() as session:
+        rows = list((await session.scalars(query)).all())
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last_at: datetime = rows[-1].created_at
+    return rows, encode_cursor(last_at, rows[-1].id)

@@ -1,0 +1,79 @@
+"""Event handlers: the authoritative policy decision on every submitted share."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col
+
+from condividi.consumer import Subscription
+from condividi.contracts.policy_pb2 import DecisionOutcome
+from condividi.contracts.policy_pb2 import ShareDecision as ShareDecisionEvent
+from condividi.contracts.policy_pb2 import Violation as ViolationMessage
+from condividi.contracts.sharing_pb2 import ShareRequested
+from condividi.db import UnitOfWork, utcnow
+from condividi.events import ReceivedEvent, topic_of
+from services.policy import rules
+from services.policy.models import ShareDecisionRecord
+
+log = logging.getLogger(__name__)
+
+_OUTCOMES = {
+    rules.Outcome.APPROVED: DecisionOutcome.DECISION_OUTCOME_APPROVED,
+    rules.Outcome.REJECTED: DecisionOutcome.DECISION_OUTCOME_REJECTED,
+    rules.Outcome.NEEDS_REVIEW: DecisionOutcome.DECISION_OUTCOME_NEEDS_REVIEW,
+}
+
+
+async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) -> None:
+    """Decides a share with the same rules as the live check, records the decision and announces it
+    with ``ShareDecision``, all in the consumer's unit of work."""
+    request = event.payload
+    try:
+        share_id = uuid.UUID(request.share_id)
+    except ValueError as exc:
+        # Raised rather than skipped: after its retries the event lands in the dead-letter topic, where
+        # someone can see that sharing sent a share nobody can ever decide.
+        raise ValueError(f"ShareRequested has a share_id that is not a UUID: {request.share_id[:64]!r}") from exc
+    # Lower-cased as the live check does, so both apply the same rules to the same network.
+    network = request.network.strip().lower()
+    violations = rules.evaluate(network, request.text, request.url or None)
+    outcome = rules.outcome_of(violations)
+    # The inbox already drops a redelivered event; this guards the other way a share can come twice: a
+    # second ShareRequested (a new event id) for a share that is decided. The first decision stands, and
+    # is not announced again.
+    recorded = await uow.session.scalar(
+        insert(ShareDecisionRecord)
+        .values(
+            share_id=share_id,
+            org_id=event.org_id,
+            member_id=request.member_id,
+            network=network,
+            outcome=outcome.value,
+            violations=[{"code": v.code, "message": v.message} for v in violations],
+            decided_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["share_id"])
+        .returning(col(ShareDecisionRecord.share_id))
+    )
+    if recorded is None:
+        log.info("share already decided; keeping the first decision", extra={"share_id": str(share_id)})
+        return
+    uow.emit(
+        ShareDecisionEvent(
+            share_id=str(share_id),
+            outcome=_OUTCOMES[outcome],
+            violations=[ViolationMessage(code=v.code, message=v.message) for v in violations],
+        ),
+        org_id=event.org_id,
+        aggregate_id=share_id,
+    )
+
+
+share_decisions = Subscription.of(
+    "policy.share-decisions",
+    [topic_of("sharing")],
+    {ShareRequested: decide_share},
+)

@@ -1,0 +1,218 @@
+"""The policy service's records (share decisions, the roster of teams and members) and the shapes its
+API reads and answers."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+from pydantic import Field as PydanticField
+from pydantic.networks import AnyHttpUrl
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+from condividi.identity import Role
+from services.policy.rules import Outcome
+
+# --- records ---------------------------------------------------------------------------------------
+
+
+class ShareDecisionRecord(SQLModel, table=True):
+    """What the policy decided about one share; written once, when ``ShareRequested`` arrives."""
+
+    __tablename__ = "share_decisions"
+
+    # The share's id in the sharing service; one decision per share.
+    share_id: uuid.UUID = Field(primary_key=True)
+    org_id: uuid.UUID = Field(index=True)
+    # The employee's OIDC subject, as ``ShareRequested`` carries it.
+    member_id: str
+    network: str
+    outcome: Outcome = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    violations: list[dict[str, str]] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
+    decided_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class Team(SQLModel, table=True):
+    __tablename__ = "teams"
+    __table_args__ = (
+        sa.UniqueConstraint("org_id", "name", name="teams_org_name"),
+        # The target of members' (org_id, team_id) foreign key, which keeps a member in its own org's teams.
+        sa.UniqueConstraint("org_id", "id", name="teams_org_id"),
+        sa.Index("teams_page", "org_id", "created_at", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID
+    name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    # Not in the API's Team shape; it orders the keyset pages.
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class Member(SQLModel, table=True):
+    """A person of the org's roster, known by the subject their identity provider gives them."""
+
+    __tablename__ = "members"
+    __table_args__ = (
+        sa.UniqueConstraint("org_id", "subject", name="members_org_subject"),
+        sa.ForeignKeyConstraint(["org_id", "team_id"], ["teams.org_id", "teams.id"], name="members_team"),
+        sa.Index("members_page", "org_id", "created_at", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID
+    subject: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False))
+    name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    team_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid))
+    roles: list[str] = Field(sa_column=sa.Column(postgresql.ARRAY(sa.String(16)), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+# --- API shapes ------------------------------------------------------------------------------------
+
+# The longest limit is WhatsApp's 65536; a little more still gets a "too long" answer rather than a 422,
+# and a request cannot make the check work on megabytes.
+MAX_TEXT_LENGTH = 70000
+MAX_URL_LENGTH = 2048
+# RFC 5321 limits a forward path to 256 octets; 320 (64 local + @ + 255 domain) is the common bound.
+MAX_EMAIL_LENGTH = 320
+
+_NETWORK_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+# Valid-ish on purpose: one @, something on each side, a dot in the domain, no spaces. Deliverability is
+# the identity provider's business; this only catches what is plainly not an address.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
+
+
+def _no_control_characters(value: str) -> str:
+    # PostgreSQL refuses NUL in text, and no name or address legitimately holds a control character; a
+    # 422 here is what keeps such input from becoming a 500 at the INSERT.
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+Printable = AfterValidator(_no_control_characters)
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Printable]
+
+
+class ViolationPublic(BaseModel):
+    code: str
+    message: str
+
+
+class PolicyCheckRequest(BaseModel):
+    network: str = PydanticField(
+        min_length=1, max_length=32, description="Lower-case network name: linkedin, x, facebook, ..."
+    )
+    text: str = PydanticField(max_length=MAX_TEXT_LENGTH, description="The post exactly as the employee wrote it.")
+    url: str | None = PydanticField(
+        default=None,
+        max_length=MAX_URL_LENGTH,
+        description="The link that will be appended after one space, if any.",
+    )
+
+    @field_validator("network", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("network")
+    @classmethod
+    def _network_name(cls, value: str) -> str:
+        if not _NETWORK_NAME.match(value):
+            raise ValueError("a network name is lower-case letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        try:
+            _HTTP_URL.validate_python(value)
+        except ValidationError as exc:
+            raise ValueError("the URL must be an http or https URL") from exc
+        # The original string, not pydantic's normalised one (which may add a "/"), because its length
+        # is what the network counts.
+        return value
+
+
+class PolicyCheckResult(BaseModel):
+    allowed: bool
+    outcome: Outcome
+    violations: list[ViolationPublic]
+    length: int = PydanticField(description="The length the network counts, the link included.")
+    limit: int = PydanticField(description="The network's limit; 0 when the network is not supported.")
+
+
+class ShareDecisionPublic(BaseModel):
+    share_id: uuid.UUID
+    member_id: str
+    outcome: Outcome
+    violations: list[ViolationPublic]
+    decided_at: datetime
+
+
+class TeamCreate(BaseModel):
+    name: Name
+
+
+class TeamPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+
+
+class MemberCreate(BaseModel):
+    subject: Annotated[str, Printable] = PydanticField(
+        min_length=1, max_length=255, description="The person's `sub` at the identity provider, exactly."
+    )
+    email: Annotated[str, Printable] = PydanticField(min_length=3, max_length=MAX_EMAIL_LENGTH)
+    name: Name
+    team_id: uuid.UUID | None = None
+    roles: list[Role] = PydanticField(min_length=1, max_length=len(Role))
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        # Kept exactly as given (tokens are matched on it), so blank or padded subjects are refused, not
+        # trimmed into something the identity provider never issues.
+        if not value.strip() or value != value.strip():
+            raise ValueError("the subject is blank or has leading or trailing spaces")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        value = value.strip()
+        if not _EMAIL.match(value):
+            raise ValueError("not an email address")
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _distinct(cls, value: list[Role]) -> list[Role]:
+        return list(dict.fromkeys(value))
+
+
+class MemberPublic(BaseModel):
+    id: uuid.UUID
+    subject: str
+    email: str
+    name: str
+    team_id: uuid.UUID | None
+    roles: list[Role]
+    created_at: datetime

@@ -1,0 +1,5 @@
+from condividi.settings import ServiceSettings
+
+
+class PolicySettings(ServiceSettings):
+    SERVICE_NAME: str = "policy"

@@ -1,0 +1,94 @@
+from typing import Any
+
+import httpx
+import pytest
+
+from condividi.identity import Role
+from condividi.testing import Issuer
+from services.policy.tests.conftest import headers, new_org
+
+pytestmark = pytest.mark.asyncio(loop_scope="package")
+
+LINK = "https://acme.example/news/plant"
+
+
+async def test_check_rejects_a_post_one_over_the_x_limit(client: httpx.AsyncClient, issuer: Issuer) -> None:
+    response = await client.post(
+        "/api/v1/policy-checks",
+        json={"network": "x", "text": "a" * 257, "url": LINK},
+        headers=headers(issuer, new_org(), Role.EMPLOYEE),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "allowed": False,
+        "outcome": "rejected",
+        "violations": [{"code": "too_long", "message": "The post is 281 characters with the link; X allows 280."}],
+        "length": 281,
+        "limit": 280,
+    }
+
+
+async def test_check_approves_a_post_at_the_limit_and_lower_cases_the_network(
+    client: httpx.AsyncClient, issuer: Issuer
+) -> None:
+    response = await client.post(
+        "/api/v1/policy-checks",
+        json={"network": " X ", "text": "a" * 256, "url": LINK},
+        headers=headers(issuer, new_org(), Role.EMPLOYEE),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"allowed": True, "outcome": "approved", "violations": [], "length": 280, "limit": 280}
+
+
+async def test_check_keeps_the_url_as_written(client: httpx.AsyncClient, issuer: Issuer) -> None:
+    # pydantic would normalise "https://acme.example" to "https://acme.example/"; the count must not move.
+    response = await client.post(
+        "/api/v1/policy-checks",
+        json={"network": "linkedin", "text": "hi", "url": "https://acme.example"},
+        headers=headers(issuer, new_org(), Role.EMPLOYEE),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["length"] == len("hi https://acme.example")
+
+
+async def test_check_reports_an_unknown_network(client: httpx.AsyncClient, issuer: Issuer) -> None:
+    response = await client.post(
+        "/api/v1/policy-checks",
+        json={"network": "myspace", "text": "hello"},
+        headers=headers(issuer, new_org(), Role.EMPLOYEE),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["allowed"], body["outcome"], body["limit"]) == (False, "rejected", 0)
+    assert [v["code"] for v in body["violations"]] == ["unsupported_network"]
+
+
+async def test_check_needs_a_token(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/policy-checks", json={"network": "x", "text": "hi"})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthenticated"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"text": "hi"}, "network"),
+        ({"network": "", "text": "hi"}, "network"),
+        ({"network": "x" * 33, "text": "hi"}, "network"),
+        ({"network": "x y", "text": "hi"}, "network"),
+        ({"network": "x"}, "text"),
+        ({"network": "x", "text": "a" * 70001}, "text"),
+        ({"network": "x", "text": 12}, "text"),
+        ({"network": "x", "text": "hi", "url": "javascript:alert(1)"}, "url"),
+        ({"network": "x", "text": "hi", "url": "not a url"}, "url"),
+        ({"network": "x", "text": "hi", "url": "https://acme.example/" + "p" * 2048}, "url"),
+    ],
+)
+async def test_check_rejects_bad_input(
+    client: httpx.AsyncClient, issuer: Issuer, body: dict[str, Any], field: str
+) -> None:
+    response = await client.post("/api/v1/policy-checks", json=body, headers=headers(issuer, new_org(), Role.EMPLOYEE))
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "validation_failed"
+    assert [d["loc"] for d in error["details"]] == [["body", field]]
