@@ -14,11 +14,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from google.protobuf.message import Message
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from condividi.events import new_envelope, topic_of
 from condividi.messaging_tables import OutboxMessage
+
+OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
 def utcnow() -> datetime:
@@ -30,7 +32,12 @@ class UnitOfWork:
         self.session = session
         self.producer = producer
         self.topic = topic
-        self.emitted = 0
+        # Outbox rows, written in one multi-row INSERT when the unit of work commits.
+        self.outbox: list[dict[str, object]] = []
+
+    @property
+    def emitted(self) -> int:
+        return len(self.outbox)
 
     def emit(
         self,
@@ -44,18 +51,22 @@ class UnitOfWork:
         envelope = new_envelope(
             payload, org_id=org_id, aggregate_id=aggregate_id, producer=self.producer, traceparent=traceparent
         )
-        self.session.add(
-            OutboxMessage(
-                event_id=uuid.UUID(envelope.event_id),
-                topic=self.topic,
-                key=envelope.aggregate_id,
-                event_type=envelope.type,
-                envelope=envelope.SerializeToString(),
-                created_at=utcnow(),
-            )
+        event_id = uuid.UUID(envelope.event_id)
+        self.outbox.append(
+            {
+                "event_id": event_id,
+                "topic": self.topic,
+                "key": envelope.aggregate_id,
+                "event_type": envelope.type,
+                "envelope": envelope.SerializeToString(),
+                "created_at": utcnow(),
+            }
         )
-        self.emitted += 1
-        return uuid.UUID(envelope.event_id)
+        return event_id
+
+    async def write_outbox(self) -> None:
+        if self.outbox:
+            await self.session.execute(insert(OUTBOX), self.outbox)
 
 
 class Database:
@@ -74,6 +85,7 @@ class Database:
         async with self.sessions() as session, session.begin():
             uow = UnitOfWork(session, self.producer, self.topic)
             yield uow
+            await uow.write_outbox()
         if uow.emitted:
             self.outbox_written.set()
 

@@ -191,6 +191,8 @@ def build_env(spec: ProcessSpec, config: StackConfig, base: Mapping[str, str]) -
         env["PUBLIC_BASE_URL"] = config.public_base_url
         env["CLICK_HASH_SALT"] = config.secrets.click_hash_salt
         env["SECRET_ENCRYPTION_KEY"] = config.secrets.secret_encryption_key
+        # Shares can name an item before ContentPublished arrives; sharing then asks content.
+        env["CONTENT_SERVICE_URL"] = config.spec("content").url
     return env
 
 
@@ -580,7 +582,9 @@ def ensure_issuer(path: Path, issuer: str) -> DevIssuer:
     return DevIssuer(path, issuer=issuer, audience=AUDIENCE)
 
 
-def run_seed(urls: Mapping[str, str], issuer: DevIssuer) -> None:
+def run_seed(urls: Mapping[str, str], issuer: DevIssuer, folder: Path) -> None:
+    """Calls ``seed_demo(urls, issuer)`` (sync or async), adding ``data_dir=folder`` when the seed
+    takes it (where it writes ``demo-users.json`` for ``make devtoken``)."""
     try:
         seed = importlib.import_module("condividi.devstack.seed")
     except ModuleNotFoundError as exc:
@@ -589,10 +593,12 @@ def run_seed(urls: Mapping[str, str], issuer: DevIssuer) -> None:
         say("no demo seed (condividi.devstack.seed is not there yet): skipped")
         return
     say("seeding the demo organisation...")
-    result = seed.seed_demo(dict(urls), issuer)
+    wants_folder = "data_dir" in inspect.signature(seed.seed_demo).parameters
+    result = seed.seed_demo(dict(urls), issuer, **({"data_dir": folder} if wants_folder else {}))
     if inspect.isawaitable(result):
-        asyncio.run(_await(result))
-    say("demo organisation seeded")
+        result = asyncio.run(_await(result))
+    # The seed may answer False when the organisation is there from an earlier run (data persists).
+    say("demo organisation already there: kept as it is" if result is False else "demo organisation seeded")
 
 
 async def _await(awaitable: Awaitable[Any]) -> Any:
@@ -736,10 +742,10 @@ def run(environ: Mapping[str, str] | None = None) -> int:
             with guard.deferred():
                 stack.processes.append(start_process(spec, build_env(spec, config, env), root / "logs", index))
         wait_ready(stack.processes)
-        say(f"all processes ready in {time.monotonic() - started:.1f}s")
+        say(f"everything ready in {time.monotonic() - started:.1f}s")
 
         try:
-            run_seed({s.name: s.url for s in specs}, issuer)
+            run_seed({s.name: s.url for s in specs}, issuer, root)
         except Exception:  # noqa: BLE001 - the system is up; a failed seed should not take it down
             say("the demo seed failed (the system keeps running, but the demo users may be missing):")
             traceback.print_exc()

@@ -8,6 +8,7 @@ caller's own token: content then applies its tenancy and visibility rules, and t
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import httpx
 from sqlalchemy.dialects.postgresql import insert
@@ -63,7 +64,7 @@ async def find_shareable(
         org_id=caller.org_id,
         title=body["title"],
         url=body["url"],
-        published_at=body["published_at"],
+        published_at=datetime.fromisoformat(body["published_at"]),
     )
     async with db.unit_of_work() as uow:
         await remember(uow, item)

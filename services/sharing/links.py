@@ -2,8 +2,7 @@
 
 It runs as plain ASGI in front of FastAPI's routing (which costs several times a bare handler), keeps
 links in memory (they never change once made), and records clicks through the outbox with group
-commit: concurrent clicks share one transaction, and each redirect is answered once its click is
-durably written, so no click is lost even if the process dies right after.
+commit: the redirect answers at once and clicks are written to the outbox in batches behind it.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import logging
 import re
 import secrets
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -115,13 +114,21 @@ class LinkDirectory:
 
 
 class ClickRecorder:
-    """Writes ``LinkClicked`` events to the outbox, many clicks per transaction."""
+    """Writes ``LinkClicked`` events to the outbox in the background, many clicks per transaction.
 
-    MAX_BATCH = 1000
+    The redirect does not wait for the database: a click is queued and the visitor goes on at once.
+    A failed write keeps its clicks queued and tries again; shutdown flushes the queue. What a crash
+    (not a shutdown) can lose is the queue of the last moment, at most a few milliseconds of clicks.
+    """
+
+    MAX_BATCH = 2000
+    # Beyond this many queued clicks (the database has been down a while) the oldest are dropped and
+    # counted as lost, rather than letting memory grow without bound.
+    MAX_QUEUED = 200_000
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._pending: list[tuple[LinkClicked, LinkTarget, asyncio.Future[None]]] = []
+        self._queue: deque[tuple[LinkClicked, LinkTarget]] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -132,36 +139,39 @@ class ClickRecorder:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._pending:
-            await self._flush()
+        while self._queue:
+            if not await self._flush():
+                CLICKS.labels("lost").inc(len(self._queue))
+                log.error("clicks could not be written at shutdown", extra={"clicks": len(self._queue)})
+                return
 
-    async def record(self, click: LinkClicked, target: LinkTarget) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((click, target, done))
+    def record(self, click: LinkClicked, target: LinkTarget) -> None:
+        if len(self._queue) >= self.MAX_QUEUED:
+            self._queue.popleft()
+            CLICKS.labels("lost").inc()
+        self._queue.append((click, target))
         self._wake.set()
-        await done
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._pending:
-                await self._flush()
+            while self._queue:
+                if not await self._flush():
+                    await asyncio.sleep(1.0)
 
-    async def _flush(self) -> None:
-        batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
+    async def _flush(self) -> bool:
+        batch = [self._queue.popleft() for _ in range(min(self.MAX_BATCH, len(self._queue)))]
         try:
             async with self.db.unit_of_work() as uow:
-                for click, target, _ in batch:
+                for click, target in batch:
                     uow.emit(click, org_id=target.org_id, aggregate_id=target.share_id)
-        except Exception as exc:  # noqa: BLE001 - every waiting click must hear of it
-            for _, _, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
-            return
-        for _, _, done in batch:
-            if not done.done():
-                done.set_result(None)
+        except Exception:
+            log.exception("clicks could not be written; they stay queued", extra={"clicks": len(batch)})
+            self._queue.extendleft(reversed(batch))
+            return False
+        CLICKS.labels("counted").inc(len(batch))
+        return True
 
 
 async def _no_such_link(scope: Scope, receive: Receive, send: Send) -> None:
@@ -219,13 +229,7 @@ class ClickRedirect:
                 network=target.network,
                 visitor_hash=visitor_hash(self.salt, ip, user_agent),
             )
-            try:
-                await self.recorder.record(click, target)
-                CLICKS.labels("counted").inc()
-            except Exception:
-                # The visitor still gets where they were going; the loss is logged and counted.
-                CLICKS.labels("lost").inc()
-                log.exception("click could not be recorded")
+            self.recorder.record(click, target)
         else:
             CLICKS.labels("not_counted").inc()
         await send(

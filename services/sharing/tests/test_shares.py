@@ -16,6 +16,8 @@ from condividi.contracts.sharing_pb2 import LinkClicked, SharePublished, ShareRe
 from condividi.events import new_envelope, open_envelope, parse_envelope
 from condividi.identity import Role
 from condividi.testing import Infra, Issuer, running, service_env
+from services.content.main import build_app as build_content_app
+from services.content.settings import ContentSettings
 from services.sharing.main import build_app
 from services.sharing.settings import SharingSettings
 
@@ -258,3 +260,36 @@ async def test_connection_sets_potential_reach(harness: Harness) -> None:
         await h.client.delete(f"/api/v1/connections/{connection_id}", headers=employee(h.issuer))
     ).status_code == 204
     assert (await h.client.get("/api/v1/connections", headers=employee(h.issuer))).json() == []
+
+
+async def test_share_of_an_item_not_yet_in_the_catalog_asks_the_content_service(
+    harness: Harness, infra: Infra, issuer: Issuer
+) -> None:
+    """An employee can share an item the second it is published, before ContentPublished reaches
+    sharing: sharing asks the content service (the real one, in-process here) with the caller's token."""
+    content_settings = ContentSettings(**service_env(infra, issuer, "content", infra.new_database("content")))
+    async with running(build_content_app(content_settings)) as content:
+        curator = issuer.headers(org=ORG, roles=[Role.CURATOR], subject="curator-1")
+        item = (
+            await content.post(
+                "/api/v1/content-items", json={"title": "Fresh", "url": "https://acme.example/fresh"}, headers=curator
+            )
+        ).json()
+        runtime = harness.client._transport.app.state.runtime  # type: ignore[attr-defined]
+        runtime.http = content
+        runtime.settings.CONTENT_SERVICE_URL = ""
+        draft = await harness.client.post(
+            "/api/v1/shares", json={"content_id": item["id"], "network": "x", "text": "early"}, headers=employee(issuer)
+        )
+        assert draft.status_code == 404, "a draft is not shareable"
+        await content.post(f"/api/v1/content-items/{item['id']}/publish", headers=curator)
+        created = await harness.client.post(
+            "/api/v1/shares", json={"content_id": item["id"], "network": "x", "text": "early"}, headers=employee(issuer)
+        )
+        assert created.status_code == 202, created.text
+        other_org = await harness.client.post(
+            "/api/v1/shares",
+            json={"content_id": item["id"], "network": "x", "text": "mine?"},
+            headers=employee(issuer, org=uuid.uuid4()),
+        )
+        assert other_org.status_code == 404

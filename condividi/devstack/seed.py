@@ -1,0 +1,235 @@
+"""The demo organisation that ``make run`` seeds into empty databases, through the services' own REST
+APIs (so every event flows as it would for real): people and teams, their audiences, published
+content, shares in the employees' own words, and some clicks.
+
+It also writes ``.data/demo-users.json``, from which ``make devtoken`` mints tokens for demo users.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from condividi.identity.dev_issuer import DevIssuer
+
+log = logging.getLogger(__name__)
+
+DEMO_ORG = uuid.uuid5(uuid.NAMESPACE_DNS, "demo.condividi.dev")
+DOMAIN = "demo.condividi.dev"
+TEAMS = ["Engineering", "Sales", "Marketing", "Operations", "People"]
+FIRST_NAMES = [
+    "Giulia",
+    "Marco",
+    "Sofia",
+    "Luca",
+    "Aisha",
+    "Chen",
+    "Elena",
+    "Omar",
+    "Priya",
+    "Jonas",
+    "Maya",
+    "Diego",
+    "Hana",
+    "Tomás",
+    "Ines",
+    "Kwame",
+    "Lea",
+    "Ravi",
+    "Noor",
+    "Sven",
+]
+LAST_NAMES = ["Rossi", "Bianchi", "Okafor", "Nakamura", "Haddad", "Larsen", "Silva", "Müller", "Kaur", "Dubois"]
+CONTENT = [
+    ("We opened our first solar-powered plant", "https://example.com/news/solar-plant"),
+    ("Our 2026 sustainability report", "https://example.com/reports/sustainability-2026"),
+    ("We are hiring 40 engineers in Milan", "https://example.com/careers/milan"),
+    ("Customer story: how Lumen cut shipping emissions by 30%", "https://example.com/stories/lumen"),
+    ("Five lessons from our open-source year", "https://example.com/blog/open-source-year"),
+    ("Join us at the Future of Work summit", "https://example.com/events/future-of-work"),
+]
+OWN_WORDS = [
+    "Proud of what our team built this year. Worth a read:",
+    "This one is close to my heart: the people behind it worked for months.",
+    "If you're curious about how we work, start here.",
+    "Honest numbers, real progress. Have a look.",
+    "I learned a lot working on this with my colleagues.",
+]
+BROWSERS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0",
+]
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    subject: str
+    org: str
+    roles: list[str]
+    name: str
+    email: str
+    team: str | None = None
+
+
+def demo_users() -> list[DemoUser]:
+    org = str(DEMO_ORG)
+    staff = [
+        DemoUser("demo-admin", org, ["admin", "employee"], "Ada Admin", f"admin@{DOMAIN}"),
+        DemoUser("demo-curator", org, ["curator", "employee"], "Carla Curator", f"curator@{DOMAIN}", "Marketing"),
+        DemoUser("demo-reviewer", org, ["reviewer", "employee"], "Remo Reviewer", f"reviewer@{DOMAIN}", "People"),
+        DemoUser("demo-manager", org, ["manager", "employee"], "Mina Manager", f"manager@{DOMAIN}", "Sales"),
+    ]
+    employees = []
+    for n in range(50):
+        first, last = FIRST_NAMES[n % len(FIRST_NAMES)], LAST_NAMES[(n * 7) % len(LAST_NAMES)]
+        employees.append(
+            DemoUser(
+                f"demo-employee-{n + 1:02d}",
+                org,
+                ["employee"],
+                f"{first} {last}",
+                f"{first.lower()}.{last.lower()}{n + 1}@{DOMAIN}".replace("ü", "u").replace("á", "a"),
+                TEAMS[n % len(TEAMS)],
+            )
+        )
+    return staff + employees
+
+
+class _Api:
+    def __init__(self, issuer: DevIssuer, http: httpx.Client) -> None:
+        self.issuer = issuer
+        self.http = http
+
+    def auth(self, user: DemoUser) -> dict[str, str]:
+        token = self.issuer.mint(
+            subject=user.subject, org_id=user.org, roles=user.roles, name=user.name, email=user.email
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    def call(self, user: DemoUser, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        response = self.http.request(method, url, headers=self.auth(user), **kwargs)
+        if response.status_code >= 500:
+            response.raise_for_status()
+        return response
+
+
+def write_demo_users(data_dir: Path) -> Path:
+    path = data_dir / "demo-users.json"
+    path.write_text(json.dumps([asdict(u) for u in demo_users()], indent=2, ensure_ascii=False))
+    return path
+
+
+def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
+    """Seeds the demo organisation unless its roster already has people; returns whether it seeded."""
+    write_demo_users(data_dir)
+    users = demo_users()
+    admin, curator = users[0], users[1]
+    rng = random.Random(20261126)
+    with httpx.Client(timeout=10.0) as http:
+        api = _Api(issuer, http)
+        existing = api.call(admin, "GET", f"{urls['policy']}/api/v1/members", params={"limit": 1})
+        if existing.status_code == 200 and existing.json().get("items"):
+            log.info("demo organisation already seeded")
+            return False
+
+        team_ids = {}
+        for name in TEAMS:
+            team = api.call(admin, "POST", f"{urls['policy']}/api/v1/teams", json={"name": name})
+            team_ids[name] = team.json()["id"]
+        for user in users:
+            api.call(
+                admin,
+                "POST",
+                f"{urls['policy']}/api/v1/members",
+                json={
+                    "subject": user.subject,
+                    "email": user.email,
+                    "name": user.name,
+                    "team_id": team_ids.get(user.team or ""),
+                    "roles": user.roles,
+                },
+            )
+
+        employees = [u for u in users if u.subject.startswith("demo-employee")]
+        for user in employees:
+            handle = user.email.split("@")[0]
+            # LinkedIn's API reports connections only up to 500, so demo audiences stay within it.
+            audiences = {"linkedin": rng.randint(80, 500), "x": rng.randint(20, 4000), "facebook": rng.randint(50, 900)}
+            for network in rng.sample(sorted(audiences), k=rng.randint(1, 3)):
+                api.call(
+                    user,
+                    "POST",
+                    f"{urls['sharing']}/api/v1/connections",
+                    json={"network": network, "handle": handle, "audience_size": audiences[network]},
+                )
+
+        content_ids = []
+        for title, url in CONTENT:
+            created = api.call(
+                curator,
+                "POST",
+                f"{urls['content']}/api/v1/content-items",
+                json={"title": title, "url": url, "suggested_caption": f"{title}."},
+            )
+            item_id = created.json()["id"]
+            api.call(curator, "POST", f"{urls['content']}/api/v1/content-items/{item_id}/publish")
+            content_ids.append(item_id)
+
+        shares = []
+        for user in rng.sample(employees, k=24):
+            content_id = rng.choice(content_ids)
+            body = {
+                "content_id": content_id,
+                "network": rng.choice(["linkedin", "x", "facebook"]),
+                "text": rng.choice(OWN_WORDS),
+            }
+            shares.append((user, _share_when_known(api, user, urls["sharing"], body)))
+        # One post too long for X, to show a rejection with its reason.
+        shares.append(
+            (
+                employees[0],
+                _share_when_known(
+                    api,
+                    employees[0],
+                    urls["sharing"],
+                    {"content_id": content_ids[0], "network": "x", "text": "So much to say about this! " * 12},
+                ),
+            )
+        )
+
+        published = [s for s in (_settled(api, u, urls["sharing"], share) for u, share in shares) if s]
+        for share in published:
+            for _ in range(rng.randint(0, 4)):
+                http.get(share["tracking_url"], headers={"User-Agent": rng.choice(BROWSERS)}, follow_redirects=False)
+        log.info("seeded the demo organisation", extra={"members": len(users), "shares": len(shares)})
+    return True
+
+
+def _share_when_known(api: _Api, user: DemoUser, sharing_url: str, body: dict[str, Any]) -> dict[str, Any]:
+    # Content reaches sharing through ContentPublished; right after publishing it may not be there yet.
+    for _ in range(100):
+        response = api.call(user, "POST", f"{sharing_url}/api/v1/shares", json=body)
+        if response.status_code == 202:
+            return dict(response.json())
+        time.sleep(0.1)
+    raise RuntimeError(f"could not create a demo share: {response.status_code} {response.text}")
+
+
+def _settled(api: _Api, user: DemoUser, sharing_url: str, share: dict[str, Any]) -> dict[str, Any] | None:
+    """Waits for policy's decision; returns the share if it was published."""
+    for _ in range(100):
+        current = api.call(user, "GET", f"{sharing_url}/api/v1/shares/{share['id']}").json()
+        if current["status"] != "pending_policy":
+            return dict(current) if current["status"] == "published" else None
+        time.sleep(0.1)
+    return None
