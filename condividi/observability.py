@@ -61,6 +61,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     # Access lines duplicate what the request metrics already count, and cost time on the hot path.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # One INFO line per outgoing call (JWKS, service to service) drowns the log; failures still show.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "route", "status"])

@@ -1,0 +1,282 @@
+"""Benchmark of the click redirect ``GET /r/{code}`` (``make bench``).
+
+Starts PostgreSQL, the Tansu broker, the sharing and metrics services and a bare ASGI 302 responder,
+all on this machine; publishes one share; then loads the bare responder and the real redirect in turn
+with wrk (same connections, same duration, same uvicorn flags) and prints the ratio of their request
+rates. Afterwards it waits for metrics to fold the clicks and reports how many, if any, were lost:
+``lost = clicks the redirect recorded - clicks metrics counted``.
+
+Load generator: wrk (Debian/Ubuntu: ``apt-get install wrk``; macOS: ``brew install wrk``).
+Results are appended to ``bench/results/redirect.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from condividi.contracts.content_pb2 import ContentPublished
+from condividi.contracts.policy_pb2 import DecisionOutcome, ShareDecision
+from condividi.devstack.infra import LocalKafka, LocalPostgres, free_port
+from condividi.devstack.jwks_server import serving_jwks
+from condividi.events import new_envelope
+from condividi.identity.dev_issuer import DevIssuer
+from condividi.migrations import upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "redirect.jsonl"
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
+UVICORN_FLAGS = [
+    "--host",
+    "127.0.0.1",
+    "--no-access-log",
+    "--log-level",
+    "warning",
+    "--loop",
+    "uvloop",
+    "--http",
+    "httptools",
+]
+
+
+def start(module: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", module, "--port", str(port), *UVICORN_FLAGS],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_ready(url: str, path: str = "/readyz", within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + path, timeout=1.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not become ready")
+
+
+def wrk(url: str, *, seconds: int, connections: int) -> tuple[float, int, int]:
+    """Requests per second, completed requests, and responses that were not 2xx/3xx."""
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-H", f"User-Agent: {BROWSER}", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    done = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    failed = int(bad.group(1)) if bad else 0
+    if errors:
+        failed += sum(int(g) for g in errors.groups())
+    return rate, done, failed
+
+
+async def publish_events(bootstrap: str, org: uuid.UUID, content_id: str, url: str, namespace: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        event = new_envelope(
+            ContentPublished(content_id=content_id, title="Bench", url=url),
+            org_id=org,
+            aggregate_id=content_id,
+            producer="content",
+        )
+        await producer.send_and_wait(
+            f"{namespace}.condividi.content", event.SerializeToString(), key=content_id.encode()
+        )
+    finally:
+        await producer.stop()
+
+
+async def approve(bootstrap: str, org: uuid.UUID, share_id: str, namespace: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        decision = ShareDecision(share_id=share_id, outcome=DecisionOutcome.DECISION_OUTCOME_APPROVED)
+        event = new_envelope(decision, org_id=org, aggregate_id=share_id, producer="policy")
+        await producer.send_and_wait(f"{namespace}.condividi.policy", event.SerializeToString(), key=share_id.encode())
+    finally:
+        await producer.stop()
+
+
+def server_counted_clicks(sharing_url: str) -> int:
+    text = httpx.get(f"{sharing_url}/metrics").text
+    match = re.search(r'^clicks_total\{outcome="counted"\} ([\d.e+]+)$', text, re.MULTILINE)
+    return int(float(match.group(1))) if match else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each measured run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each; the median counts")
+    options = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)")
+
+    work = Path(tempfile.mkdtemp(prefix="condividi-bench-"))
+    postgres = LocalPostgres(work / "pg", ephemeral=True)
+    kafka = LocalKafka(log_file=work / "kafka.log")
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        jwks_port = free_port()
+        issuer = DevIssuer(work / "key.pem", issuer=f"http://127.0.0.1:{jwks_port}/dev-issuer", audience="condividi")
+        with serving_jwks(issuer, jwks_port) as jwks_url:
+            namespace = f"bench-{uuid.uuid4().hex[:6]}"
+            common = {
+                "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+                "KAFKA_NAMESPACE": namespace,
+                "OIDC_ISSUER": issuer.issuer,
+                "OIDC_AUDIENCE": "condividi",
+                "OIDC_JWKS_URL": jwks_url,
+                "LOG_LEVEL": "WARNING",
+                "KAFKA_SESSION_TIMEOUT_MS": "2000",
+                "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            }
+            ports = {"bare": free_port(), "sharing": free_port(), "metrics": free_port()}
+            urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+            for service in ("sharing", "metrics"):
+                postgres.create_database(service)
+                upgrade(service, postgres.url(service))
+            processes.append(start("bench.bare_redirect:app", ports["bare"], {}, work / "bare.log"))
+            processes.append(
+                start(
+                    "services.sharing.main:app",
+                    ports["sharing"],
+                    {
+                        **common,
+                        "SERVICE_NAME": "sharing",
+                        "DATABASE_URL": postgres.url("sharing"),
+                        "PUBLIC_BASE_URL": urls["sharing"],
+                        "CLICK_HASH_SALT": uuid.uuid4().hex,
+                    },
+                    work / "sharing.log",
+                )
+            )
+            processes.append(
+                start(
+                    "services.metrics.main:app",
+                    ports["metrics"],
+                    {
+                        **common,
+                        "SERVICE_NAME": "metrics",
+                        "DATABASE_URL": postgres.url("metrics"),
+                    },
+                    work / "metrics.log",
+                )
+            )
+            wait_ready(urls["bare"], "/")
+            wait_ready(urls["sharing"])
+            wait_ready(urls["metrics"])
+
+            org = uuid.uuid4()
+            token = issuer.mint(subject="bench-employee", org_id=str(org), roles=["employee"])
+            auth = {"Authorization": f"Bearer {token}"}
+            content_id = str(uuid.uuid4())
+            asyncio.run(publish_events(kafka.bootstrap, org, content_id, "https://acme.example/news", namespace))
+            share = None
+            for _ in range(200):
+                response = httpx.post(
+                    f"{urls['sharing']}/api/v1/shares",
+                    headers=auth,
+                    json={"content_id": content_id, "network": "x", "text": "Bench"},
+                )
+                if response.status_code == 202:
+                    share = response.json()
+                    break
+                time.sleep(0.1)
+            assert share is not None, "the share could not be created"
+            asyncio.run(approve(kafka.bootstrap, org, share["id"], namespace))
+            for _ in range(200):
+                if (
+                    httpx.get(f"{urls['sharing']}/api/v1/shares/{share['id']}", headers=auth).json()["status"]
+                    == "published"
+                ):
+                    break
+                time.sleep(0.1)
+            link = share["tracking_url"]
+
+            # Warm-up: connection pools, the link cache, the JIT-free but cache-hungry first requests.
+            wrk(urls["bare"] + "/", seconds=2, connections=options.connections)
+            _, warm_done, _ = wrk(link, seconds=2, connections=options.connections)
+            bare_rates, redirect_rates = [], []
+            sent, failed = warm_done, 0
+            for _ in range(options.rounds):
+                rate, _, _ = wrk(urls["bare"] + "/", seconds=options.seconds, connections=options.connections)
+                bare_rates.append(rate)
+                rate, done, bad = wrk(link, seconds=options.seconds, connections=options.connections)
+                redirect_rates.append(rate)
+                sent += done
+                failed += bad
+
+            recorded = server_counted_clicks(urls["sharing"])
+            folded = 0
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                stats = httpx.get(f"{urls['metrics']}/api/v1/content-stats/{content_id}", headers=auth)
+                folded = stats.json().get("clicks", 0) if stats.status_code == 200 else 0
+                if folded >= recorded:
+                    break
+                time.sleep(0.5)
+
+        bare = statistics.median(bare_rates)
+        real = statistics.median(redirect_rates)
+        result = {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "load": f"wrk -t1 -c{options.connections} -d{options.seconds}s x {options.rounds} rounds",
+            "bare_asgi_302_rps": round(bare),
+            "redirect_rps": round(real),
+            "ratio": round(real / bare, 3),
+            "budget": 0.6,
+            "clicks_completed_by_wrk": sent,
+            "clicks_recorded_by_sharing": recorded,
+            "clicks_folded_by_metrics": folded,
+            "clicks_lost": recorded - folded,
+            "failed_responses": failed,
+        }
+        print(json.dumps(result, indent=2))
+        print(f"\nredirect / bare ASGI 302 = {result['ratio']} (budget >= 0.6); clicks lost: {result['clicks_lost']}")
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        with RESULTS.open("a") as out:
+            out.write(json.dumps(result) + "\n")
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        kafka.stop()
+        postgres.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
