@@ -39,6 +39,9 @@ from condividi.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[UnitOfWork, ReceivedEvent[Any]], Awaitable[None]]
+# Takes a run of consecutive events of one type at once, for consumers that can fold many events into
+# a few statements (metrics counting clicks); must give the same result as handling them one by one.
+BatchHandler = Callable[[UnitOfWork, list[ReceivedEvent[Any]]], Awaitable[None]]
 
 _RECORD = text(
     "INSERT INTO inbox (consumer_group, event_id, processed_at) "
@@ -60,18 +63,29 @@ class Subscription:
 
     group: str  # "<service>.<purpose>"
     topics: list[str]
-    handlers: dict[str, tuple[type[Message], Handler]]
+    handlers: dict[str, tuple[type[Message], Handler | BatchHandler]]
+    batched: frozenset[str] = frozenset()
 
     @staticmethod
-    def of(group: str, topics: list[str], handlers: dict[type[Message], Handler]) -> Subscription:
-        return Subscription(group, topics, {type_name(cls): (cls, h) for cls, h in handlers.items()})
+    def of(
+        group: str,
+        topics: list[str],
+        handlers: dict[type[Message], Handler],
+        batch_handlers: dict[type[Message], BatchHandler] | None = None,
+    ) -> Subscription:
+        batch_handlers = batch_handlers or {}
+        every: dict[str, tuple[type[Message], Handler | BatchHandler]] = {
+            type_name(cls): (cls, h) for cls, h in handlers.items()
+        }
+        every.update({type_name(cls): (cls, h) for cls, h in batch_handlers.items()})
+        return Subscription(group, topics, every, frozenset(type_name(cls) for cls in batch_handlers))
 
 
 @dataclass
 class _Decoded:
     record: ConsumerRecord[bytes, bytes]
     event: ReceivedEvent[Any]
-    handler: Handler
+    handler: Handler | BatchHandler
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -211,18 +225,37 @@ class EventConsumer:
                 ).scalars()
             )
             seen: set[Any] = set()
+            todo: list[_Decoded] = []
             for item in items:
                 event_id = item.event.event_id
                 if event_id not in fresh or event_id in seen:
                     EVENTS_CONSUMED.labels(self.subscription.group, "duplicate").inc()
                     continue
                 seen.add(event_id)
-                token = event_id_var.set(str(event_id))
+                todo.append(item)
+            for run in self._runs(todo):
+                first = run[0]
+                if first.event.type in self.subscription.batched:
+                    await first.handler(uow, [i.event for i in run])  # type: ignore[arg-type]
+                    continue
+                token = event_id_var.set(str(first.event.event_id))
                 try:
-                    await item.handler(uow, item.event)
+                    await first.handler(uow, first.event)  # type: ignore[arg-type]
                 finally:
                     event_id_var.reset(token)
         EVENTS_CONSUMED.labels(self.subscription.group, "applied").inc(len(seen))
+
+    def _runs(self, items: list[_Decoded]) -> list[list[_Decoded]]:
+        """Consecutive events of a batch-handled type go together; every other event alone. The order
+        of the events is kept."""
+        runs: list[list[_Decoded]] = []
+        for item in items:
+            kind = item.event.type
+            if runs and kind in self.subscription.batched and runs[-1][0].event.type == kind:
+                runs[-1].append(item)
+            else:
+                runs.append([item])
+        return runs
 
     async def _apply_with_retries(self, item: _Decoded) -> None:
         for attempt in range(1, self.max_attempts + 1):

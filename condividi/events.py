@@ -6,18 +6,20 @@ One topic per producing service, ``condividi.<service>``; a consumer's dead lett
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.message import Message
 
 from condividi.contracts import content_pb2, policy_pb2, sharing_pb2
 from condividi.contracts.envelope_pb2 import Envelope
 
 P = TypeVar("P", bound=Message)
+
+_TYPE_URL_PREFIX = "type.condividi.dev/"
 
 # Every payload type, by its full protobuf name, so a consumer can decode what it reads.
 PAYLOAD_TYPES: dict[str, type[Message]] = {
@@ -62,10 +64,14 @@ def new_envelope(
         producer=producer,
         traceparent=traceparent,
     )
-    envelope.occurred_at.FromDatetime(occurred_at or datetime.now(UTC))
-    packed = AnyMessage()
-    packed.Pack(payload, type_url_prefix="type.condividi.dev/")
-    envelope.payload.CopyFrom(packed)
+    if occurred_at is None:
+        now = time.time_ns()
+        envelope.occurred_at.seconds, envelope.occurred_at.nanos = divmod(now, 1_000_000_000)
+    else:
+        envelope.occurred_at.FromDatetime(occurred_at)
+    # What Any.Pack does, without its Python-level overhead (clicks build envelopes by the thousand).
+    envelope.payload.type_url = _TYPE_URL_PREFIX + payload.DESCRIPTOR.full_name
+    envelope.payload.value = payload.SerializeToString()
     return envelope
 
 

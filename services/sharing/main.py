@@ -27,12 +27,15 @@ def build_app(settings: SharingSettings | None = None) -> FastAPI:
     )
     runtime: ServiceRuntime = app.state.runtime
     recorder = ClickRecorder(runtime.db)
-    # Added last, so it is the outermost middleware: a click never goes through FastAPI's routing.
-    app.add_middleware(
-        ClickRedirect,
-        directory=LinkDirectory(runtime.db, settings.LINK_CACHE_SIZE),
-        recorder=recorder,
-        salt=settings.CLICK_HASH_SALT,
+    app.fast_paths = (
+        (
+            "/r/",
+            ClickRedirect(
+                directory=LinkDirectory(runtime.db, settings.LINK_CACHE_SIZE),
+                recorder=recorder,
+                salt=settings.CLICK_HASH_SALT,
+            ),
+        ),
     )
     return app
 
