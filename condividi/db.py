@@ -21,6 +21,8 @@ from condividi.events import new_envelope, topic_of
 from condividi.messaging_tables import OutboxMessage
 
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+OUTBOX_COLUMNS = ("event_id", "topic", "key", "event_type", "envelope", "created_at")
+_COPY_FROM = 50
 
 
 def utcnow() -> datetime:
@@ -32,8 +34,8 @@ class UnitOfWork:
         self.session = session
         self.producer = producer
         self.topic = topic
-        # Outbox rows, written in one multi-row INSERT when the unit of work commits.
-        self.outbox: list[dict[str, object]] = []
+        # Outbox rows (in OUTBOX_COLUMNS order), written in one go when the unit of work commits.
+        self.outbox: list[tuple[object, ...]] = []
 
     @property
     def emitted(self) -> int:
@@ -53,20 +55,22 @@ class UnitOfWork:
         )
         event_id = uuid.UUID(envelope.event_id)
         self.outbox.append(
-            {
-                "event_id": event_id,
-                "topic": self.topic,
-                "key": envelope.aggregate_id,
-                "event_type": envelope.type,
-                "envelope": envelope.SerializeToString(),
-                "created_at": utcnow(),
-            }
+            (event_id, self.topic, envelope.aggregate_id, envelope.type, envelope.SerializeToString(), utcnow())
         )
         return event_id
 
     async def write_outbox(self) -> None:
-        if self.outbox:
-            await self.session.execute(insert(OUTBOX), self.outbox)
+        if len(self.outbox) < _COPY_FROM:
+            if self.outbox:
+                rows = [dict(zip(OUTBOX_COLUMNS, row, strict=True)) for row in self.outbox]
+                await self.session.execute(insert(OUTBOX), rows)
+            return
+        # Many rows (a batch of clicks): COPY, in this same transaction, costs a fraction of INSERTs.
+        connection = await self.session.connection()
+        raw = await connection.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            "outbox", records=self.outbox, columns=OUTBOX_COLUMNS
+        )
 
 
 class Database:

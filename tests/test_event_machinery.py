@@ -281,6 +281,34 @@ async def test_event_committed_before_a_crash_is_relayed_after_restart(infra: In
         await restarted.dispose()
 
 
+async def test_a_large_unit_of_work_writes_and_relays_every_event_in_order(infra: Infra, database_url: str) -> None:
+    """Enough events in one unit of work to take the bulk (COPY) path of the outbox write."""
+    db = Database(database_url, producer="content", topic=f"bulk-{uuid.uuid4().hex[:8]}")
+    aggregate = uuid.uuid4()
+    async with db.unit_of_work() as uow:
+        ids = [
+            uow.emit(ContentPublished(content_id=str(aggregate), title=f"n{n}"), org_id=ORG, aggregate_id=aggregate)
+            for n in range(150)
+        ]
+    settings = settings_for(infra, database_url, SERVICE_NAME="content")
+    await ensure_topics(settings, [db.topic])
+    kafka = make_producer(settings)
+    await kafka.start()
+    relay = OutboxRelay(db, kafka, poll_seconds=0.1)
+    relaying = asyncio.create_task(relay.run())
+    try:
+        records = await read_topic(infra.kafka_bootstrap, db.topic, done=lambda rs: len(rs) >= len(ids))
+        assert [header(r, "event_id") for r in records] == [str(i) for i in ids], "one partition, commit order"
+        titles = [open_envelope(parse_envelope(r.value), ContentPublished).payload.title for r in records]
+        assert titles == [f"n{n}" for n in range(150)]
+    finally:
+        await relay.drain_and_stop()
+        relaying.cancel()
+        await asyncio.gather(relaying, return_exceptions=True)
+        await kafka.stop()
+        await db.dispose()
+
+
 async def test_unit_of_work_that_fails_rolls_back_the_state_change_and_its_event(database_url: str) -> None:
     class BoomError(Exception):
         pass
