@@ -124,7 +124,7 @@ class EventConsumer:
             client_id=f"{settings.SERVICE_NAME}-{subscription.group}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=500,
+            max_poll_records=2000,
             session_timeout_ms=settings.KAFKA_SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=settings.KAFKA_HEARTBEAT_INTERVAL_MS,
         )

@@ -11,17 +11,22 @@ import asyncio
 import contextlib
 import logging
 import zlib
+from collections.abc import Sequence
 from datetime import timedelta
+from functools import lru_cache
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import text
+from aiokafka.partitioner import murmur2
+from aiokafka.producer.message_accumulator import BatchBuilder
+from sqlalchemy import Row, text
 
 from condividi.db import Database, utcnow
 from condividi.observability import EVENTS_PUBLISHED
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
+BATCH_SIZE = 2000
 RETENTION = timedelta(days=7)
 
 _CLAIM = text(
@@ -30,6 +35,13 @@ _CLAIM = text(
 )
 _MARK = text("UPDATE outbox SET published_at = :now WHERE id = ANY(:ids)")
 _PRUNE = text("DELETE FROM outbox WHERE published_at < :before")
+
+
+@lru_cache(maxsize=65536)
+def _partition_index(key: bytes, count: int) -> int:
+    # Kafka's default partitioner (murmur2 of the key), so every client agrees where a key lives; cached
+    # because aiokafka computes it in Python and the same aggregates (a share's clicks) come again.
+    return int(murmur2(key) & 0x7FFFFFFF) % count
 
 
 class OutboxRelay:
@@ -41,6 +53,7 @@ class OutboxRelay:
         self.lock_id = zlib.crc32(f"outbox-relay:{db.producer}".encode())
         self._stopping = asyncio.Event()
         self._pruned_at = utcnow()
+        self._partitions_of: dict[str, list[int]] = {}
 
     async def publish_pending(self) -> int:
         """Publishes one batch; returns how many rows it published (0 when idle or not the leader)."""
@@ -51,20 +64,39 @@ class OutboxRelay:
             rows = (await connection.execute(_CLAIM, {"limit": BATCH_SIZE})).all()
             if not rows:
                 return 0
-            deliveries = [
-                await self.producer.send(
-                    row.topic,
-                    value=row.envelope,
-                    key=row.key.encode(),
-                    headers=[("event_id", str(row.event_id).encode()), ("type", row.event_type.encode())],
-                )
-                for row in rows
-            ]
-            await asyncio.gather(*deliveries)
+            await asyncio.gather(*await self._send(rows))
             await connection.execute(_MARK, {"now": utcnow(), "ids": [row.id for row in rows]})
         for row in rows:
             EVENTS_PUBLISHED.labels(row.topic).inc()
         return len(rows)
+
+    async def _send(self, rows: Sequence[Row[Any]]) -> list[asyncio.Future[Any]]:
+        """Hands the rows to the producer as one record batch per partition (in row order within each),
+        which costs far less per event than one ``send`` each; returns the delivery futures."""
+        batches: dict[tuple[str, int], BatchBuilder] = {}
+        deliveries: list[asyncio.Future[Any]] = []
+        for row in rows:
+            key = row.key.encode()
+            partitions = await self._partitions(row.topic)
+            slot = (row.topic, partitions[_partition_index(key, len(partitions))])
+            headers = [("event_id", str(row.event_id).encode()), ("type", row.event_type.encode())]
+            batch = batches.get(slot)
+            if batch is None or batch.append(key=key, value=row.envelope, timestamp=None, headers=headers) is None:
+                if batch is not None:  # full: send it, start the next
+                    deliveries.append(await self.producer.send_batch(batch, slot[0], partition=slot[1]))
+                batch = batches[slot] = self.producer.create_batch()
+                if batch.append(key=key, value=row.envelope, timestamp=None, headers=headers) is None:
+                    raise ValueError(f"event {row.event_id} is larger than a whole record batch")
+        for (topic, partition), batch in batches.items():
+            deliveries.append(await self.producer.send_batch(batch, topic, partition=partition))
+        return deliveries
+
+    async def _partitions(self, topic: str) -> list[int]:
+        known = self._partitions_of.get(topic)
+        if known is None:
+            found = await self.producer.partitions_for(topic)
+            known = self._partitions_of[topic] = sorted(found)
+        return known
 
     async def run(self) -> None:
         while not self._stopping.is_set():

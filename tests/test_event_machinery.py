@@ -610,3 +610,18 @@ def test_drift_check_notices_a_new_proto(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(generate, "PROTO_DIR", proto)
 
     assert generate.drift() == ["extra_pb2.py", "extra_pb2.pyi"]
+
+
+def test_relay_partitions_keys_as_kafka_clients_do() -> None:
+    """The relay places records itself (one batch per partition); it must agree with the default
+    partitioner every Kafka client uses, or an aggregate's events would be split across partitions."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from condividi.outbox import _partition_index
+
+    partitioner = DefaultPartitioner()
+    for count in (1, 3, 12):
+        partitions = list(range(count))
+        for n in range(300):
+            key = str(uuid.uuid5(uuid.NAMESPACE_OID, str(n))).encode()
+            assert _partition_index(key, count) == partitioner(key, partitions, partitions)
