@@ -309,6 +309,25 @@ async def test_a_large_unit_of_work_writes_and_relays_every_event_in_order(infra
         await db.dispose()
 
 
+async def test_relay_drains_what_is_committed_when_it_stops(infra: Infra, database_url: str) -> None:
+    """At shutdown the relay publishes every committed event before the producer closes."""
+    db = Database(database_url, producer="content", topic=f"drain-{uuid.uuid4().hex[:8]}")
+    aggregate = uuid.uuid4()
+    async with db.unit_of_work() as uow:
+        ids = [uow.emit(ContentPublished(title=f"n{n}"), org_id=ORG, aggregate_id=aggregate) for n in range(5)]
+    settings = settings_for(infra, database_url, SERVICE_NAME="content")
+    await ensure_topics(settings, [db.topic])
+    kafka = make_producer(settings)
+    await kafka.start()
+    try:
+        await OutboxRelay(db, kafka, poll_seconds=300).drain_and_stop()  # never ran its loop
+    finally:
+        await kafka.stop()
+        await db.dispose()
+    records = await read_topic(infra.kafka_bootstrap, db.topic, done=lambda rs: len(rs) >= len(ids), within=5)
+    assert [header(r, "event_id") for r in records] == [str(i) for i in ids]
+
+
 async def test_unit_of_work_that_fails_rolls_back_the_state_change_and_its_event(database_url: str) -> None:
     class BoomError(Exception):
         pass
