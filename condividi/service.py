@@ -13,26 +13,20 @@ from typing import Annotated, Any
 import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from condividi.consumer import EventConsumer, Subscription
 from condividi.db import Database
-from condividi.errors import ErrorResponse, install_error_handlers
+from condividi.errors import install_error_handlers
 from condividi.events import dead_letter_topic, topic_of
 from condividi.identity import TokenVerifier
 from condividi.kafka import ensure_topics, make_producer
 from condividi.observability import RequestContextMiddleware, configure_logging, health_routes
+from condividi.openapi import error_responses, operation_id
 from condividi.outbox import OutboxRelay
 from condividi.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
-
-
-def operation_id(route: APIRoute) -> str:
-    """``<tag>-<name>``, so that generated clients get readable method names."""
-    tag = route.tags[0] if route.tags else "default"
-    return f"{tag}-{route.name}"
 
 
 class ServiceRuntime:
@@ -150,13 +144,7 @@ def create_service_app(
         version="1.0.0",
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
-        responses={
-            400: {"model": ErrorResponse},
-            401: {"model": ErrorResponse},
-            403: {"model": ErrorResponse},
-            404: {"model": ErrorResponse},
-            422: {"model": ErrorResponse},
-        },
+        responses=error_responses(400, 401, 403, 404, 409, 422),
     )
     app.state.runtime = runtime
     app.state.verifier = TokenVerifier(

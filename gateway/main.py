@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI, Request
-from fastapi.routing import APIRoute
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
@@ -20,20 +19,15 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from condividi.errors import ErrorResponse, install_error_handlers
+from condividi.errors import install_error_handlers
 from condividi.observability import RequestContextMiddleware, configure_logging, health_routes
+from condividi.openapi import error_responses, operation_id
 from gateway.context import GatewayContext, GatewayRuntime, get_context
 from gateway.dev_issuer_routes import dev_issuer_router
 from gateway.schema import build_schema, shape_error
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
-
-
-def operation_id(route: APIRoute) -> str:
-    """``<tag>-<name>``, as the services name theirs."""
-    tag = route.tags[0] if route.tags else "default"
-    return f"{tag}-{route.name}"
 
 
 class GatewayGraphQLRouter(GraphQLRouter[GatewayContext, None]):
@@ -89,7 +83,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
-        responses={status: {"model": ErrorResponse} for status in (400, 404, 422)},
+        responses=error_responses(400, 404, 422),
     )
     app.state.runtime = runtime
     install_error_handlers(app)
