@@ -123,8 +123,11 @@ class ContentItem:
     created_at: datetime
     published_at: datetime | None
 
-    @resolver("Shares, clicks and potential reach (one metrics call for all items of a response).")
-    async def stats(self, info: Info) -> ContentStats:
+    @resolver(
+        "Shares, clicks and potential reach (one metrics call for all items of a response). Null, with an "
+        "error, when metrics cannot answer: the feed itself still arrives."
+    )
+    async def stats(self, info: Info) -> ContentStats | None:
         data = await info.context.loaders.content_stats.load(str(self.id))
         return ContentStats.from_data(data)
 
