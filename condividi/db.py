@@ -13,10 +13,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+import asyncpg
 from google.protobuf.message import Message
-from sqlalchemy import insert, text
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from condividi.contracts.envelope_pb2 import Envelope
 from condividi.events import new_envelope, topic_of
 from condividi.messaging_tables import OutboxMessage
 
@@ -50,27 +54,42 @@ class UnitOfWork:
         traceparent: str = "",
     ) -> uuid.UUID:
         """Write an event to the outbox as part of this unit of work; returns its event id."""
-        envelope = new_envelope(
-            payload, org_id=org_id, aggregate_id=aggregate_id, producer=self.producer, traceparent=traceparent
+        return self.add(
+            new_envelope(
+                payload, org_id=org_id, aggregate_id=aggregate_id, producer=self.producer, traceparent=traceparent
+            )
         )
+
+    def add(self, envelope: Envelope) -> uuid.UUID:
+        """Write an event built beforehand (its id and time already fixed) to the outbox."""
         event_id = uuid.UUID(envelope.event_id)
         self.outbox.append(
             (event_id, self.topic, envelope.aggregate_id, envelope.type, envelope.SerializeToString(), utcnow())
         )
         return event_id
 
-    async def write_outbox(self) -> None:
-        if len(self.outbox) < _COPY_FROM:
-            if self.outbox:
-                rows = [dict(zip(OUTBOX_COLUMNS, row, strict=True)) for row in self.outbox]
-                await self.session.execute(insert(OUTBOX), rows)
+    async def write_outbox(self, *, skip_existing: bool = False) -> None:
+        """``skip_existing``: events already in the outbox (same event id) are left out, for a writer
+        that retries after a commit whose outcome it could not know."""
+        if not self.outbox:
+            return
+        if len(self.outbox) < _COPY_FROM or skip_existing:
+            rows = [dict(zip(OUTBOX_COLUMNS, row, strict=True)) for row in self.outbox]
+            statement = pg_insert(OUTBOX)
+            if skip_existing:
+                statement = statement.on_conflict_do_nothing(index_elements=["event_id"])
+            await self.session.execute(statement, rows)
             return
         # Many rows (a batch of clicks): COPY, in this same transaction, costs a fraction of INSERTs.
         connection = await self.session.connection()
         raw = await connection.get_raw_connection()
-        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-            "outbox", records=self.outbox, columns=OUTBOX_COLUMNS
-        )
+        try:
+            await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+                "outbox", records=self.outbox, columns=OUTBOX_COLUMNS
+            )
+        except asyncpg.UniqueViolationError as exc:
+            # The driver's own error, raised past SQLAlchemy: give callers the one they expect.
+            raise IntegrityError("COPY INTO outbox", None, exc) from exc
 
 
 class Database:
@@ -85,11 +104,11 @@ class Database:
         self.outbox_written = asyncio.Event()
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+    async def unit_of_work(self, *, skip_existing_events: bool = False) -> AsyncIterator[UnitOfWork]:
         async with self.sessions() as session, session.begin():
             uow = UnitOfWork(session, self.producer, self.topic)
             yield uow
-            await uow.write_outbox()
+            await uow.write_outbox(skip_existing=skip_existing_events)
         if uow.emitted:
             self.outbox_written.set()
 

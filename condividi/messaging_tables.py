@@ -14,7 +14,7 @@ from sqlmodel import Field, SQLModel
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
 
-    # A sequence, so the relay publishes in commit order.
+    # A sequence, so the relay publishes in the order events were written.
     id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=True))
     event_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False, unique=True))
     topic: str

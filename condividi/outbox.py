@@ -1,8 +1,10 @@
-"""The relay: publishes committed outbox rows to Kafka, in order, then marks them published.
+"""The relay: publishes committed outbox rows to Kafka in the order they were written (their id), then
+marks them published.
 
-Only one relay of a service publishes at a time (a PostgreSQL advisory lock), so events keep their
-commit order even with several replicas. A crash between Kafka's ack and the ``published_at`` update
-publishes a row twice; consumers' inboxes make that harmless.
+Only one relay of a service publishes at a time (a PostgreSQL advisory lock), so that order holds even
+with several replicas. (Two transactions committing at once may land in either order; the events
+of one aggregate never do, as each is written after the one before it.) A crash between Kafka's ack
+and the ``published_at`` update publishes a row twice; consumers' inboxes make that harmless.
 """
 
 from __future__ import annotations

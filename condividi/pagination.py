@@ -39,7 +39,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         padded = cursor + "=" * (-len(cursor) % 4)
         at, row_id = json.loads(base64.urlsafe_b64decode(padded))
         return datetime.fromisoformat(at), uuid.UUID(row_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+    except (ValueError, TypeError, AttributeError, binascii.Error, json.JSONDecodeError) as exc:
         raise ApiError(400, "invalid_cursor", "the cursor is not one this API handed out") from exc
 
 

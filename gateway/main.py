@@ -61,10 +61,12 @@ class GatewayGraphQLRouter(GraphQLRouter[GatewayContext, None]):
 def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
-    # httpx logs every request at INFO: one line per service call is noise on the gateway's hot path.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    if settings.DEV_ISSUER_KEY_FILE is not None and settings.ENVIRONMENT == "production":
-        raise RuntimeError("DEV_ISSUER_KEY_FILE is set in production: anyone could mint tokens; unset it")
+    # Fail closed: anywhere but a development environment the dev issuer would let anyone mint tokens.
+    if settings.DEV_ISSUER_KEY_FILE is not None and settings.ENVIRONMENT != "development":
+        raise RuntimeError(
+            f"DEV_ISSUER_KEY_FILE is set with ENVIRONMENT={settings.ENVIRONMENT!r}: anyone could mint tokens; "
+            "the development issuer runs only with ENVIRONMENT=development"
+        )
     runtime = GatewayRuntime(settings)
 
     @asynccontextmanager

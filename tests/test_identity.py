@@ -20,6 +20,7 @@ import pytest_asyncio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from condividi.errors import ApiError
 from condividi.identity import Role
 from condividi.testing import AUDIENCE, Infra, Issuer, running, service_env
 from services.content.main import build_app
@@ -225,3 +226,66 @@ async def test_an_id_from_another_org_answers_not_found(client: httpx.AsyncClien
     )
     assert missing.status_code == 404
     assert missing.json()["error"]["message"] == response.json()["error"]["message"]
+
+
+# --- the verifier against an identity provider's key set (served by an httpx mock transport) --------
+
+
+def _jwks_server(keys: list[dict[str, Any]], *, up: list[bool]) -> httpx.AsyncClient:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"keys": keys}) if up[0] else httpx.Response(503)
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+
+
+async def test_keys_that_cannot_sign_rs256_are_never_tried(issuer: Issuer) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    from condividi.identity import TokenVerifier
+
+    rsa_jwk = issuer.issuer.jwks()["keys"][0]
+    ec_jwk = json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()))
+    ec_jwk.update({"kid": "ec-key", "use": "sig"})
+    encryption_jwk = {**rsa_jwk, "kid": "enc-key", "use": "enc"}
+    http = _jwks_server([rsa_jwk, ec_jwk, encryption_jwk], up=[True])
+    verifier = TokenVerifier(
+        issuer=issuer.issuer.issuer, audience=AUDIENCE, jwks_url="https://idp.example/jwks", http=http
+    )
+    assert (await verifier.verify(issuer.token(org=uuid.uuid4(), roles=["employee"]))).roles == {"employee"}
+    for kid in ("ec-key", "enc-key"):
+        forged = jwt.encode(
+            {
+                "sub": "x",
+                "org": str(uuid.uuid4()),
+                "roles": [],
+                "iss": issuer.issuer.issuer,
+                "aud": AUDIENCE,
+                "iat": int(time.time()),
+                "exp": int(time.time()) + 60,
+            },
+            another_key(),
+            algorithm="RS256",
+            headers={"kid": kid},
+        )
+        with pytest.raises(ApiError) as refused:
+            await verifier.verify(forged)
+        assert refused.value.status == 401, kid
+    await http.aclose()
+
+
+async def test_held_keys_keep_working_while_the_identity_provider_is_down(issuer: Issuer) -> None:
+    from condividi.identity import TokenVerifier
+    from condividi.identity import verifier as verifier_module
+
+    up = [True]
+    http = _jwks_server(issuer.issuer.jwks()["keys"], up=up)
+    verifier = TokenVerifier(
+        issuer=issuer.issuer.issuer, audience=AUDIENCE, jwks_url="https://idp.example/jwks", http=http
+    )
+    token = issuer.token(org=uuid.uuid4(), roles=["employee"])
+    await verifier.verify(token)
+    up[0] = False
+    verifier._fetched_at -= verifier_module._CACHE_SECONDS + 1  # the cache is due for a refresh
+    assert (await verifier.verify(token)).roles == {"employee"}
+    await http.aclose()

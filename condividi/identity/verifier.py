@@ -4,6 +4,7 @@ expiry, and the Condividi claims (``org``, ``roles``)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from typing import Any
@@ -13,6 +14,8 @@ import jwt
 
 from condividi.errors import ApiError
 from condividi.identity.caller import Caller, Role
+
+log = logging.getLogger(__name__)
 
 _ROLES = {r.value for r in Role}
 # A token signed with an unknown key id triggers a JWKS refresh, but not more often than this, so a
@@ -47,11 +50,22 @@ class TokenVerifier:
                 response.raise_for_status()
                 key_set = jwt.PyJWKSet.from_dict(response.json())
             except (httpx.HTTPError, jwt.PyJWKSetError, ValueError) as exc:
-                raise ApiError(503, "identity_provider_unavailable", f"cannot read the issuer's keys: {exc}") from exc
+                if self._keys:
+                    # Keys we already hold stay good while the provider is briefly unreachable.
+                    log.warning("cannot refresh the issuer's keys; keeping the ones held", extra={"error": str(exc)})
+                    self._fetched_at = time.monotonic()
+                    return
+                raise ApiError(503, "identity_provider_unavailable", "cannot read the issuer's keys") from exc
             finally:
                 if self._http is None:
                     await client.aclose()
-            self._keys = {k.key_id: k for k in key_set.keys if k.key_id}
+            # Only RSA signing keys can verify an RS256 token; an EC key or an encryption key with a
+            # matching kid must not even be tried.
+            self._keys = {
+                k.key_id: k
+                for k in key_set.keys
+                if k.key_id and k.key_type == "RSA" and k.public_key_use in (None, "sig")
+            }
             self._fetched_at = time.monotonic()
 
     async def _key_for(self, kid: str) -> Any:
@@ -91,7 +105,7 @@ class TokenVerifier:
             raise _refused("the token comes from an issuer this system does not trust") from exc
         except jwt.InvalidSignatureError as exc:
             raise _refused("the token's signature does not verify") from exc
-        except jwt.InvalidTokenError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:
             raise _refused(f"the token is not valid: {exc}") from exc
         return _caller_from(claims, token)
 

@@ -197,11 +197,14 @@ async def test_dev_issuer_is_absent_unless_configured(gateway: httpx.AsyncClient
     assert minted.status_code == 404
 
 
-def test_dev_issuer_is_refused_in_production(tmp_path: Path, issuer: Issuer, downstream: Downstream) -> None:
+@pytest.mark.parametrize("environment", ["production", "prod", "staging", ""])
+def test_dev_issuer_runs_only_in_development(
+    tmp_path: Path, issuer: Issuer, downstream: Downstream, environment: str
+) -> None:
     settings = gateway_settings(
-        issuer, downstream, ENVIRONMENT="production", DEV_ISSUER_KEY_FILE=str(tmp_path / "key.pem")
+        issuer, downstream, ENVIRONMENT=environment, DEV_ISSUER_KEY_FILE=str(tmp_path / "key.pem")
     )
-    with pytest.raises(RuntimeError, match="production"):
+    with pytest.raises(RuntimeError, match="ENVIRONMENT=development"):
         build_app(settings)
 
 

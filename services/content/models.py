@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
 import sqlalchemy as sa
 from pydantic import AnyHttpUrl, BaseModel, field_validator
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
+
+from condividi.validation import SingleLine, StoredText
 
 
 class ContentStatus(StrEnum):
@@ -34,16 +37,16 @@ class ContentItem(SQLModel, table=True):
 
 
 class ContentItemCreate(BaseModel):
-    title: str = PydanticField(min_length=1, max_length=300)
+    title: Annotated[str, SingleLine] = PydanticField(min_length=1, max_length=300)
     url: AnyHttpUrl = PydanticField(description="The page employees share (http or https).")
-    summary: str = PydanticField(default="", max_length=2000)
-    suggested_caption: str = PydanticField(
+    summary: Annotated[str, StoredText] = PydanticField(default="", max_length=2000)
+    suggested_caption: Annotated[str, StoredText] = PydanticField(
         default="", max_length=3000, description="A starting point; employees are asked to write their own."
     )
 
     @field_validator("url")
     @classmethod
-    def _web_only(cls, value: AnyHttpUrl) -> AnyHttpUrl:
+    def _not_too_long(cls, value: AnyHttpUrl) -> AnyHttpUrl:
         if len(str(value)) > 2048:
             raise ValueError("the URL is longer than 2048 characters")
         return value

@@ -4,14 +4,12 @@ API reads and answers."""
 from __future__ import annotations
 
 import re
-import unicodedata
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 from pydantic import (
-    AfterValidator,
     BaseModel,
     StringConstraints,
     TypeAdapter,
@@ -24,6 +22,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 from condividi.identity import Role
+from condividi.validation import SingleLine
 from services.policy.rules import Outcome
 
 # --- records ---------------------------------------------------------------------------------------
@@ -97,15 +96,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
 
 
-def _no_control_characters(value: str) -> str:
-    # PostgreSQL refuses NUL in text, and no name or address legitimately holds a control character; a
-    # 422 here is what keeps such input from becoming a 500 at the INSERT.
-    if any(unicodedata.category(char) == "Cc" for char in value):
-        raise ValueError("control characters are not allowed")
-    return value
-
-
-Printable = AfterValidator(_no_control_characters)
+Printable = SingleLine
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Printable]
 
 

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from condividi.contracts.sharing_pb2 import ShareRequested
 from condividi.db import Database, utcnow
-from condividi.errors import ApiError, conflict, not_found
+from condividi.errors import conflict, not_found
 from condividi.identity import Caller, CallerDep, Role
 from condividi.pagination import MAX_PAGE_SIZE, Page, read_page
 from condividi.service import DatabaseDep
@@ -32,6 +32,7 @@ from services.sharing.settings import SharingSettings
 router = APIRouter(prefix="/api/v1")
 
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+_CODE_ATTEMPTS = 3
 
 
 def share_public(share: Share, settings: SharingSettings) -> SharePublic:
@@ -77,33 +78,41 @@ async def create_share(body: ShareCreate, caller: CallerDep, db: DatabaseDep, re
     settings = _settings(request)
     runtime = request.app.state.runtime
     item = await find_shareable(db, runtime.http, settings, caller, body.content_id)
-    now = utcnow()
-    share = Share(
-        org_id=caller.org_id,
-        member_id=caller.subject,
-        content_id=item.content_id,
-        network=body.network,
-        text=body.text,
-        status=ShareStatus.PENDING_POLICY,
-        tracking_code=new_tracking_code(),
-        potential_reach=await _audience(db, caller, body.network),
-        created_at=now,
-        updated_at=now,
-    )
-    async with db.unit_of_work() as uow:
-        uow.session.add(share)
-        uow.emit(
-            ShareRequested(
-                share_id=str(share.id),
-                member_id=share.member_id,
-                content_id=str(share.content_id),
-                network=share.network,
-                text=share.text,
-                url=tracking_url(settings.PUBLIC_BASE_URL, share.tracking_code),
-            ),
-            org_id=share.org_id,
-            aggregate_id=share.id,
+    reach = await _audience(db, caller, body.network)
+    # Tracking codes are random; on the rare clash with an existing one, draw another.
+    for attempt in range(1, _CODE_ATTEMPTS + 1):
+        now = utcnow()
+        share = Share(
+            org_id=caller.org_id,
+            member_id=caller.subject,
+            content_id=item.content_id,
+            network=body.network,
+            text=body.text,
+            status=ShareStatus.PENDING_POLICY,
+            tracking_code=new_tracking_code(),
+            potential_reach=reach,
+            created_at=now,
+            updated_at=now,
         )
+        try:
+            async with db.unit_of_work() as uow:
+                uow.session.add(share)
+                uow.emit(
+                    ShareRequested(
+                        share_id=str(share.id),
+                        member_id=share.member_id,
+                        content_id=str(share.content_id),
+                        network=share.network,
+                        text=share.text,
+                        url=tracking_url(settings.PUBLIC_BASE_URL, share.tracking_code),
+                    ),
+                    org_id=share.org_id,
+                    aggregate_id=share.id,
+                )
+            break
+        except IntegrityError:
+            if attempt == _CODE_ATTEMPTS:
+                raise
     return share_public(share, settings)
 
 
@@ -186,6 +195,3 @@ async def delete_connection(connection_id: uuid.UUID, caller: CallerDep, db: Dat
             raise not_found("connection")
         await uow.session.delete(connection)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-__all__ = ["ApiError", "router"]

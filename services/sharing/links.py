@@ -19,12 +19,15 @@ from functools import cached_property, lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from prometheus_client import Counter
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from starlette.types import Receive, Scope, Send
 
+from condividi.contracts.envelope_pb2 import Envelope
 from condividi.contracts.sharing_pb2 import LinkClicked
 from condividi.db import Database
 from condividi.errors import error_response
+from condividi.events import new_envelope
 from condividi.observability import request_id_var
 from services.sharing.models import CatalogItem, Share, ShareStatus
 
@@ -47,7 +50,7 @@ def is_crawler(user_agent: bytes) -> bool:
     return any(mark in lowered for mark in _CRAWLER_MARKS)
 
 
-_CODE = re.compile(r"^[A-Za-z0-9_-]{4,32}$")
+_CODE = re.compile(r"[A-Za-z0-9_-]{4,32}")
 
 
 def new_tracking_code() -> str:
@@ -59,20 +62,25 @@ def tracking_url(base_url: str, code: str) -> str:
 
 
 def with_utm(url: str, *, network: str, share_id: uuid.UUID) -> str:
-    """Adds the UTM parameters the analytics of the target site read; a curator's own ``utm_*`` in the
-    content URL are kept (they name their campaign better than we can)."""
+    """Adds the UTM parameters the analytics of the target site read. The curator's query is kept
+    byte for byte (a signed URL stays valid), and their own ``utm_*`` win: they name their campaign
+    better than we can."""
     parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    present = {k for k, _ in query}
-    for key, value in (
-        ("utm_source", network),
-        ("utm_medium", "employee_advocacy"),
-        ("utm_campaign", "condividi"),
-        ("utm_content", str(share_id)),
-    ):
-        if key not in present:
-            query.append((key, value))
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    present = {key for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    ours = [
+        (key, value)
+        for key, value in (
+            ("utm_source", network),
+            ("utm_medium", "employee_advocacy"),
+            ("utm_campaign", "condividi"),
+            ("utm_content", str(share_id)),
+        )
+        if key not in present
+    ]
+    if not ours:
+        return url
+    query = f"{parts.query}&{urlencode(ours)}" if parts.query else urlencode(ours)
+    return urlunsplit(parts._replace(query=query))
 
 
 @dataclass
@@ -145,28 +153,37 @@ class ClickRecorder:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._queue: deque[tuple[LinkClicked, LinkTarget]] = deque()
+        # Envelopes built when the click happened: their event id and time are the click's, so a write
+        # retried after an unknown outcome is recognised as the same events downstream.
+        self._queue: deque[Envelope] = deque()
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="click-recorder")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Lets the writer empty the queue (not cancelling a write halfway), then stops it."""
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        while self._queue:
-            if not await self._flush():
-                CLICKS.labels("lost").inc(len(self._queue))
-                log.error("clicks could not be written at shutdown", extra={"clicks": len(self._queue)})
-                return
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace_seconds)
+            except TimeoutError:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+        if self._queue:
+            CLICKS.labels("lost").inc(len(self._queue))
+            log.error("clicks could not be written at shutdown", extra={"clicks": len(self._queue)})
 
     def record(self, click: LinkClicked, target: LinkTarget) -> None:
         if len(self._queue) >= self.MAX_QUEUED:
             self._queue.popleft()
             CLICKS.labels("lost").inc()
-        self._queue.append((click, target))
+        self._queue.append(
+            new_envelope(click, org_id=target.org_id, aggregate_id=target.share_key, producer=self.db.producer)
+        )
         self._wake.set()
 
     async def _run(self) -> None:
@@ -175,20 +192,34 @@ class ClickRecorder:
             self._wake.clear()
             while self._queue:
                 if not await self._flush():
+                    if self._stopping:
+                        return
                     await asyncio.sleep(1.0)
+            if self._stopping:
+                return
 
     async def _flush(self) -> bool:
         batch = [self._queue.popleft() for _ in range(min(self.MAX_BATCH, len(self._queue)))]
         try:
-            async with self.db.unit_of_work() as uow:
-                for click, target in batch:
-                    uow.emit(click, org_id=target.org_id, aggregate_id=target.share_id)
+            try:
+                await self._write(batch, skip_existing=False)
+            except IntegrityError:
+                # An earlier write of some of these committed though it seemed to fail: add the rest.
+                await self._write(batch, skip_existing=True)
         except Exception:
             log.exception("clicks could not be written; they stay queued", extra={"clicks": len(batch)})
             self._queue.extendleft(reversed(batch))
             return False
+        except BaseException:  # cancelled halfway: the clicks go back, the cancellation goes on
+            self._queue.extendleft(reversed(batch))
+            raise
         CLICKS.labels("counted").inc(len(batch))
         return True
+
+    async def _write(self, batch: list[Envelope], *, skip_existing: bool) -> None:
+        async with self.db.unit_of_work(skip_existing_events=skip_existing) as uow:
+            for envelope in batch:
+                uow.add(envelope)
 
 
 async def _no_such_link(scope: Scope, receive: Receive, send: Send) -> None:
@@ -218,7 +249,12 @@ class ClickRedirect:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         code = scope["path"][3:]
-        if scope["method"] not in ("GET", "HEAD") or not _CODE.match(code):
+        if scope["method"] not in ("GET", "HEAD"):
+            response = error_response(405, "method_not_allowed", "tracking links answer GET and HEAD only")
+            response.headers["allow"] = "GET, HEAD"
+            await response(scope, receive, send)
+            return
+        if not _CODE.fullmatch(code):
             await _no_such_link(scope, receive, send)
             return
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, field_validator
@@ -13,6 +13,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from condividi.validation import SingleLine, StoredText
 from services.sharing.networks import SUPPORTED_NETWORKS
 
 
@@ -84,7 +85,7 @@ def _known_network(value: str) -> str:
 class ShareCreate(BaseModel):
     content_id: uuid.UUID
     network: str = PydanticField(max_length=32)
-    text: str = PydanticField(
+    text: Annotated[str, StoredText] = PydanticField(
         default="", max_length=70_000, description="The employee's own words; the link is added by the network."
     )
 
@@ -119,7 +120,7 @@ class SharePublic(BaseModel):
 
 class ConnectionCreate(BaseModel):
     network: str = PydanticField(max_length=32)
-    handle: str = PydanticField(min_length=1, max_length=200)
+    handle: Annotated[str, SingleLine] = PydanticField(min_length=1, max_length=200)
     audience_size: int = PydanticField(ge=0, le=1_000_000_000, description="Followers or connections.")
 
     @field_validator("network")

@@ -1,4 +1,8 @@
+from pydantic import model_validator
+
 from condividi.settings import ServiceSettings
+
+DEVELOPMENT_SALT = "development-salt-change-me"
 
 
 class SharingSettings(ServiceSettings):
@@ -7,8 +11,15 @@ class SharingSettings(ServiceSettings):
     PUBLIC_BASE_URL: str = "http://localhost:8003"
     # Salts the visitor hash of clicks, so it cannot be reversed to an IP by trying all addresses.
     # Production sets its own secret; rotating it starts a new count of unique visitors.
-    CLICK_HASH_SALT: str = "development-salt-change-me"
+    CLICK_HASH_SALT: str = DEVELOPMENT_SALT
     # For the items a share refers to before ``ContentPublished`` has reached this service.
     CONTENT_SERVICE_URL: str = "http://localhost:8001"
     # Links are immutable once made, so the click redirect keeps this many in memory.
     LINK_CACHE_SIZE: int = 100_000
+
+    @model_validator(mode="after")
+    def _real_salt_outside_development(self) -> "SharingSettings":
+        # A known salt lets anyone who reads the events test guessed IPs against the visitor hashes.
+        if self.ENVIRONMENT != "development" and self.CLICK_HASH_SALT == DEVELOPMENT_SALT:
+            raise ValueError("set CLICK_HASH_SALT to a secret of your own outside development")
+        return self

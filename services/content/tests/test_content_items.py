@@ -1,3 +1,5 @@
+import base64
+import json
 import uuid
 from collections.abc import AsyncIterator
 
@@ -111,6 +113,9 @@ async def test_employee_cannot_create_content(client: httpx.AsyncClient, issuer:
         {"title": "x", "url": "not a url"},
         {"title": "x" * 301, "url": "https://acme.example"},
         {"title": "   ", "url": "https://acme.example"},
+        {"title": "nul\x00byte", "url": "https://acme.example"},
+        {"title": "two\nlines", "url": "https://acme.example"},
+        {"title": "ok", "url": "https://acme.example", "summary": "nul\x00byte"},
     ],
 )
 async def test_create_content_item_rejects_bad_input(
@@ -141,6 +146,8 @@ async def test_feed_paginates_with_cursor(client: httpx.AsyncClient, issuer: Iss
         if not cursor:
             break
     assert seen == list(reversed(ids))
-    bad = await client.get("/api/v1/feed", params={"cursor": "garbage!"}, headers=employee(issuer))
-    assert bad.status_code == 400
-    assert bad.json()["error"]["code"] == "invalid_cursor"
+    forged = base64.urlsafe_b64encode(json.dumps(["2026-01-01T00:00:00+00:00", 5]).encode()).decode()
+    for cursor in ("garbage!", forged):
+        bad = await client.get("/api/v1/feed", params={"cursor": cursor}, headers=employee(issuer))
+        assert bad.status_code == 400, cursor
+        assert bad.json()["error"]["code"] == "invalid_cursor"

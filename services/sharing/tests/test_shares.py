@@ -18,6 +18,7 @@ from condividi.identity import Role
 from condividi.testing import Infra, Issuer, running, service_env
 from services.content.main import build_app as build_content_app
 from services.content.settings import ContentSettings
+from services.sharing.links import with_utm
 from services.sharing.main import build_app
 from services.sharing.settings import SharingSettings
 
@@ -227,11 +228,26 @@ async def test_create_share_rejects_bad_input(harness: Harness, body: dict[str, 
 
 
 async def test_redirect_rejects_unknown_and_malformed_codes(harness: Harness) -> None:
-    for path in ("/r/unknown1", "/r/../../etc", "/r/", "/r/a%20b"):
+    for path in ("/r/unknown1", "/r/../../etc", "/r/", "/r/a%20b", "/r/abcdefgh%0A"):
         response = await harness.client.get(path, headers=BROWSER)
         assert response.status_code == 404, path
         assert response.json()["error"]["code"] == "not_found"
-    assert (await harness.client.post("/r/abcdefgh")).status_code == 404
+    posted = await harness.client.post("/r/abcdefgh")
+    assert posted.status_code == 405
+    assert posted.headers["allow"] == "GET, HEAD"
+    assert posted.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_utm_parameters_keep_the_curators_query_as_it_is() -> None:
+    share_id = uuid.uuid4()
+    signed = "https://acme.example/a?flag&sig=AbC%2Fd%3D&utm_campaign=spring"
+    tagged = with_utm(signed, network="linkedin", share_id=share_id)
+    assert tagged.startswith(signed + "&")
+    assert parse_qs(urlsplit(tagged).query)["utm_campaign"] == ["spring"]
+    assert parse_qs(urlsplit(tagged).query)["utm_source"] == ["linkedin"]
+    assert with_utm("https://acme.example/", network="x", share_id=share_id).startswith(
+        "https://acme.example/?utm_source=x&"
+    )
 
 
 async def test_connection_sets_potential_reach(harness: Harness) -> None:
@@ -293,3 +309,17 @@ async def test_share_of_an_item_not_yet_in_the_catalog_asks_the_content_service(
             headers=employee(issuer, org=uuid.uuid4()),
         )
         assert other_org.status_code == 404
+
+
+async def test_a_tracking_code_clash_draws_another_code(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    h = harness
+    content_id = await published_content(h)
+    first = await create_share(h, content_id)
+    taken = first["tracking_url"].rsplit("/", 1)[1]
+    codes = iter([taken, "FreshCode1"])
+    monkeypatch.setattr("services.sharing.api.new_tracking_code", lambda: next(codes))
+    second = await h.client.post(
+        "/api/v1/shares", json={"content_id": content_id, "network": "x", "text": "again"}, headers=employee(h.issuer)
+    )
+    assert second.status_code == 202, second.text
+    assert second.json()["tracking_url"].endswith("/r/FreshCode1")
