@@ -96,7 +96,9 @@ class Me:
 class ContentStats:
     shares: int = strawberry.field(description="Shares published through the program.")
     clicks: int = strawberry.field(description="Clicks on the shares' tracking links (crawlers excluded).")
-    unique_clicks: int = strawberry.field(description="Clicks from distinct visitors.")
+    unique_clicks: int = strawberry.field(
+        description="Distinct (tracking link, visitor) pairs per UTC day; link-preview crawlers never count."
+    )
     potential_reach: int = strawberry.field(description="Sum of the audiences of the sharing accounts.")
     reach_note: str = strawberry.field(description="How to read potentialReach.")
 
