@@ -51,12 +51,19 @@ async def read_page(
     row_id: Any,
     limit: int,
     cursor: str | None,
+    oldest_first: bool = False,
 ) -> tuple[list[R], str | None]:
-    """Rows of ``query`` newest first by ``(sort, row_id)``, after ``cursor``, and the next cursor."""
+    """Rows of ``query`` ordered by ``(sort, row_id)`` (newest first unless ``oldest_first``), after
+    ``cursor``, and the cursor of the next page."""
+    key, tie = col(sort), col(row_id)
     if cursor:
         at, last_id = decode_cursor(cursor)
-        query = query.where(or_(col(sort) < at, and_(col(sort) == at, col(row_id) < last_id)))
-    query = query.order_by(col(sort).desc(), col(row_id).desc()).limit(limit + 1)
+        if oldest_first:
+            query = query.where(or_(key > at, and_(key == at, tie > last_id)))
+        else:
+            query = query.where(or_(key < at, and_(key == at, tie < last_id)))
+    order = (key, tie) if oldest_first else (key.desc(), tie.desc())
+    query = query.order_by(*order).limit(limit + 1)
     rows = list((await session.scalars(query)).all())
     if len(rows) <= limit:
         return rows, None

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, status
-from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import SQLModel, col
+from sqlmodel import SQLModel, col, select
 
-from condividi.db import Database, utcnow
+from condividi.db import utcnow
 from condividi.errors import conflict, not_found
 from condividi.identity import Caller, CallerDep, Role, require_roles
-from condividi.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
+from condividi.pagination import MAX_PAGE_SIZE, Page, read_page
 from condividi.service import DatabaseDep
 from services.policy import rules
 from services.policy.models import (
@@ -102,7 +100,11 @@ async def list_teams(
     caller: CallerDep, db: DatabaseDep, limit: PageSize = 50, cursor: Cursor = None
 ) -> Page[TeamPublic]:
     """The org's teams, oldest first."""
-    teams, next_cursor = await _page(db, select(Team).where(col(Team.org_id) == caller.org_id), Team, limit, cursor)
+    query = select(Team).where(col(Team.org_id) == caller.org_id)
+    async with db.read() as session:
+        teams, next_cursor = await read_page(
+            session, query, sort=Team.created_at, row_id=Team.id, limit=limit, cursor=cursor, oldest_first=True
+        )
     return Page[TeamPublic](items=[TeamPublic(id=t.id, name=t.name) for t in teams], next_cursor=next_cursor)
 
 
@@ -139,9 +141,11 @@ async def list_members(
     caller: RosterReader, db: DatabaseDep, limit: PageSize = 50, cursor: Cursor = None
 ) -> Page[MemberPublic]:
     """The org's roster, oldest first."""
-    members, next_cursor = await _page(
-        db, select(Member).where(col(Member.org_id) == caller.org_id), Member, limit, cursor
-    )
+    query = select(Member).where(col(Member.org_id) == caller.org_id)
+    async with db.read() as session:
+        members, next_cursor = await read_page(
+            session, query, sort=Member.created_at, row_id=Member.id, limit=limit, cursor=cursor, oldest_first=True
+        )
     return Page[MemberPublic](items=[_member_public(m) for m in members], next_cursor=next_cursor)
 
 
@@ -165,21 +169,3 @@ def _member_public(member: Member) -> MemberPublic:
 
 def _columns(row: SQLModel) -> dict[str, Any]:
     return {name: getattr(row, name) for name in type(row).model_fields}
-
-
-async def _page(
-    db: Database, query: Select[RowT], model: type[RowT], limit: int, cursor: str | None
-) -> tuple[list[RowT], str | None]:
-    """One keyset page of ``query`` in (created_at, id) order, and the cursor of the next one."""
-    created_at, row_id = col(model.created_at), col(model.id)
-    if cursor:
-        after_at, after_id = decode_cursor(cursor)
-        query = query.where(or_(created_at > after_at, and_(created_at == after_at, row_id > after_id)))
-    query = query.order_by(created_at, row_id).limit(limit + 1)
-    async with db.read() as session:
-        rows = list((await session.scalars(query)).all())
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    last_at: datetime = rows[-1].created_at
-    return rows, encode_cursor(last_at, rows[-1].id)
