@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy.dialects.postgresql import insert
@@ -35,8 +35,6 @@ Admin = Annotated[Caller, Depends(require_roles(Role.ADMIN))]
 RosterReader = Annotated[Caller, Depends(require_roles(Role.ADMIN, Role.MANAGER))]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Cursor = Annotated[str | None, Query(max_length=512)]
-
-RowT = TypeVar("RowT", Team, Member)
 
 
 # --- policy checks and decisions ----------------------------------------------------------------
