@@ -62,7 +62,8 @@ def conflict(message: str) -> ApiError:
     return ApiError(409, "conflict", message)
 
 
-_STATUS_CODES = {
+# The stable code of each status an API answers with, when nothing more specific applies.
+CODES_BY_STATUS = {
     400: "bad_request",
     401: "unauthenticated",
     403: "forbidden",
@@ -109,7 +110,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _STATUS_CODES.get(exc.status_code, "error")
+        code = CODES_BY_STATUS.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from condividi.errors import CODES_BY_STATUS
 from condividi.observability import current_request_id
 from gateway.errors import GatewayError, bad_gateway, service_unavailable
 
@@ -29,15 +30,6 @@ log = logging.getLogger(__name__)
 
 # The statuses a proxy or a crashed pod answers with when the service itself could not.
 _UNAVAILABLE_STATUSES = {502, 503, 504}
-_CODES_BY_STATUS = {
-    400: "bad_request",
-    401: "unauthenticated",
-    403: "forbidden",
-    404: "not_found",
-    409: "conflict",
-    422: "validation_failed",
-    429: "rate_limited",
-}
 
 # --- the contract's models ----------------------------------------------------------------------
 
@@ -214,7 +206,7 @@ class ServiceClient:
         )
         if status in _UNAVAILABLE_STATUSES:
             return service_unavailable(self.service)
-        code = _CODES_BY_STATUS.get(status)
+        code = CODES_BY_STATUS.get(status)
         if code is None:
             return bad_gateway(self.service)
         return GatewayError(code, f"the {self.service} service answered {status}", status=status)

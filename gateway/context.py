@@ -19,6 +19,7 @@ from strawberry.fastapi import BaseContext
 
 from condividi.errors import ApiError
 from condividi.identity import Caller, TokenVerifier
+from condividi.identity.verifier import TOKEN_REQUIRED
 from condividi.observability import current_request_id
 from gateway.clients import Credentials, Services, check_health
 from gateway.errors import GatewayError, unauthenticated
@@ -26,8 +27,6 @@ from gateway.loaders import Loaders, current_loaders
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
-
-TOKEN_REQUIRED = "a bearer token is required (Authorization: Bearer <token>)"
 
 
 class GatewayRuntime:
@@ -84,11 +83,8 @@ class GatewayRuntime:
     async def authenticate(self, authorization: str | None) -> Caller:
         """Verifies ``Authorization: Bearer <token>``; raises ``GatewayError`` (unauthenticated, or
         identity_provider_unavailable when the JWKS cannot be read)."""
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise unauthenticated(TOKEN_REQUIRED)
         try:
-            return await self.verifier.verify(token.strip())
+            return await self.verifier.verify_authorization(authorization)
         except ApiError as exc:
             raise GatewayError(exc.code, exc.message, status=exc.status, details=exc.details) from exc
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from condividi.errors import ApiError, forbidden
+from condividi.errors import forbidden
 
 
 class Role(StrEnum):
@@ -34,18 +34,8 @@ class Caller:
         return any(role.value in self.roles for role in roles)
 
 
-def _unauthenticated(message: str) -> ApiError:
-    error = ApiError(401, "unauthenticated", message)
-    return error
-
-
 async def current_caller(request: Request) -> Caller:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
-    verifier = request.app.state.verifier
-    caller: Caller = await verifier.verify(token.strip())
+    caller: Caller = await request.app.state.verifier.verify_authorization(request.headers.get("authorization"))
     return caller
 
 

@@ -25,6 +25,9 @@ _CACHE_SECONDS = 3600.0
 _LEEWAY_SECONDS = 30
 
 
+TOKEN_REQUIRED = "a bearer token is required (Authorization: Bearer <token>)"
+
+
 def _refused(message: str) -> ApiError:
     return ApiError(401, "unauthenticated", message)
 
@@ -75,6 +78,13 @@ class TokenVerifier:
         if key is None:
             raise _refused("the token is signed with a key the issuer does not publish")
         return key
+
+    async def verify_authorization(self, header: str | None) -> Caller:
+        """Verifies the token of an ``Authorization: Bearer <token>`` header."""
+        scheme, _, token = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _refused(TOKEN_REQUIRED)
+        return await self.verify(token.strip())
 
     async def verify(self, token: str) -> Caller:
         try:
