@@ -33,7 +33,7 @@ from condividi.events import (
     parse_envelope,
     type_name,
 )
-from condividi.observability import EVENTS_CONSUMED, event_id_var
+from condividi.observability import EVENTS_CONSUMED, event_id_var, traceparent_var
 from condividi.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -239,10 +239,12 @@ class EventConsumer:
                     await first.handler(uow, [i.event for i in run])  # type: ignore[arg-type]
                     continue
                 token = event_id_var.set(str(first.event.event_id))
+                trace_token = traceparent_var.set(first.event.traceparent)
                 try:
                     await first.handler(uow, first.event)  # type: ignore[arg-type]
                 finally:
                     event_id_var.reset(token)
+                    traceparent_var.reset(trace_token)
         EVENTS_CONSUMED.labels(self.subscription.group, "applied").inc(len(seen))
 
     def _runs(self, items: list[_Decoded]) -> list[list[_Decoded]]:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from condividi.contracts.envelope_pb2 import Envelope
 from condividi.events import new_envelope, topic_of
 from condividi.messaging_tables import OutboxMessage
+from condividi.observability import traceparent_var
 
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 OUTBOX_COLUMNS = ("event_id", "topic", "key", "event_type", "envelope", "created_at")
@@ -51,12 +52,16 @@ class UnitOfWork:
         *,
         org_id: uuid.UUID | str,
         aggregate_id: uuid.UUID | str,
-        traceparent: str = "",
     ) -> uuid.UUID:
-        """Write an event to the outbox as part of this unit of work; returns its event id."""
+        """Write an event to the outbox as part of this unit of work; returns its event id. The event
+        carries the trace context of the request or event being handled."""
         return self.add(
             new_envelope(
-                payload, org_id=org_id, aggregate_id=aggregate_id, producer=self.producer, traceparent=traceparent
+                payload,
+                org_id=org_id,
+                aggregate_id=aggregate_id,
+                producer=self.producer,
+                traceparent=traceparent_var.get(),
             )
         )
 

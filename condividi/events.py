@@ -88,6 +88,7 @@ class ReceivedEvent(Generic[P]):
     occurred_at: datetime
     producer: str
     payload: P
+    traceparent: str = ""
 
 
 def parse_envelope(raw: bytes) -> Envelope:
@@ -118,4 +119,5 @@ def open_envelope(envelope: Envelope, payload_class: type[P]) -> ReceivedEvent[P
         occurred_at=envelope.occurred_at.ToDatetime(tzinfo=UTC),
         producer=envelope.producer,
         payload=payload,
+        traceparent=envelope.traceparent,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
 import time
 import uuid
@@ -19,6 +20,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 event_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("event_id", default=None)
+# W3C trace context of the work in hand (a request's ``traceparent`` header, or the envelope of the event
+# being handled), so that the events it causes carry it on and a trace can follow a share across services.
+traceparent_var: contextvars.ContextVar[str] = contextvars.ContextVar("traceparent", default="")
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def valid_traceparent(value: str) -> str:
+    """The value if it is a well-formed W3C ``traceparent``, else empty (never trust a header blindly)."""
+    value = value.strip().lower()
+    return value if _TRACEPARENT.fullmatch(value) and not value.startswith("ff") else ""
 
 
 def current_request_id() -> str | None:
@@ -83,12 +94,15 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = None
+        traceparent = ""
         for name, value in scope.get("headers", ()):
             if name == b"x-request-id":
                 request_id = value.decode("latin-1")[:128]
-                break
+            elif name == b"traceparent":
+                traceparent = valid_traceparent(value.decode("latin-1")[:128])
         request_id = request_id or uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        trace_token = traceparent_var.set(traceparent)
         started = time.perf_counter()
         status = 500
 
@@ -108,6 +122,7 @@ class RequestContextMiddleware:
             HTTP_REQUESTS.labels(scope["method"], route_name, str(status)).inc()
             HTTP_LATENCY.labels(scope["method"], route_name).observe(time.perf_counter() - started)
             request_id_var.reset(token)
+            traceparent_var.reset(trace_token)
 
 
 def _coarse_path(path: str) -> str:

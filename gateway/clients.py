@@ -143,6 +143,8 @@ class Credentials:
 
     token: str
     request_id: str | None = None
+    # W3C trace context of the GraphQL request, passed on so the services' events carry it.
+    traceparent: str = ""
 
 
 def canonical_id(value: str) -> str:
@@ -166,6 +168,8 @@ class ServiceClient:
         request_id = self._credentials.request_id or current_request_id()
         if request_id:
             headers["X-Request-ID"] = request_id
+        if self._credentials.traceparent:
+            headers["traceparent"] = self._credentials.traceparent
         return headers
 
     async def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:

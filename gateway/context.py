@@ -20,7 +20,7 @@ from strawberry.fastapi import BaseContext
 from condividi.errors import ApiError
 from condividi.identity import Caller, TokenVerifier
 from condividi.identity.verifier import TOKEN_REQUIRED
-from condividi.observability import current_request_id
+from condividi.observability import current_request_id, traceparent_var
 from gateway.clients import Credentials, Services, check_health
 from gateway.errors import GatewayError, unauthenticated
 from gateway.loaders import Loaders, current_loaders
@@ -97,6 +97,7 @@ class GatewayContext(BaseContext):
         self.auth_error = auth_error
         # Over HTTP the middleware has set it already; forwarded to every service call.
         self.request_id = current_request_id()
+        self.traceparent = traceparent_var.get()
 
     def require_caller(self) -> Caller:
         if self.caller is None:
@@ -107,7 +108,9 @@ class GatewayContext(BaseContext):
     def services(self) -> Services:
         """The service clients acting for the caller (refuses an unauthenticated caller)."""
         caller = self.require_caller()
-        return self.runtime.services(Credentials(token=caller.token, request_id=self.request_id))
+        return self.runtime.services(
+            Credentials(token=caller.token, request_id=self.request_id, traceparent=self.traceparent)
+        )
 
     @property
     def loaders(self) -> Loaders:

@@ -65,11 +65,14 @@ async def test_feed_returns_items_with_stats_batched_in_one_metrics_call(gql: Gq
     assert len(downstream.calls_to("content", "/api/v1/feed")) == 1
 
 
-async def test_feed_forwards_the_callers_token_and_request_id(
+TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+async def test_feed_forwards_the_callers_token_request_id_and_trace(
     gateway: httpx.AsyncClient, issuer: Issuer, downstream: Downstream
 ) -> None:
     downstream.add_item()
-    headers = {**employee_headers(issuer), "X-Request-ID": "req-feed-42"}
+    headers = {**employee_headers(issuer), "X-Request-ID": "req-feed-42", "traceparent": TRACE}
 
     response = await gateway.post("/graphql", json={"query": FEED}, headers=headers)
 
@@ -79,6 +82,7 @@ async def test_feed_forwards_the_callers_token_and_request_id(
         (call,) = downstream.calls_to(service, None)
         assert call.headers["authorization"] == headers["Authorization"]
         assert call.headers["x-request-id"] == "req-feed-42"
+        assert call.headers["traceparent"] == TRACE
     assert downstream.calls_to("content")[0].query == {"limit": "20"}  # the default page size
 
 

@@ -323,3 +323,38 @@ async def test_a_tracking_code_clash_draws_another_code(harness: Harness, monkey
     )
     assert second.status_code == 202, second.text
     assert second.json()["tracking_url"].endswith("/r/FreshCode1")
+
+
+async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> None:
+    h = harness
+    request_trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    decision_trace = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"
+    content_id = await published_content(h)
+    await create_share(h, content_id)  # the catalog now knows the item
+    created = await h.client.post(
+        "/api/v1/shares",
+        json={"content_id": content_id, "network": "x", "text": "traced"},
+        headers={**employee(h.issuer), "traceparent": request_trace},
+    )
+    share_id = created.json()["id"]
+    [requested] = await h.events("sharing", ShareRequested, lambda e: e.payload.share_id == share_id)
+    assert requested.traceparent == request_trace
+
+    envelope = new_envelope(
+        ShareDecision(share_id=share_id, outcome=DecisionOutcome.DECISION_OUTCOME_APPROVED),
+        org_id=ORG,
+        aggregate_id=share_id,
+        producer="policy",
+        traceparent=decision_trace,
+    )
+    await h.producer.send_and_wait(h.topic("policy"), envelope.SerializeToString(), key=share_id.encode())
+    [published] = await h.events("sharing", SharePublished, lambda e: e.payload.share_id == share_id)
+    assert published.traceparent == decision_trace
+
+    bogus = await h.client.post(
+        "/api/v1/shares",
+        json={"content_id": content_id, "network": "x", "text": "bogus trace"},
+        headers={**employee(h.issuer), "traceparent": "not-a-trace"},
+    )
+    [untraced] = await h.events("sharing", ShareRequested, lambda e: e.payload.share_id == bogus.json()["id"])
+    assert untraced.traceparent == ""
