@@ -111,10 +111,10 @@ def test_only_sharing_gets_the_link_settings_and_secrets(config: StackConfig) ->
     assert env["CLICK_HASH_SALT"] == "salt-1"
     Fernet(env["SECRET_ENCRYPTION_KEY"].encode())  # a usable key, not just any string
     for other in ("gateway", "content", "policy", "metrics"):
-        leaked = {"CLICK_HASH_SALT", "SECRET_ENCRYPTION_KEY", "PUBLIC_BASE_URL"} & build_env(
-            config.spec(other), config, {}
-        ).keys()
+        leaked = {"CLICK_HASH_SALT", "SECRET_ENCRYPTION_KEY"} & build_env(config.spec(other), config, {}).keys()
         assert not leaked, f"{other} got {leaked}"
+    # policy measures live checks with a tracking link of the same host
+    assert build_env(config.spec("policy"), config, {})["PUBLIC_BASE_URL"] == env["PUBLIC_BASE_URL"]
 
 
 def test_inherited_environment_passes_through_except_per_process_keys(config: StackConfig) -> None:

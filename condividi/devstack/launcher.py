@@ -187,8 +187,10 @@ def build_env(spec: ProcessSpec, config: StackConfig, base: Mapping[str, str]) -
     if spec.name == "gateway":
         env["DEV_ISSUER_KEY_FILE"] = str(config.key_file)
         env.update({f"{s.upper()}_SERVICE_URL": config.spec(s).url for s in SERVICES})
-    if spec.name == "sharing":
+    if spec.name in ("sharing", "policy"):
+        # sharing builds tracking links on it; policy measures posts with one
         env["PUBLIC_BASE_URL"] = config.public_base_url
+    if spec.name == "sharing":
         env["CLICK_HASH_SALT"] = config.secrets.click_hash_salt
         env["SECRET_ENCRYPTION_KEY"] = config.secrets.secret_encryption_key
         # Shares can name an item before ContentPublished arrives; sharing then asks content.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import SQLModel, col, select
 
@@ -28,6 +28,7 @@ from services.policy.models import (
     TeamPublic,
     ViolationPublic,
 )
+from services.policy.settings import PolicySettings
 
 router = APIRouter(prefix="/api/v1")
 
@@ -37,14 +38,20 @@ PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 
 
+# Tracking codes all have this length (sharing.links.new_tracking_code), so any such code measures alike.
+_SAMPLE_CODE = "x" * 8
+
 # --- policy checks and decisions ----------------------------------------------------------------
 
 
 @router.post("/policy-checks", tags=["policy-checks"])
-async def check_post(body: PolicyCheckRequest, caller: CallerDep) -> PolicyCheckResult:
+async def check_post(body: PolicyCheckRequest, caller: CallerDep, request: Request) -> PolicyCheckResult:
     """Checks a post while the employee writes it, with the same rules (``rules.check``) that decide the
-    share once it is submitted, so the live answer and the decision cannot drift apart."""
-    verdict = rules.check(body.network, body.text, body.url)
+    share once it is submitted, so the live answer and the decision cannot drift apart. Without a
+    ``url``, the post is measured with a tracking link, which is what a share will carry."""
+    settings: PolicySettings = request.app.state.runtime.settings
+    url = body.url if body.url is not None else f"{settings.PUBLIC_BASE_URL.rstrip('/')}/r/{_SAMPLE_CODE}"
+    verdict = rules.check(body.network, body.text, url)
     return PolicyCheckResult(
         allowed=verdict.outcome == rules.Outcome.APPROVED,
         outcome=verdict.outcome,

@@ -92,3 +92,20 @@ async def test_check_rejects_bad_input(
     error = response.json()["error"]
     assert error["code"] == "validation_failed"
     assert [d["loc"] for d in error["details"]] == [["body", field]]
+
+
+async def test_check_without_a_url_counts_the_tracking_link_a_share_will_carry(
+    client: httpx.AsyncClient, issuer: Issuer
+) -> None:
+    # The default PUBLIC_BASE_URL: links look like http://localhost:8003/r/<8 characters>, 32 in all.
+    link_and_space = len("http://localhost:8003/r/abcdefgh") + 1
+    fits = "a" * (3000 - link_and_space)
+    for text, allowed in ((fits, True), (fits + "a", False)):
+        response = await client.post(
+            "/api/v1/policy-checks",
+            json={"network": "linkedin", "text": text},
+            headers=headers(issuer, new_org(), Role.EMPLOYEE),
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["allowed"] is allowed
+        assert response.json()["length"] == len(text) + link_and_space
