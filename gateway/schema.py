@@ -10,9 +10,10 @@ are paginated (``first`` at most 100, ``after`` a cursor handed out as ``nextCur
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Any, Generic, TypeAlias, TypeVar
 
@@ -58,6 +59,7 @@ strawberry.enum(
 )
 
 _Resolver = TypeVar("_Resolver", bound=Callable[..., Awaitable[Any]])
+_Watcher = TypeVar("_Watcher", bound=Callable[..., AsyncGenerator[Any, None]])
 
 
 def resolver(description: str) -> Callable[[_Resolver], _Resolver]:
@@ -69,6 +71,12 @@ def resolver(description: str) -> Callable[[_Resolver], _Resolver]:
 def mutation(description: str) -> Callable[[_Resolver], _Resolver]:
     """``@mutation(...)``, typed for mypy."""
     decorator: Callable[[_Resolver], _Resolver] = strawberry.mutation(description=description)
+    return decorator
+
+
+def subscription(description: str) -> Callable[[_Watcher], _Watcher]:
+    """``@subscription(...)``, typed for mypy."""
+    decorator: Callable[[_Watcher], _Watcher] = strawberry.subscription(description=description)
     return decorator
 
 
@@ -384,6 +392,35 @@ class GatewaySchema(strawberry.Schema):
                 log.error("graphql resolver failed", exc_info=original or error, extra={"path": error.path})
 
 
+# A share waits in PENDING_POLICY for policy's decision; these states are where it rests.
+_SETTLED = {ShareStatus.REJECTED, ShareStatus.NEEDS_REVIEW, ShareStatus.PUBLISHED}
+SHARE_WATCH_SECONDS = 120.0
+SHARE_WATCH_INTERVAL_SECONDS = 0.5
+
+
+@strawberry.type
+class Subscription:
+    @subscription(
+        "The share now, then each time its status changes, until it settles (published, rejected or "
+        "waiting for a reviewer) or two minutes pass. Replaces polling `share(id)` after `shareContent`."
+    )
+    async def share_updated(self, info: Info, id: strawberry.ID) -> AsyncGenerator[Share, None]:
+        share_id = parse_id(id)
+        services = info.context.services
+        deadline = asyncio.get_running_loop().time() + SHARE_WATCH_SECONDS
+        last: ShareStatus | None = None
+        while True:
+            share = Share.from_data(await services.sharing.get_share(share_id))
+            if share.status != last:
+                last = share.status
+                yield share
+            if share.status in _SETTLED or asyncio.get_running_loop().time() > deadline:
+                return
+            # The gateway reads no events; asking sharing twice a second for a few seconds is what a
+            # decision costs, and it keeps the gateway free of Kafka.
+            await asyncio.sleep(SHARE_WATCH_INTERVAL_SECONDS)
+
+
 def build_schema(*, max_depth: int = 10, max_aliases: int = 30) -> strawberry.Schema:
     # The limiters' validation rules are made once here, not per request: a limiter builds a new rule
     # class each time it is constructed, and ValidationCache keys its entries on the rule classes, so
@@ -395,6 +432,7 @@ def build_schema(*, max_depth: int = 10, max_aliases: int = 30) -> strawberry.Sc
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[
             lambda: AddValidationRules(limits),
             ParserCache,

@@ -5,6 +5,8 @@ on it redirects with UTM parameters, and metrics counts the share and the click.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -227,3 +229,31 @@ def test_an_id_from_another_org_answers_not_found_everywhere(system: RunningSyst
         headers=stranger,
     )
     assert_error_shape(takeover, 404, "not_found")
+
+
+async def test_the_client_hears_the_decision_over_a_subscription(system: RunningSystem, org: uuid.UUID) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.typing import Subprotocol
+
+    item_id = publish_article(system, org)
+    employee = system.issuer.headers(org=org, roles=[Role.EMPLOYEE], subject="employee-subscriber")
+    created = await asyncio.to_thread(share, system, employee, item_id, "Heard it live.")
+    url = system.urls["gateway"].replace("http://", "ws://") + "/graphql"
+    query = "subscription($id: ID!) { shareUpdated(id: $id) { status intentUrl } }"
+    statuses = []
+    async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": employee}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(
+            json.dumps(
+                {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": {"id": created["id"]}}}
+            )
+        )
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 20))
+            if message["type"] == "complete":
+                break
+            assert message["type"] == "next", message
+            statuses.append(message["payload"]["data"]["shareUpdated"])
+    assert statuses[-1]["status"] == "PUBLISHED"
+    assert statuses[-1]["intentUrl"].startswith("https://x.com/intent/tweet?")

@@ -3,6 +3,7 @@ development issuer."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import uuid
@@ -314,3 +315,41 @@ def test_dev_token_works_end_to_end_over_http(tmp_path: Path, issuer: Issuer, do
     assert answer.status_code == 200
     assert json.loads(answer.text) == {"data": {"me": {"subject": subject, "orgId": ORG, "roles": ["employee"]}}}
     assert error_codes(forged.json()) == ["unauthenticated"]
+
+
+SHARE_UPDATED = "subscription($id: ID!) { shareUpdated(id: $id) { id status violations { code } } }"
+
+
+async def test_share_updated_pushes_each_status_until_the_share_settles(
+    gateway_server: ServerThread, issuer: Issuer, downstream: Downstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.schema.SHARE_WATCH_INTERVAL_SECONDS", 0.05)
+    share_id = str(uuid.uuid4())
+    with downstream.lock:
+        downstream.shares[share_id] = {
+            "id": share_id, "content_id": str(uuid.uuid4()), "member_id": "employee-1", "network": "x",
+            "text": "mine", "status": "pending_policy", "violations": [], "publish_method": None,
+            "intent_url": None, "intent_keeps_text": True, "tracking_url": None, "potential_reach": None,
+            "created_at": "2026-11-26T08:00:00+00:00", "updated_at": "2026-11-26T08:00:00+00:00",
+        }  # fmt: skip
+    token = employee_headers(issuer)["Authorization"]
+    async with connect(ws_url(gateway_server), subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": token}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        subscribe = {"query": SHARE_UPDATED, "variables": {"id": share_id}}
+        await ws.send(json.dumps({"id": "s", "type": "subscribe", "payload": subscribe}))
+        first = json.loads(await ws.recv())
+        assert first["payload"]["data"]["shareUpdated"]["status"] == "PENDING_POLICY"
+        with downstream.lock:
+            downstream.shares[share_id] = {
+                **downstream.shares[share_id],
+                "status": "rejected",
+                "violations": [{"code": "too_long", "message": "too long"}],
+            }
+        second = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert second["payload"]["data"]["shareUpdated"] == {
+            "id": share_id, "status": "REJECTED", "violations": [{"code": "too_long"}],
+        }  # fmt: skip
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"id": "s", "type": "complete"}
+    polls = downstream.calls_to("sharing", f"/api/v1/shares/{share_id}")
+    assert all(call.headers["authorization"] == token for call in polls)
