@@ -41,6 +41,8 @@ class UnitOfWork:
         self.topic = topic
         # Outbox rows (in OUTBOX_COLUMNS order), written in one go when the unit of work commits.
         self.outbox: list[tuple[object, ...]] = []
+        # One time for the whole unit of work: its rows are written together.
+        self.started_at = utcnow()
 
     @property
     def emitted(self) -> int:
@@ -69,7 +71,7 @@ class UnitOfWork:
         """Write an event built beforehand (its id and time already fixed) to the outbox."""
         event_id = uuid.UUID(envelope.event_id)
         self.outbox.append(
-            (event_id, self.topic, envelope.aggregate_id, envelope.type, envelope.SerializeToString(), utcnow())
+            (event_id, self.topic, envelope.aggregate_id, envelope.type, envelope.SerializeToString(), self.started_at)
         )
         return event_id
 
