@@ -17,7 +17,7 @@ import asyncpg
 from google.protobuf.message import Message
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from condividi.contracts.envelope_pb2 import Envelope
@@ -94,9 +94,11 @@ class UnitOfWork:
             await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
                 "outbox", records=self.outbox, columns=OUTBOX_COLUMNS
             )
-        except asyncpg.UniqueViolationError as exc:
-            # The driver's own error, raised past SQLAlchemy: give callers the one they expect.
+        # The driver's own errors, raised past SQLAlchemy: give callers the ones they expect.
+        except asyncpg.IntegrityConstraintViolationError as exc:
             raise IntegrityError("COPY INTO outbox", None, exc) from exc
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
+            raise OperationalError("COPY INTO outbox", None, exc) from exc
 
 
 class Database:

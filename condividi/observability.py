@@ -27,9 +27,13 @@ _TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 def valid_traceparent(value: str) -> str:
-    """The value if it is a well-formed W3C ``traceparent``, else empty (never trust a header blindly)."""
-    value = value.strip().lower()
-    return value if _TRACEPARENT.fullmatch(value) and not value.startswith("ff") else ""
+    """The value if it is a well-formed W3C ``traceparent``, else empty (never trust a header blindly):
+    lower-case hex, version not ff, trace id and parent id not all zeros."""
+    value = value.strip()
+    if not _TRACEPARENT.fullmatch(value) or value.startswith("ff"):
+        return ""
+    _, trace_id, parent_id, _ = value.split("-")
+    return "" if trace_id == "0" * 32 or parent_id == "0" * 16 else value
 
 
 def current_request_id() -> str | None:
@@ -94,12 +98,14 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = None
-        traceparent = ""
+        traceparents = []
         for name, value in scope.get("headers", ()):
-            if name == b"x-request-id":
+            if name == b"x-request-id" and request_id is None:
                 request_id = value.decode("latin-1")[:128]
             elif name == b"traceparent":
-                traceparent = valid_traceparent(value.decode("latin-1")[:128])
+                traceparents.append(value.decode("latin-1")[:128])
+        # More than one traceparent header is invalid (W3C): start a trace afresh rather than guess.
+        traceparent = valid_traceparent(traceparents[0]) if len(traceparents) == 1 else ""
         request_id = request_id or uuid.uuid4().hex
         token = request_id_var.set(request_id)
         trace_token = traceparent_var.set(traceparent)

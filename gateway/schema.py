@@ -396,6 +396,7 @@ class GatewaySchema(strawberry.Schema):
 _SETTLED = {ShareStatus.REJECTED, ShareStatus.NEEDS_REVIEW, ShareStatus.PUBLISHED}
 SHARE_WATCH_SECONDS = 120.0
 SHARE_WATCH_INTERVAL_SECONDS = 0.5
+_WATCH_HICCUPS = 3  # consecutive "service unavailable" answers a watch rides out
 
 
 @strawberry.type
@@ -407,14 +408,29 @@ class Subscription:
     async def share_updated(self, info: Info, id: strawberry.ID) -> AsyncGenerator[Share, None]:
         share_id = parse_id(id)
         services = info.context.services
-        deadline = asyncio.get_running_loop().time() + SHARE_WATCH_SECONDS
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHARE_WATCH_SECONDS
         last: ShareStatus | None = None
+        hiccups = 0
         while True:
-            share = Share.from_data(await services.sharing.get_share(share_id))
+            try:
+                share = Share.from_data(await services.sharing.get_share(share_id))
+            except GatewayError as exc:
+                # A passing outage of sharing need not end the watch; anything else (not found) does.
+                hiccups += 1
+                if exc.code != "service_unavailable" or hiccups > _WATCH_HICCUPS or loop.time() > deadline:
+                    raise
+                await asyncio.sleep(SHARE_WATCH_INTERVAL_SECONDS)
+                continue
+            except Exception as exc:
+                # Streamed results skip the error shaping of queries: shape this one here, never leak it.
+                log.exception("share watch failed", extra={"share_id": str(share_id)})
+                raise GatewayError("internal", "an unexpected error occurred; it has been logged", status=500) from exc
+            hiccups = 0
             if share.status != last:
                 last = share.status
                 yield share
-            if share.status in _SETTLED or asyncio.get_running_loop().time() > deadline:
+            if share.status in _SETTLED or loop.time() > deadline:
                 return
             # The gateway reads no events; asking sharing twice a second for a few seconds is what a
             # decision costs, and it keeps the gateway free of Kafka.

@@ -287,5 +287,51 @@ async def test_held_keys_keep_working_while_the_identity_provider_is_down(issuer
     await verifier.verify(token)
     up[0] = False
     verifier._fetched_at -= verifier_module._CACHE_SECONDS + 1  # the cache is due for a refresh
+    verifier._attempted_at -= verifier_module._CACHE_SECONDS + 1
     assert (await verifier.verify(token)).roles == {"employee"}
+    # ...but not for ever: after a day without one successful read they are no longer trusted.
+    verifier._fetched_at -= verifier_module._HOLD_SECONDS
+    verifier._attempted_at -= verifier_module._CACHE_SECONDS
+    with pytest.raises(ApiError) as unavailable:
+        await verifier.verify(token)
+    assert unavailable.value.status == 503
+    await http.aclose()
+
+
+async def test_a_key_set_without_usable_keys_is_not_fetched_for_every_token(issuer: Issuer) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    from condividi.identity import TokenVerifier
+
+    ec_jwk = json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()))
+    ec_jwk.update({"kid": "ec-key", "use": "sig"})
+    fetches = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        fetches.append(request)
+        return httpx.Response(200, json={"keys": [ec_jwk]})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    verifier = TokenVerifier(
+        issuer=issuer.issuer.issuer, audience=AUDIENCE, jwks_url="https://idp.example/j", http=http
+    )
+    for _ in range(20):
+        with pytest.raises(ApiError) as refused:
+            await verifier.verify(issuer.token(org=uuid.uuid4(), roles=["employee"]))
+        assert refused.value.status == 401
+    assert len(fetches) == 1
+    await http.aclose()
+
+
+async def test_a_key_set_that_is_not_an_object_answers_unavailable(issuer: Issuer) -> None:
+    from condividi.identity import TokenVerifier
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(200, json=["not", "keys"])))
+    verifier = TokenVerifier(
+        issuer=issuer.issuer.issuer, audience=AUDIENCE, jwks_url="https://idp.example/j", http=http
+    )
+    with pytest.raises(ApiError) as unavailable:
+        await verifier.verify(issuer.token(org=uuid.uuid4(), roles=["employee"]))
+    assert (unavailable.value.status, unavailable.value.code) == (503, "identity_provider_unavailable")
     await http.aclose()

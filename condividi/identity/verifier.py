@@ -22,6 +22,8 @@ _ROLES = {r.value for r in Role}
 # flood of forged tokens cannot turn into a flood of requests to the identity provider.
 _MIN_REFRESH_SECONDS = 10.0
 _CACHE_SECONDS = 3600.0
+# How long held keys stay trusted when the provider cannot be read.
+_HOLD_SECONDS = 24 * 3600.0
 _LEEWAY_SECONDS = 30
 
 
@@ -39,24 +41,30 @@ class TokenVerifier:
         self.jwks_url = jwks_url
         self._http = http
         self._keys: dict[str, Any] = {}
-        self._fetched_at = 0.0
+        self._fetched_at = 0.0  # last successful read of the key set
+        self._attempted_at = 0.0  # last try, successful or not
         self._lock = asyncio.Lock()
 
     async def _refresh(self, *, force: bool) -> None:
         async with self._lock:
-            age = time.monotonic() - self._fetched_at
-            if self._keys and (age < _MIN_REFRESH_SECONDS or (not force and age < _CACHE_SECONDS)):
+            now = time.monotonic()
+            if self._attempted_at and now - self._attempted_at < _MIN_REFRESH_SECONDS:
+                return  # tried a moment ago, whatever came of it
+            if not force and self._keys and now - self._fetched_at < _CACHE_SECONDS:
                 return
+            self._attempted_at = now
             client = self._http or httpx.AsyncClient(timeout=5.0)
             try:
                 response = await client.get(self.jwks_url)
                 response.raise_for_status()
-                key_set = jwt.PyJWKSet.from_dict(response.json())
-            except (httpx.HTTPError, jwt.PyJWKSetError, ValueError) as exc:
-                if self._keys:
+                body = response.json()
+                if not isinstance(body, dict):
+                    raise ValueError("the key set is not a JSON object")
+                key_set = jwt.PyJWKSet.from_dict(body)
+            except (httpx.HTTPError, jwt.PyJWKSetError, ValueError, TypeError) as exc:
+                if self._keys and now - self._fetched_at < _HOLD_SECONDS:
                     # Keys we already hold stay good while the provider is briefly unreachable.
                     log.warning("cannot refresh the issuer's keys; keeping the ones held", extra={"error": str(exc)})
-                    self._fetched_at = time.monotonic()
                     return
                 raise ApiError(503, "identity_provider_unavailable", "cannot read the issuer's keys") from exc
             finally:
@@ -74,6 +82,9 @@ class TokenVerifier:
     async def _key_for(self, kid: str) -> Any:
         if kid not in self._keys or time.monotonic() - self._fetched_at > _CACHE_SECONDS:
             await self._refresh(force=kid not in self._keys)
+        if time.monotonic() - self._fetched_at > _HOLD_SECONDS:
+            # Not one successful read for a day: keys rotated out meanwhile must not stay trusted.
+            raise ApiError(503, "identity_provider_unavailable", "cannot read the issuer's keys")
         key = self._keys.get(kid)
         if key is None:
             raise _refused("the token is signed with a key the issuer does not publish")

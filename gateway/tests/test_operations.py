@@ -320,10 +320,7 @@ def test_dev_token_works_end_to_end_over_http(tmp_path: Path, issuer: Issuer, do
 SHARE_UPDATED = "subscription($id: ID!) { shareUpdated(id: $id) { id status violations { code } } }"
 
 
-async def test_share_updated_pushes_each_status_until_the_share_settles(
-    gateway_server: ServerThread, issuer: Issuer, downstream: Downstream, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("gateway.schema.SHARE_WATCH_INTERVAL_SECONDS", 0.05)
+def pending_share(downstream: Downstream) -> str:
     share_id = str(uuid.uuid4())
     with downstream.lock:
         downstream.shares[share_id] = {
@@ -332,6 +329,14 @@ async def test_share_updated_pushes_each_status_until_the_share_settles(
             "intent_url": None, "intent_keeps_text": True, "tracking_url": None, "potential_reach": None,
             "created_at": "2026-11-26T08:00:00+00:00", "updated_at": "2026-11-26T08:00:00+00:00",
         }  # fmt: skip
+    return share_id
+
+
+async def test_share_updated_pushes_each_status_until_the_share_settles(
+    gateway_server: ServerThread, issuer: Issuer, downstream: Downstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.schema.SHARE_WATCH_INTERVAL_SECONDS", 0.05)
+    share_id = pending_share(downstream)
     token = employee_headers(issuer)["Authorization"]
     async with connect(ws_url(gateway_server), subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": token}}))
@@ -353,3 +358,24 @@ async def test_share_updated_pushes_each_status_until_the_share_settles(
         assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"id": "s", "type": "complete"}
     polls = downstream.calls_to("sharing", f"/api/v1/shares/{share_id}")
     assert all(call.headers["authorization"] == token for call in polls)
+
+
+async def test_share_updated_never_leaks_an_unexpected_error(
+    gateway_server: ServerThread, issuer: Issuer, downstream: Downstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(data: Any) -> Any:
+        raise RuntimeError("db password=hunter2")
+
+    monkeypatch.setattr("gateway.schema.Share.from_data", broken)
+    share_id = pending_share(downstream)
+    token = employee_headers(issuer)["Authorization"]
+    async with connect(ws_url(gateway_server), subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": token}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        subscribe = {"query": SHARE_UPDATED, "variables": {"id": share_id}}
+        await ws.send(json.dumps({"id": "s", "type": "subscribe", "payload": subscribe}))
+        answer = await asyncio.wait_for(ws.recv(), 5)
+    assert "hunter2" not in answer
+    message = json.loads(answer)
+    errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
+    assert errors[0]["extensions"]["code"] == "internal"

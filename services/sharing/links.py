@@ -192,9 +192,9 @@ class ClickRecorder:
             self._wake.clear()
             while self._queue:
                 if not await self._flush():
-                    if self._stopping:
-                        return
-                    await asyncio.sleep(1.0)
+                    # While stopping, keep trying briefly: stop() bounds how long (a failover during
+                    # a deploy should not cost the queue).
+                    await asyncio.sleep(0.2 if self._stopping else 1.0)
             if self._stopping:
                 return
 
