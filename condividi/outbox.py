@@ -56,6 +56,8 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._pruned_at = utcnow()
         self._partitions_of: dict[str, list[int]] = {}
+        self._loop_done = asyncio.Event()
+        self._loop_done.set()  # no loop running until run() starts one
 
     async def publish_pending(self) -> int:
         """Publishes one batch; returns how many rows it published (0 when idle or not the leader)."""
@@ -101,6 +103,13 @@ class OutboxRelay:
         return known
 
     async def run(self) -> None:
+        self._loop_done.clear()
+        try:
+            await self._loop()
+        finally:
+            self._loop_done.set()
+
+    async def _loop(self) -> None:
         while not self._stopping.is_set():
             # Cleared before looking, so a commit that lands during the look still wakes the next wait.
             self.db.outbox_written.clear()
@@ -135,6 +144,9 @@ class OutboxRelay:
         self.db.outbox_written.set()
         try:
             async with asyncio.timeout(grace_seconds):
+                # Let a publish in progress finish (cancelling it would roll back its published_at
+                # marks, and the events would go out again after restart), then publish the rest.
+                await self._loop_done.wait()
                 while await self.publish_pending():
                     pass
         except Exception:  # noqa: BLE001 - whatever is left is published after restart

@@ -30,7 +30,6 @@ from condividi.events import (
     new_envelope,
     open_envelope,
     parse_envelope,
-    topic_of,
     type_name,
 )
 from condividi.kafka import ensure_topics, make_producer
@@ -215,6 +214,24 @@ async def topic(settings: ServiceSettings) -> str:
 # --- a. the outbox -------------------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def relaying(infra: Infra, database_url: str, db: Database) -> AsyncIterator[None]:
+    """An outbox relay publishing ``db``'s outbox for the length of the block, then drained and stopped."""
+    settings = settings_for(infra, database_url, SERVICE_NAME="content")
+    await ensure_topics(settings, [db.topic])
+    kafka = make_producer(settings)
+    await kafka.start()
+    relay = OutboxRelay(db, kafka, poll_seconds=0.1)
+    running_relay = asyncio.create_task(relay.run())
+    try:
+        yield
+    finally:
+        await relay.drain_and_stop()
+        running_relay.cancel()
+        await asyncio.gather(running_relay, return_exceptions=True)
+        await kafka.stop()
+
+
 async def test_event_committed_before_a_crash_is_relayed_after_restart(infra: Infra, database_url: str) -> None:
     item_id = uuid.uuid4()
     # The process that commits and then dies before any relay ran: nothing here publishes.
@@ -250,34 +267,25 @@ async def test_event_committed_before_a_crash_is_relayed_after_restart(infra: In
     )
     assert row.published_at is None, "nothing has relayed the event yet"
 
-    settings = settings_for(infra, database_url, SERVICE_NAME="content")
-    await ensure_topics(settings, [topic_of("content")])
-    kafka = make_producer(settings)
-    await kafka.start()
-    relay = OutboxRelay(restarted, kafka, poll_seconds=0.1)
-    relaying = asyncio.create_task(relay.run())
     try:
-        records = await read_topic(
-            infra.kafka_bootstrap, "condividi.content", done=lambda rs: has_event(rs, str(event_id))
-        )
-        [record] = [r for r in records if header(r, "event_id") == str(event_id)]
-        assert record.key == str(item_id).encode()
-        assert header(record, "type") == type_name(ContentPublished)
-        received = open_envelope(parse_envelope(record.value), ContentPublished)
-        assert (received.event_id, received.org_id, received.aggregate_id) == (event_id, ORG, str(item_id))
-        assert received.producer == "content"
-        assert received.payload.title == "Survives a crash"
+        async with relaying(infra, database_url, restarted):
+            records = await read_topic(
+                infra.kafka_bootstrap, "condividi.content", done=lambda rs: has_event(rs, str(event_id))
+            )
+            [record] = [r for r in records if header(r, "event_id") == str(event_id)]
+            assert record.key == str(item_id).encode()
+            assert header(record, "type") == type_name(ContentPublished)
+            received = open_envelope(parse_envelope(record.value), ContentPublished)
+            assert (received.event_id, received.org_id, received.aggregate_id) == (event_id, ORG, str(item_id))
+            assert received.producer == "content"
+            assert received.payload.title == "Survives a crash"
 
-        async def published_at() -> Any:
-            async with restarted.read() as session:
-                return (await session.execute(outbox_row, {"id": event_id})).one().published_at
+            async def published_at() -> Any:
+                async with restarted.read() as session:
+                    return (await session.execute(outbox_row, {"id": event_id})).one().published_at
 
-        assert await until(published_at) is not None
+            assert await until(published_at) is not None
     finally:
-        await relay.drain_and_stop()
-        relaying.cancel()
-        await asyncio.gather(relaying, return_exceptions=True)
-        await kafka.stop()
         await restarted.dispose()
 
 
@@ -290,22 +298,13 @@ async def test_a_large_unit_of_work_writes_and_relays_every_event_in_order(infra
             uow.emit(ContentPublished(content_id=str(aggregate), title=f"n{n}"), org_id=ORG, aggregate_id=aggregate)
             for n in range(150)
         ]
-    settings = settings_for(infra, database_url, SERVICE_NAME="content")
-    await ensure_topics(settings, [db.topic])
-    kafka = make_producer(settings)
-    await kafka.start()
-    relay = OutboxRelay(db, kafka, poll_seconds=0.1)
-    relaying = asyncio.create_task(relay.run())
     try:
-        records = await read_topic(infra.kafka_bootstrap, db.topic, done=lambda rs: len(rs) >= len(ids))
+        async with relaying(infra, database_url, db):
+            records = await read_topic(infra.kafka_bootstrap, db.topic, done=lambda rs: len(rs) >= len(ids))
         assert [header(r, "event_id") for r in records] == [str(i) for i in ids], "one partition, commit order"
         titles = [open_envelope(parse_envelope(r.value), ContentPublished).payload.title for r in records]
         assert titles == [f"n{n}" for n in range(150)]
     finally:
-        await relay.drain_and_stop()
-        relaying.cancel()
-        await asyncio.gather(relaying, return_exceptions=True)
-        await kafka.stop()
         await db.dispose()
 
 
