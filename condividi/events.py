@@ -14,25 +14,11 @@ from typing import Generic, TypeVar
 
 from google.protobuf.message import Message
 
-from condividi.contracts import content_pb2, policy_pb2, sharing_pb2
 from condividi.contracts.envelope_pb2 import Envelope
 
 P = TypeVar("P", bound=Message)
 
 _TYPE_URL_PREFIX = "type.condividi.dev/"
-
-# Every payload type, by its full protobuf name, so a consumer can decode what it reads.
-PAYLOAD_TYPES: dict[str, type[Message]] = {
-    cls.DESCRIPTOR.full_name: cls
-    for cls in (
-        content_pb2.ContentPublished,
-        sharing_pb2.ShareRequested,
-        sharing_pb2.SharePublished,
-        sharing_pb2.ShareRejected,
-        sharing_pb2.LinkClicked,
-        policy_pb2.ShareDecision,
-    )
-}
 
 
 def topic_of(producer: str) -> str:

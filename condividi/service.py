@@ -43,7 +43,7 @@ class ServiceRuntime:
         # One pooled client per process (for the JWKS and any outside call the service makes).
         self.http = httpx.AsyncClient(timeout=5.0)
         self.consumers: list[EventConsumer] = []
-        self.tasks: list[asyncio.Task[None]] = []
+        self._relay_task: asyncio.Task[None] | None = None
         self._producer: AIOKafkaProducer | None = None
         # Stopped first at shutdown, before the consumers and the relay: work that still writes events.
         self.on_stop: list[Callable[[], Awaitable[None]]] = []
@@ -62,7 +62,7 @@ class ServiceRuntime:
         self._producer = make_producer(settings)
         await self._producer.start()
         self.relay = OutboxRelay(self.db, self._producer, poll_seconds=settings.OUTBOX_POLL_SECONDS)
-        self.tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
         for subscription in subscriptions:
             consumer = EventConsumer(subscription, self.db, self._producer, settings)
             await consumer.start()
@@ -77,9 +77,9 @@ class ServiceRuntime:
             await consumer.stop()
         if self._producer is not None:
             await self.relay.drain_and_stop()
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self._relay_task is not None:
+            self._relay_task.cancel()  # already returned, unless the drain ran out of time
+            await asyncio.gather(self._relay_task, return_exceptions=True)
         if self._producer is not None:
             await self._producer.stop()
         await self.http.aclose()

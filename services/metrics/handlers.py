@@ -14,7 +14,7 @@ from datetime import UTC
 from typing import Any
 
 from sqlalchemy import literal, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 
 from condividi.consumer import Subscription
 from condividi.contracts.content_pb2 import ContentPublished
@@ -38,6 +38,17 @@ def _uuid(value: str, field: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError as exc:
         raise InvalidEventError(f"{field} is not a UUID: {value!r}") from exc
+
+
+def _adding_to_rollup(row: Insert, *counters: str) -> Insert:
+    """The insert of a rollup row that, when the row exists, adds its ``counters`` to the stored ones."""
+    return row.on_conflict_do_update(
+        index_elements=_ROLLUP_KEY,
+        set_={
+            **{name: rollups.c[name] + row.excluded[name] for name in counters},
+            "updated_at": row.excluded.updated_at,
+        },
+    )
 
 
 async def on_content_published(uow: UnitOfWork, event: ReceivedEvent[ContentPublished]) -> None:
@@ -88,15 +99,7 @@ async def on_share_published(uow: UnitOfWork, event: ReceivedEvent[SharePublishe
             literal(utcnow()),
         ),
     )
-    statement = row.add_cte(new_share).on_conflict_do_update(
-        index_elements=_ROLLUP_KEY,
-        set_={
-            "shares": rollups.c.shares + row.excluded.shares,
-            "potential_reach": rollups.c.potential_reach + row.excluded.potential_reach,
-            "updated_at": row.excluded.updated_at,
-        },
-    )
-    await uow.session.execute(statement)
+    await uow.session.execute(_adding_to_rollup(row.add_cte(new_share), "shares", "potential_reach"))
 
 
 async def on_links_clicked(uow: UnitOfWork, events: list[ReceivedEvent[LinkClicked]]) -> None:
@@ -138,15 +141,7 @@ async def on_links_clicked(uow: UnitOfWork, events: list[ReceivedEvent[LinkClick
             for (o, c), (n, u) in sums.items()
         ]
     )
-    statement = row.on_conflict_do_update(
-        index_elements=_ROLLUP_KEY,
-        set_={
-            "clicks": rollups.c.clicks + row.excluded.clicks,
-            "unique_clicks": rollups.c.unique_clicks + row.excluded.unique_clicks,
-            "updated_at": row.excluded.updated_at,
-        },
-    )
-    await uow.session.execute(statement)
+    await uow.session.execute(_adding_to_rollup(row, "clicks", "unique_clicks"))
 
 
 def rollups_subscription() -> Subscription:
