@@ -35,7 +35,7 @@ def _refused(message: str) -> ApiError:
 
 
 class TokenVerifier:
-    def __init__(self, *, issuer: str, audience: str, jwks_url: str, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, *, issuer: str, audience: str, jwks_url: str, http: httpx.AsyncClient) -> None:
         self.issuer = issuer
         self.audience = audience
         self.jwks_url = jwks_url
@@ -53,9 +53,8 @@ class TokenVerifier:
             if not force and self._keys and now - self._fetched_at < _CACHE_SECONDS:
                 return
             self._attempted_at = now
-            client = self._http or httpx.AsyncClient(timeout=5.0)
             try:
-                response = await client.get(self.jwks_url)
+                response = await self._http.get(self.jwks_url)
                 response.raise_for_status()
                 body = response.json()
                 if not isinstance(body, dict):
@@ -67,9 +66,6 @@ class TokenVerifier:
                     log.warning("cannot refresh the issuer's keys; keeping the ones held", extra={"error": str(exc)})
                     return
                 raise ApiError(503, "identity_provider_unavailable", "cannot read the issuer's keys") from exc
-            finally:
-                if self._http is None:
-                    await client.aclose()
             # Only RSA signing keys can verify an RS256 token; an EC key or an encryption key with a
             # matching kid must not even be tried.
             self._keys = {
