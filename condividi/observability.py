@@ -1,5 +1,5 @@
-"""JSON logs that carry the request id (or, in consumers, the event id), Prometheus metrics, and the
-``/healthz`` ``/readyz`` ``/metrics`` endpoints every process exposes."""
+"""JSON logs that carry the request id (or, in consumers, the event id), one access line per request,
+Prometheus metrics, and the ``/healthz`` ``/readyz`` ``/metrics`` endpoints every process exposes."""
 
 from __future__ import annotations
 
@@ -56,16 +56,27 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+class UtcJsonFormatter(JsonFormatter):
+    """``time`` in ISO 8601, UTC, to the millisecond (``2026-12-02T05:20:02.123Z``): the format log
+    stores parse without a hint, and the same in every pod whatever its time zone."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"{seconds}.{int(record.msecs):03d}Z"
+
+
+def json_formatter() -> logging.Formatter:
+    return UtcJsonFormatter(
+        "{asctime}{levelname}{name}{message}",
+        style="{",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+    )
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """One JSON object a line on stdout, for every logger including uvicorn's."""
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        JsonFormatter(
-            "{asctime}{levelname}{name}{message}",
-            style="{",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        )
-    )
+    handler.setFormatter(json_formatter())
     handler.addFilter(_ContextFilter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -73,7 +84,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    # Access lines duplicate what the request metrics already count, and cost time on the hot path.
+    # RequestContextMiddleware writes the access line (with the request id and the route template);
+    # uvicorn's own would be a second, raw-path one. Processes also start with --no-access-log.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     # One INFO line per outgoing call (JWKS, service to service) drowns the log; failures still show.
@@ -86,9 +98,20 @@ EVENTS_PUBLISHED = Counter("events_published_total", "Outbox events published to
 EVENTS_CONSUMED = Counter("events_consumed_total", "Events handled by consumers", ["group", "outcome"])
 
 
+access_log = logging.getLogger("condividi.access")
+# Probes (every few seconds per pod) and scrapes would bury the requests people make: their lines
+# are DEBUG, so LOG_LEVEL=DEBUG still shows them.
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 class RequestContextMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware) so that it adds little to the hot paths: sets the request id
-    from ``X-Request-ID`` or a new one, echoes it back, and counts the request."""
+    from ``X-Request-ID`` or a new one, echoes it back, counts the request and writes its access line.
+
+    The access line names the route template (``/api/v1/shares/{share_id}``), never the raw path or
+    the query string, and no header: ids stay out of the label set and secrets (a token, a signed
+    query) out of the log. The click redirect (``/r/{code}``, a fast path of the sharing service)
+    never reaches this middleware and so writes no access line; ``clicks_total`` counts it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -125,8 +148,19 @@ class RequestContextMiddleware:
         finally:
             route = scope.get("route")
             route_name = getattr(route, "path", None) or _coarse_path(scope.get("path", ""))
+            elapsed = time.perf_counter() - started
             HTTP_REQUESTS.labels(scope["method"], route_name, str(status)).inc()
-            HTTP_LATENCY.labels(scope["method"], route_name).observe(time.perf_counter() - started)
+            HTTP_LATENCY.labels(scope["method"], route_name).observe(elapsed)
+            access_log.log(
+                logging.DEBUG if route_name in _QUIET_ROUTES else logging.INFO,
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "route": route_name,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                },
+            )
             request_id_var.reset(token)
             traceparent_var.reset(trace_token)
 
