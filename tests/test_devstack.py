@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import stat
@@ -477,3 +478,112 @@ def test_launcher_and_devtoken_agree_on_the_files(data_dir: Path) -> None:
     assert devtoken.key_file() == data_dir / "dev-issuer" / "key.pem"
     assert devtoken.demo_users_file() == data_dir / "demo-users.json"
     assert uuid.UUID(ORG)
+
+
+# --- the running stack's identity, for make devtoken (issue: tokens refused after moving the gateway) --
+
+
+def _moved_stack(config: StackConfig, data_dir: Path, **ports: str) -> StackConfig:
+    specs = process_specs({f"{name.upper()}_PORT": port for name, port in ports.items()})
+    return StackConfig(specs, config.database_urls, config.kafka_bootstrap, data_dir / "keys" / "k.pem", config.secrets)
+
+
+def test_devtoken_mints_for_the_running_stack_whatever_its_ports(
+    data_dir: Path, config: StackConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    moved = _moved_stack(config, data_dir, gateway="8100")
+    key = launcher.ensure_issuer(moved.key_file, moved.issuer_url)
+    stack = launcher.Stack(launcher.SignalGuard())
+    stack.record(moved)
+    recorded = json.loads((data_dir / "stack.json").read_text())
+    assert recorded["issuer"] == "http://localhost:8100/dev-issuer"
+    assert recorded["ports"]["gateway"] == 8100 and recorded["pid"] == os.getpid()
+
+    # No GATEWAY_PORT, no OIDC_ISSUER, no DEV_ISSUER_KEY_FILE in this shell: the stack file decides.
+    assert devtoken.main(["--subject", "u-1", "--org", ORG, "--roles", "employee"]) == 0
+    token = capsys.readouterr().out.strip()
+    jwk = jwt.PyJWK(key.jwks()["keys"][0])
+    claims = jwt.decode(
+        token, jwk.key, algorithms=["RS256"], audience="condividi", issuer="http://localhost:8100/dev-issuer"
+    )
+    assert claims["sub"] == "u-1"
+
+    # An explicit --issuer still wins.
+    assert devtoken.main(["--subject", "u", "--org", ORG, "--roles", "admin", "--issuer", "http://idp.test"]) == 0
+    assert jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})["iss"] == "http://idp.test"
+
+    # Stopped: the file goes, and devtoken falls back to the environment's settings.
+    stack.close()
+    assert not (data_dir / "stack.json").exists()
+    capsys.readouterr()
+
+
+def test_a_stack_file_left_by_a_killed_launcher_is_ignored(
+    data_dir: Path, config: StackConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    moved = _moved_stack(config, data_dir, gateway="8100")
+    launcher.ensure_issuer(moved.key_file, moved.issuer_url)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    record = json.loads(moved.running_stack().to_json()) | {"pid": dead.pid}
+    (data_dir / "stack.json").write_text(json.dumps(record))
+    assert devtoken.read_running_stack(data_dir / "stack.json") is None
+    (data_dir / "stack.json").write_text("{not json")
+    assert devtoken.read_running_stack(data_dir / "stack.json") is None
+    # With no stack running, the default key and issuer (port 8000) are used.
+    issuer = _issuer(data_dir)
+    assert devtoken.main(["--subject", "u", "--org", ORG, "--roles", "employee"]) == 0
+    assert _verify(capsys.readouterr().out.strip(), issuer)["sub"] == "u"
+
+
+def test_a_launcher_removes_only_its_own_stack_file(data_dir: Path, config: StackConfig) -> None:
+    path = data_dir / "stack.json"
+    path.write_text(json.dumps({"pid": os.getpid() + 1}))  # another launcher's
+    launcher.forget_stack_file(path)
+    assert path.exists()
+    path.write_text(json.dumps({"pid": os.getpid()}))
+    launcher.forget_stack_file(path)
+    assert not path.exists()
+
+
+def test_the_banner_prints_devtoken_commands_that_work_as_printed(
+    config: StackConfig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CONDIVIDI_DATA_DIR", raising=False)
+    assert "\n    make devtoken ARGS='--email curator@demo.condividi.dev'\n" in launcher.banner(config)
+    # Another data folder: the command says so, or devtoken would look in .data/ for the stack file.
+    monkeypatch.setenv("CONDIVIDI_DATA_DIR", str(tmp_path / "my data"))
+    text = launcher.banner(config)
+    line = next(line.strip() for line in text.splitlines() if "--email curator@" in line)
+    assert shlex.split(line) == [
+        f"CONDIVIDI_DATA_DIR={tmp_path / 'my data'}",
+        "make",
+        "devtoken",
+        "ARGS=--email curator@demo.condividi.dev",
+    ]
+
+
+# --- PUBLIC_BASE_URL ---------------------------------------------------------------------------------
+
+
+def test_public_base_url_reaches_sharing_and_policy_and_the_banner(config: StackConfig) -> None:
+    links = launcher.link_base_url({"PUBLIC_BASE_URL": " https://go.example.test/ "})
+    assert links == "https://go.example.test"
+    custom = StackConfig(
+        config.specs, config.database_urls, config.kafka_bootstrap, config.key_file, config.secrets, links
+    )
+    for name in ("sharing", "policy"):
+        assert build_env(custom.spec(name), custom, {"PUBLIC_BASE_URL": "from-the-shell"})["PUBLIC_BASE_URL"] == links
+    for name in ("gateway", "content", "metrics"):
+        assert "PUBLIC_BASE_URL" not in build_env(custom.spec(name), custom, {"PUBLIC_BASE_URL": links})
+    text = launcher.banner(custom)
+    assert "https://go.example.test/r/<code>" in text
+    assert "http://localhost:8003/r/<code>" in text  # where the links are served on this machine
+    assert launcher.link_base_url({}) is None and launcher.link_base_url({"PUBLIC_BASE_URL": " "}) is None
+    assert "http://localhost:8003/r/<code>" in launcher.banner(config)
+
+
+@pytest.mark.parametrize("value", ["go.example.test", "ftp://go.example.test", "https://", "https://go.test/?a=1"])
+def test_a_bad_public_base_url_is_refused_before_anything_starts(value: str) -> None:
+    with pytest.raises(launcher.LauncherError, match="PUBLIC_BASE_URL must be"):
+        launcher.link_base_url({"PUBLIC_BASE_URL": value})

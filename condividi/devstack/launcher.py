@@ -20,6 +20,7 @@ import inspect
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -32,13 +33,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import httpx
 from cryptography.fernet import Fernet
 
 from condividi.devstack.infra import SERVICE_DATABASES, LocalKafka, LocalPostgres, service_database_urls
 from condividi.identity.dev_issuer import DevIssuer
-from condividi.identity.devtoken import AUDIENCE, ROOT, data_dir, demo_users_file, issuer_url, key_file
+from condividi.identity.devtoken import (
+    AUDIENCE,
+    ROOT,
+    RunningStack,
+    data_dir,
+    demo_users_file,
+    issuer_url,
+    key_file,
+    stack_file,
+)
 
 SERVICES = tuple(SERVICE_DATABASES)  # content, policy, sharing, metrics: the ones owning a database
 MODULES = {
@@ -149,6 +160,8 @@ class StackConfig:
     kafka_bootstrap: str
     key_file: Path
     secrets: Secrets
+    # PUBLIC_BASE_URL from the developer's environment (a tunnel, a local short-link host), if any.
+    link_base_url: str | None = None
 
     def spec(self, name: str) -> ProcessSpec:
         return next(s for s in self.specs if s.name == name)
@@ -163,9 +176,38 @@ class StackConfig:
         return f"{self.issuer_url}/jwks"
 
     @property
-    def public_base_url(self) -> str:
-        # The short links' host: what a person clicking a shared link reaches, so "localhost" not 127.0.0.1.
+    def local_links_url(self) -> str:
+        # What a person clicking a shared link on this machine reaches, so "localhost" not 127.0.0.1.
         return f"http://localhost:{self.spec('sharing').port}"
+
+    @property
+    def public_base_url(self) -> str:
+        """The short links' host: PUBLIC_BASE_URL when the developer set one, else the local sharing."""
+        return self.link_base_url or self.local_links_url
+
+    def running_stack(self) -> RunningStack:
+        """What ``make devtoken`` reads to mint tokens this stack accepts, whatever its ports."""
+        return RunningStack(
+            pid=os.getpid(),
+            issuer=self.issuer_url,
+            audience=AUDIENCE,
+            key_file=self.key_file.resolve(),
+            ports={s.name: s.port for s in self.specs},
+        )
+
+
+def link_base_url(environ: Mapping[str, str]) -> str | None:
+    """``PUBLIC_BASE_URL`` from the environment, checked before anything starts: sharing builds every
+    tracking link on it, and policy measures posts with one."""
+    raw = environ.get("PUBLIC_BASE_URL", "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise LauncherError(
+            f"PUBLIC_BASE_URL must be an http(s) URL such as https://go.example.com (no query), got {raw!r}"
+        )
+    return raw.rstrip("/")
 
 
 def build_env(spec: ProcessSpec, config: StackConfig, base: Mapping[str, str]) -> dict[str, str]:
@@ -607,25 +649,36 @@ async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
+def devtoken_command(args: str) -> str:
+    """The ``make devtoken`` line to print, runnable as printed: it names the data folder when the
+    launcher was given another one (that is where the stack file and the key are)."""
+    folder = data_dir()
+    prefix = "" if folder == ROOT / ".data" else f"CONDIVIDI_DATA_DIR={shlex.quote(str(folder))} "
+    return f"{prefix}make devtoken ARGS={shlex.quote(args)}"
+
+
 def banner(config: StackConfig) -> str:
     gateway = config.spec("gateway").port
     docs = "\n".join(f"    {s:<8} http://localhost:{config.spec(s).port}/docs" for s in SERVICES)
     users = demo_users_file()
+    links = f"{config.public_base_url}/r/<code>"
+    if config.link_base_url:
+        links += f"  (PUBLIC_BASE_URL; served here at {config.local_links_url}/r/<code>)"
     return f"""
 ==============================================================================
   Condividi is running
   GraphQL (GraphiQL)   http://localhost:{gateway}/graphql
   REST / OpenAPI docs
 {docs}
-  Short links          {config.public_base_url}/r/<code>
+  Short links          {links}
   Issuer (JWKS)        {config.jwks_url}
   Kafka                {config.kafka_bootstrap}
   Logs                 {data_dir() / "logs"}
 
-  A token for the API (Authorization: Bearer ...):
-    make devtoken ARGS="--email curator@demo.condividi.dev"
-    make devtoken ARGS="--list"        # demo users{"" if users.exists() else " (none seeded yet)"}
-    make devtoken ARGS="--subject me --org <org-uuid> --roles employee,curator"
+  A token for the API (Authorization: Bearer ...), for this stack's issuer and ports:
+    {devtoken_command("--email curator@demo.condividi.dev")}
+    {devtoken_command("--list")}        # demo users{"" if users.exists() else " (none seeded yet)"}
+    {devtoken_command("--subject me --org <org-uuid> --roles employee,curator")}
 
   Ctrl-C stops everything.
 ==============================================================================
@@ -645,13 +698,25 @@ class Stack:
         self.postgres: LocalPostgres | None = None
         self.kafka: LocalKafka | None = None
         self.processes: list[RunningProcess] = []
+        self.stack_file: Path | None = None
         self._closed = False
+
+    def record(self, config: StackConfig) -> None:
+        """Writes the stack file ``make devtoken`` reads (renamed into place: never read half-written)."""
+        path = stack_file()
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(config.running_stack().to_json())
+        os.replace(tmp, path)
+        self.stack_file = path
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self.guard.begin_shutdown()
+        if self.stack_file is not None:
+            # First: from now on this stack accepts no token, so devtoken must stop minting for it.
+            forget_stack_file(self.stack_file)
         if self.processes:
             say("stopping the processes (Ctrl-C again to kill them at once)...")
             shutdown(self.processes, hurry=self.guard.hurry)
@@ -668,6 +733,13 @@ class Stack:
             except Exception as exc:  # noqa: BLE001 - report it, the rest is already stopped
                 say(f"PostgreSQL did not stop cleanly: {exc}")
         say("stopped")
+
+
+def forget_stack_file(path: Path) -> None:
+    """Removes the stack file if it is still this launcher's (a second launcher may have replaced it)."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        if int(json.loads(path.read_text())["pid"]) == os.getpid():
+            path.unlink()
 
 
 def start_infrastructure(stack: Stack, root: Path, environ: Mapping[str, str]) -> tuple[dict[str, str], str]:
@@ -722,6 +794,7 @@ def run(environ: Mapping[str, str] | None = None) -> int:
     try:
         specs = process_specs(env)
         check_ports(specs)  # before starting anything: a second `make run` fails at once and clearly
+        links = link_base_url(env)
         check_migration_folders()
         root = data_dir()
         (root / "logs").mkdir(parents=True, exist_ok=True)
@@ -736,8 +809,10 @@ def run(environ: Mapping[str, str] | None = None) -> int:
             kafka_bootstrap=bootstrap,
             key_file=key_file(),  # the same file `make devtoken` signs with
             secrets=load_or_create_secrets(root / "secrets.json"),
+            link_base_url=links,
         )
         issuer = ensure_issuer(config.key_file, config.issuer_url)
+        stack.record(config)
 
         say("starting " + ", ".join(f"{s.name}:{s.port}" for s in specs) + "...")
         for index, spec in enumerate(specs):

@@ -209,8 +209,15 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
 
         published = [s for s in (_settled(api, u, urls["sharing"], share) for u, share in shares) if s]
         for share in published:
+            # Clicked on the local sharing service: PUBLIC_BASE_URL may name a host that does not reach it
+            # from here (a tunnel, a short-link domain).
+            code = share["tracking_url"].rsplit("/", 1)[1]
             for _ in range(rng.randint(0, 4)):
-                http.get(share["tracking_url"], headers={"User-Agent": rng.choice(BROWSERS)}, follow_redirects=False)
+                http.get(
+                    f"{urls['sharing']}/r/{code}",
+                    headers={"User-Agent": rng.choice(BROWSERS)},
+                    follow_redirects=False,
+                )
         log.info("seeded the demo organisation", extra={"members": len(users), "shares": len(shares)})
     return True
 

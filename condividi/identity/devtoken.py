@@ -5,8 +5,14 @@ Either name the caller in full (``--subject S --org ORG_UUID --roles employee,cu
 ``--email`` of a demo user the seed wrote to ``.data/demo-users.json``; ``--list`` shows those users.
 The token alone goes to stdout, so ``TOKEN=$(make devtoken ARGS=...)`` works; errors go to stderr.
 
-This module is also where the local data folder is located, so that the launcher (which writes the key
-and the demo users) and this CLI (which reads them) can never disagree about where they are."""
+The token must name the issuer the running stack trusts, which follows the gateway's port
+(``GATEWAY_PORT=8100 make run``): while it runs, the launcher records its issuer, audience and key in
+``.data/stack.json``, and that is what a token is minted for. Explicit ``--issuer``/``--audience`` win;
+with no stack running, ``OIDC_ISSUER``/``OIDC_AUDIENCE``/``GATEWAY_PORT`` or the defaults decide.
+
+This module is also where the local data folder is located, so that the launcher (which writes the key,
+the demo users and the stack file) and this CLI (which reads them) can never disagree about where they
+are."""
 
 from __future__ import annotations
 
@@ -40,6 +46,62 @@ def key_file() -> Path:
 
 def demo_users_file() -> Path:
     return data_dir() / "demo-users.json"
+
+
+def stack_file() -> Path:
+    """Written by the launcher while a stack runs (removed when it stops)."""
+    return data_dir() / "stack.json"
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    """What a token for the running stack must match: its issuer and audience, and the key its
+    gateway serves in the JWKS."""
+
+    pid: int
+    issuer: str
+    audience: str
+    key_file: Path
+    ports: dict[str, int]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "pid": self.pid,
+                "issuer": self.issuer,
+                "audience": self.audience,
+                "key_file": str(self.key_file),
+                "ports": self.ports,
+            },
+            indent=2,
+        )
+
+
+def read_running_stack(path: Path) -> RunningStack | None:
+    """The stack the launcher recorded, or None when there is none running: no file, a damaged one, or
+    one left by a launcher that was killed before it could remove it (its pid is gone)."""
+    try:
+        raw = json.loads(path.read_text())
+        stack = RunningStack(
+            pid=int(raw["pid"]),
+            issuer=str(raw["issuer"]),
+            audience=str(raw["audience"]),
+            key_file=Path(str(raw["key_file"])),
+            ports={str(k): int(v) for k, v in dict(raw.get("ports", {})).items()},
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return stack if _pid_alive(stack.pid) else None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, someone else's
+    return True
 
 
 def issuer_url(gateway_port: int | None = None) -> str:
@@ -124,8 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", default=None)
     parser.add_argument("--email", default=None, help="alone: mint for the demo user with this email")
     parser.add_argument("--list", action="store_true", help="list the demo users written by the seed")
-    parser.add_argument("--issuer", default=os.environ.get("OIDC_ISSUER") or issuer_url())
-    parser.add_argument("--audience", default=os.environ.get("OIDC_AUDIENCE", AUDIENCE))
+    parser.add_argument("--issuer", help="the token's iss (default: the running stack's issuer)")
+    parser.add_argument("--audience", help="the token's aud (default: the running stack's audience)")
     return parser
 
 
@@ -161,7 +223,13 @@ def run(argv: Sequence[str] | None = None) -> str:
         org = str(uuid.UUID(org))
     except ValueError as exc:
         raise DevTokenError(f"--org must be a UUID, got {org!r}") from exc
-    issuer = load_issuer(key_file(), options.issuer, options.audience)
+    running = read_running_stack(stack_file())
+    if running is not None:
+        issuer_name, audience, key = running.issuer, running.audience, running.key_file
+    else:
+        issuer_name = os.environ.get("OIDC_ISSUER") or issuer_url()
+        audience, key = os.environ.get("OIDC_AUDIENCE") or AUDIENCE, key_file()
+    issuer = load_issuer(key, options.issuer or issuer_name, options.audience or audience)
     return issuer.mint(subject=subject, org_id=org, roles=roles, ttl_seconds=options.ttl, name=name, email=email)
 
 
