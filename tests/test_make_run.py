@@ -1,10 +1,14 @@
-"""``make run`` as a newcomer uses it: the launcher starts everything, seeds the demo organisation,
-answers the seeded feed over GraphQL, and on Ctrl-C leaves no process behind and its ports free."""
+"""``make run`` as a newcomer uses it: the launcher starts everything (on ports that are not the
+defaults, and with a PUBLIC_BASE_URL), seeds the demo organisation, accepts a token minted by the
+``make devtoken`` command its banner prints, run as printed from a shell that knows nothing of those
+ports, answers the seeded feed over GraphQL, and on Ctrl-C leaves no process behind and its ports free."""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +24,32 @@ from condividi.devstack.infra import free_port
 from condividi.testing import ROOT
 
 SERVICES = ("gateway", "content", "policy", "sharing", "metrics")
+LINKS = "http://links.devstack.test"
+# What the launcher was told and a second terminal would not know.
+LAUNCH_ONLY = ("CONDIVIDI_DATA_DIR", "PUBLIC_BASE_URL", "OIDC_ISSUER", "OIDC_AUDIENCE", "DEV_ISSUER_KEY_FILE")
+
+
+def run_as_printed(command: str) -> str:
+    """Runs a banner's ``make devtoken`` line in a shell whose environment has none of the stack's
+    settings. ``-o`` keeps make from rebuilding the virtual environment under the test, and ``BIN``
+    names this interpreter's; the rest of the line is the banner's."""
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_ONLY and not k.endswith("_PORT")}
+    env.pop("MAKEFLAGS", None)
+    if shutil.which("make"):
+        bin_dir = shlex.quote(str(Path(sys.executable).parent))
+        command = command.replace(
+            "make devtoken", f"make -s --no-print-directory -o .venv/.installed BIN={bin_dir} devtoken", 1
+        )
+    else:  # no make here: the same arguments to the module it runs
+        words = shlex.split(command)
+        assign = [w for w in words if w.startswith("CONDIVIDI_DATA_DIR=")]
+        args = next(w for w in words if w.startswith("ARGS="))[len("ARGS=") :]
+        command = " ".join(
+            [*map(shlex.quote, assign), shlex.quote(sys.executable), "-m condividi.identity.devtoken", args]
+        )
+    done = subprocess.run(["sh", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, (command, done.stdout, done.stderr)
+    return done.stdout.strip()
 
 
 def port_free(port: int) -> bool:
@@ -34,6 +64,7 @@ def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "CONDIVIDI_DATA_DIR": str(tmp_path / "data"),
+        "PUBLIC_BASE_URL": LINKS,
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
     }
     log = (tmp_path / "run.log").open("wb")
@@ -54,16 +85,10 @@ def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
             time.sleep(0.2)
         children = psutil.Process(launcher.pid).children(recursive=True)
 
-        users = json.loads((tmp_path / "data" / "demo-users.json").read_text())
-        curator = next(u for u in users if u["email"].startswith("curator@"))
-        token = subprocess.run(
-            [sys.executable, "-m", "condividi.identity.devtoken", "--email", curator["email"]],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        banner = output.read_text(errors="replace")
+        printed = next(line.strip() for line in banner.splitlines() if "devtoken ARGS='--email curator@" in line)
+        token = run_as_printed(printed)
+        assert f"{LINKS}/r/<code>" in banner
         feed = httpx.post(
             f"http://127.0.0.1:{ports['gateway']}/graphql",
             json={"query": "{ feed(first: 10) { items { title stats { shares } } } }"},
@@ -74,6 +99,30 @@ def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
         items = feed["data"]["feed"]["items"]
         assert len(items) == 6, "the seeded content"
         assert sum(i["stats"]["shares"] for i in items) > 0, "the seeded shares"
+
+        # PUBLIC_BASE_URL: sharing builds the tracking links on it, policy measures posts with one.
+        users = json.loads((tmp_path / "data" / "demo-users.json").read_text())
+        sharer = next(u for u in users if u["subject"] == "demo-employee-01")  # the seed shares for them
+        sharer_token = run_as_printed(printed.replace("curator@demo.condividi.dev", sharer["email"]))
+        shares = httpx.get(
+            f"http://127.0.0.1:{ports['sharing']}/api/v1/shares",
+            headers={"Authorization": f"Bearer {sharer_token}"},
+            timeout=10,
+        ).json()["items"]
+        links = [s["tracking_url"] for s in shares if s.get("tracking_url")]
+        assert links and all(link.startswith(f"{LINKS}/r/") for link in links), shares
+
+        def measured(**body: str) -> int:
+            checked = httpx.post(
+                f"http://127.0.0.1:{ports['policy']}/api/v1/policy-checks",
+                json={"network": "linkedin", "text": "Worth a read", **body},
+                headers={"Authorization": f"Bearer {sharer_token}"},
+                timeout=10,
+            )
+            assert checked.status_code == 200, checked.text
+            return int(checked.json()["length"])
+
+        assert measured() == measured(url=f"{LINKS}/r/abcdefgh") != measured(url="http://localhost:1/r/abcdefgh")
     finally:
         os.killpg(launcher.pid, signal.SIGINT)  # Ctrl-C in the terminal reaches the whole group
         code = launcher.wait(60)
