@@ -43,6 +43,11 @@ RUN python -m compileall -q condividi services gateway
 USER 10001:10001
 EXPOSE 8000 8001 8002 8003 8004
 
+# X-Forwarded-For is believed only from the proxies in FORWARDED_ALLOW_IPS (uvicorn reads it; the
+# deployment sets its ingress controller's range): by default, from none but localhost.
+ENV FORWARDED_ALLOW_IPS=127.0.0.1,::1
+
 # Exec form: uvicorn is PID 1 and receives SIGTERM itself, then drains within the graceful timeout.
+# No uvicorn access log: the app writes one JSON access line per request itself.
 CMD ["uvicorn", "gateway.main:app", "--host", "0.0.0.0", "--port", "8000", \
-     "--proxy-headers", "--forwarded-allow-ips", "*", "--timeout-graceful-shutdown", "20"]
+     "--proxy-headers", "--no-access-log", "--timeout-graceful-shutdown", "20"]

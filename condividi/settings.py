@@ -6,6 +6,8 @@ Each service subclasses ``ServiceSettings`` for what only it needs, so that one 
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -47,6 +49,13 @@ class ServiceSettings(BaseSettings):
     CONSUMER_MAX_ATTEMPTS: int = 3
     CONSUMER_RETRY_BACKOFF_SECONDS: float = 0.2
 
+    # The proxies whose X-Forwarded-For is believed: IP addresses or CIDR ranges, comma-separated.
+    # uvicorn reads this variable itself (ProxyHeadersMiddleware rewrites the client address, which
+    # the click redirect hashes into the visitor). It is declared here so that every process checks it
+    # at start: uvicorn takes a typo for a host name (trusting no one) and "*" trusts anyone, so that
+    # a forged header would count a click as a new visitor.
+    FORWARDED_ALLOW_IPS: str = "127.0.0.1,::1"
+
     def kafka_name(self, name: str) -> str:
         return f"{self.KAFKA_NAMESPACE}.{name}" if self.KAFKA_NAMESPACE else name
 
@@ -56,4 +65,19 @@ class ServiceSettings(BaseSettings):
         for plain in ("postgresql://", "postgres://"):
             if value.startswith(plain):
                 return "postgresql+asyncpg://" + value[len(plain) :]
+        return value
+
+    @field_validator("FORWARDED_ALLOW_IPS")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        for entry in (e.strip() for e in value.split(",")):
+            if entry == "*":
+                raise ValueError(
+                    '"*" would believe X-Forwarded-For from anyone (a forged header would count a new '
+                    "visitor); name the proxies' addresses or CIDR ranges"
+                )
+            try:
+                ipaddress.ip_network(entry)  # strict, as uvicorn parses it: 10.0.0.1/8 is refused
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or a CIDR range (such as 10.0.0.0/16)") from None
         return value

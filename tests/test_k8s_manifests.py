@@ -11,6 +11,7 @@ each overlay's patches are checked to aim at resources, containers and fields th
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from condividi.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
@@ -273,6 +276,7 @@ def test_deployment_drains_on_sigterm(deployment: Resource) -> None:
     assert option(command, "--host") == "0.0.0.0"
     assert int(option(command, "--port")) == container["ports"][0]["containerPort"]
     assert "--proxy-headers" in command
+    assert "--no-access-log" in command  # the app writes the one access line per request
     graceful = int(option(command, "--timeout-graceful-shutdown"))
     pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep", pre_stop
@@ -498,6 +502,33 @@ def test_network_policies_let_the_ingress_controller_in() -> None:
     # The gateway, and sharing for the public click redirect.
     for name in (GATEWAY, "sharing"):
         assert any("namespaceSelector" in peer for peer in allowed_from(named("NetworkPolicy", name))), name
+
+
+# -- which proxies are believed --------------------------------------------------------------------
+
+
+def test_no_process_believes_x_forwarded_for_from_anyone() -> None:
+    texts = {p: p.read_text(encoding="utf-8") for p in [ROOT / "Dockerfile", *sorted(K8S.rglob("*.yaml"))]}
+    for path, text in texts.items():
+        assert not re.search(r"forwarded[-_]allow[-_]ips\W+\*", text, flags=re.IGNORECASE), path
+    for d in deployments():
+        command = app_container(d)["command"]
+        # uvicorn reads FORWARDED_ALLOW_IPS when the option is absent; an option would override it.
+        assert "*" not in command and not any(a.startswith("--forwarded-allow-ips") for a in command), command
+        ref = env_of(app_container(d))["FORWARDED_ALLOW_IPS"]["valueFrom"]["configMapKeyRef"]
+        assert ref == {"name": "condividi-runtime", "key": "FORWARDED_ALLOW_IPS"}, d["metadata"]["name"]
+    dockerfile = texts[ROOT / "Dockerfile"]
+    assert '"--no-access-log"' in dockerfile and "ENV FORWARDED_ALLOW_IPS=127.0.0.1" in dockerfile
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_overlay_trusts_its_ingress_controllers_range(overlay: str) -> None:
+    base = named("ConfigMap", "condividi-runtime")["data"]["FORWARDED_ALLOW_IPS"]
+    value = effective(overlay, "ConfigMap", "condividi-runtime", "data", "FORWARDED_ALLOW_IPS")
+    assert value != base, f"{overlay} keeps the base's loopback: every click would come from the controller"
+    ServiceSettings(FORWARDED_ALLOW_IPS=value)  # what every process checks at start
+    networks = [ipaddress.ip_network(entry.strip()) for entry in value.split(",")]
+    assert all(n.is_private and n.num_addresses > 1 for n in networks), f"{overlay}: a pod range, got {value}"
 
 
 # -- overlays ------------------------------------------------------------------------------------
