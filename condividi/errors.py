@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -35,7 +35,10 @@ class ErrorBody(BaseModel):
     message: str
     details: list[ErrorDetail] = []
     request_id: str | None = None
-    conflicting_id: str | None = None
+    conflicting_id: str | None = Field(
+        default=None,
+        description="The id of the existing object a conflict is about (409 duplicate_share); absent otherwise.",
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -108,6 +108,7 @@ class ShareCreate(BaseModel):
     text: Annotated[str, StoredText] = PydanticField(
         max_length=70_000,
         description="The employee's own words, not empty or blank; the link is added by the network.",
+        json_schema_extra={"minLength": 1},
     )
 
     _network_is_supported = field_validator("network", mode="before")(known_network)
