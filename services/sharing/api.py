@@ -108,16 +108,18 @@ async def _admit(
 ) -> tuple[rules.Verdict, dict[uuid.UUID, Share]]:
     """Reads what the rules need, in the unit of work that will insert the share."""
     mine = (Share.org_id == caller.org_id) & (Share.member_id == caller.subject)
+    # Two requests for one post at once would each find no earlier share: one at a time, per post. The
+    # lock is the transaction's, held until the new share is committed. Keyed requests take it too, so
+    # that a request without a key sees a keyed share made a moment before. (Two requests with one key
+    # but different posts do not meet here: the unique key constraint stops the second.)
+    await uow.session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": _post_lock_key(caller, request)}
+    )
     same_key: Share | None = None
     same_post: list[Share] = []
     if key is not None:
         same_key = await uow.session.scalar(select(Share).where(mine, Share.idempotency_key == key))
     else:
-        # Two requests for one post at once would each find no earlier share: one at a time, per post.
-        # The lock is the transaction's, so it is held until the new share is committed.
-        await uow.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": _post_lock_key(caller, request)}
-        )
         same_post = list(
             (
                 await uow.session.scalars(

@@ -19,7 +19,7 @@ from condividi.identity import Role
 from condividi.testing import Infra, Issuer, running, service_env
 from services.content.main import build_app as build_content_app
 from services.content.settings import ContentSettings
-from services.sharing.links import with_utm
+from services.sharing.links import prefers_html, with_utm
 from services.sharing.main import build_app
 from services.sharing.settings import SharingSettings
 
@@ -231,32 +231,32 @@ async def test_create_share_rejects_bad_input(harness: Harness, body: dict[str, 
     assert response.json()["error"]["code"] == "validation_failed"
 
 
-@pytest.mark.parametrize("text", ["", "   ", "\n\t ", "\u3000"])
-async def test_an_empty_or_blank_text_is_refused(harness: Harness, text: str) -> None:
-    body = {"content_id": str(uuid.uuid4()), "network": "x", "text": text}
-    response = await harness.client.post("/api/v1/shares", json=body, headers=employee(harness.issuer))
-    assert response.status_code == 422, response.text
-    error = response.json()["error"]
-    assert error["code"] == "validation_failed"
-    assert error["details"] == [{"loc": ["body", "text"], "message": "the text may not be empty or blank"}]
+async def test_an_empty_or_blank_text_is_refused(harness: Harness) -> None:
+    for blank in ("", "   ", "\n\t ", "\u3000"):
+        body = {"content_id": str(uuid.uuid4()), "network": "x", "text": blank}
+        response = await harness.client.post("/api/v1/shares", json=body, headers=employee(harness.issuer))
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "validation_failed"
+        assert error["details"] == [{"loc": ["body", "text"], "message": "the text may not be empty or blank"}]
     missing = await harness.client.post(
-        "/api/v1/shares", json={"content_id": body["content_id"], "network": "x"}, headers=employee(harness.issuer)
+        "/api/v1/shares", json={"content_id": str(uuid.uuid4()), "network": "x"}, headers=employee(harness.issuer)
     )
     assert missing.status_code == 422
     assert missing.json()["error"]["details"][0]["loc"] == ["body", "text"]
 
 
-@pytest.mark.parametrize("network", ["myspace", "instagram", "pinterest", "", 7])
-async def test_an_unsupported_network_is_refused_as_policy_refuses_it(harness: Harness, network: object) -> None:
-    body = {"content_id": str(uuid.uuid4()), "network": network, "text": "hi"}
-    response = await harness.client.post("/api/v1/shares", json=body, headers=employee(harness.issuer))
-    assert response.status_code == 422, response.text
-    [detail] = response.json()["error"]["details"]
-    assert detail["loc"] == ["body", "network"]
-    if isinstance(network, str):
-        assert detail["message"] == (
-            "unsupported network; use one of: bluesky, facebook, linkedin, reddit, telegram, threads, whatsapp, x"
-        )
+async def test_an_unsupported_network_is_refused_as_policy_refuses_it(harness: Harness) -> None:
+    for network in ("myspace", "instagram", "pinterest", "", 7):
+        body = {"content_id": str(uuid.uuid4()), "network": network, "text": "hi"}
+        response = await harness.client.post("/api/v1/shares", json=body, headers=employee(harness.issuer))
+        assert response.status_code == 422, response.text
+        [detail] = response.json()["error"]["details"]
+        assert detail["loc"] == ["body", "network"]
+        if isinstance(network, str):
+            assert detail["message"] == (
+                "unsupported network; use one of: bluesky, facebook, linkedin, reddit, telegram, threads, whatsapp, x"
+            )
 
 
 async def test_redirect_rejects_unknown_and_malformed_codes(harness: Harness) -> None:
@@ -461,13 +461,13 @@ async def test_the_same_key_for_another_request_is_refused(harness: Harness) -> 
     assert len(await my_shares(h, content_id)) == 2  # telegram's and the first x share
 
 
-@pytest.mark.parametrize("key", ["", "a" * 256, "with space", "caffè"])
-async def test_a_malformed_key_is_refused(harness: Harness, key: str) -> None:
-    body = {"content_id": str(uuid.uuid4()), "network": "x", "text": "hi"}
-    headers: dict[str, str | bytes] = {**employee(harness.issuer), "Idempotency-Key": key.encode()}
-    response = await harness.client.post("/api/v1/shares", json=body, headers=headers)
-    assert response.status_code == 422, response.text
-    assert response.json()["error"]["details"][0]["loc"] == ["header", "Idempotency-Key"]
+async def test_a_malformed_key_is_refused(harness: Harness) -> None:
+    for key in ("", "a" * 256, "with space", "caffè"):
+        body = {"content_id": str(uuid.uuid4()), "network": "x", "text": "hi"}
+        headers: dict[str, str | bytes] = {**employee(harness.issuer), "Idempotency-Key": key.encode()}
+        response = await harness.client.post("/api/v1/shares", json=body, headers=headers)
+        assert response.status_code == 422, (key, response.text)
+        assert response.json()["error"]["details"][0]["loc"] == ["header", "Idempotency-Key"]
 
 
 async def test_concurrent_requests_with_one_key_make_one_share(harness: Harness) -> None:
@@ -480,6 +480,28 @@ async def test_concurrent_requests_with_one_key_make_one_share(harness: Harness)
     assert [r.status_code for r in responses] == [202] * 6, [r.text for r in responses]
     assert len({r.json()["id"] for r in responses}) == 1
     assert len([s for s in await my_shares(h, content_id) if s["network"] == "x"]) == 1
+
+
+async def test_concurrent_requests_with_one_key_for_different_posts_make_one_share(harness: Harness) -> None:
+    """Different posts do not wait for each other; the unique key alone keeps them to one share."""
+    h = harness
+    content_id = await known_content(h)
+    networks = ["x", "linkedin", "facebook", "threads", "bluesky", "reddit"]
+    responses = await asyncio.gather(
+        *(
+            h.client.post(
+                "/api/v1/shares",
+                json={"content_id": content_id, "network": network, "text": "Racing"},
+                headers=keyed(h.issuer, "one-key"),
+            )
+            for network in networks
+        )
+    )
+    created = [r for r in responses if r.status_code == 202]
+    assert len(created) == 1, [r.text for r in responses]
+    refused = [r for r in responses if r.status_code != 202]
+    assert {(r.status_code, r.json()["error"]["code"]) for r in refused} == {(422, "idempotency_key_reused")}
+    assert len(await my_shares(h, content_id)) == 2  # telegram's and the winner
 
 
 async def test_concurrent_requests_without_a_key_make_one_share_and_conflicts(harness: Harness) -> None:
@@ -574,29 +596,34 @@ async def test_a_rejected_share_does_not_block_a_new_one(harness: Harness) -> No
     [
         ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8", True),
         ("text/html", True),
+        ("TEXT/HTML; charset=utf-8", True),
         ("text/*, application/json;q=0.5", True),
         ("application/json", False),
         ("*/*", False),  # curl, httpx
-        (None, False),
+        ("", False),
         ("text/html;q=0, */*", False),
         ("application/json, text/html", False),  # a tie goes to JSON
         ("text/html;q=bogus, application/json;q=0.1", False),
+        ("application/*;q=0.9, text/html;q=0.8", False),
     ],
 )
-async def test_an_unknown_link_answers_a_page_to_a_browser_and_json_otherwise(
-    harness: Harness, accept: str | None, html: bool
-) -> None:
-    headers = {**BROWSER, **({"Accept": accept} if accept is not None else {})}
+def test_a_browser_is_told_from_a_program_by_accept(accept: str, html: bool) -> None:
+    assert prefers_html(accept) is html
+
+
+async def test_an_unknown_link_answers_a_page_to_a_browser_and_json_otherwise(harness: Harness) -> None:
+    browser = {**BROWSER, "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
     for path in ("/r/unknown1", "/r/not%20a%20code"):
-        response = await harness.client.get(path, headers=headers)
-        assert response.status_code == 404
-        request_id = response.headers["x-request-id"]
-        assert response.headers["vary"] == "accept"
-        if html:
-            assert response.headers["content-type"] == "text/html; charset=utf-8"
-            assert "<title>Link not found</title>" in response.text
-            assert request_id in response.text
-        else:
-            assert response.headers["content-type"] == "application/json"
-            error = response.json()["error"]
-            assert (error["code"], error["request_id"]) == ("not_found", request_id)
+        for headers, html in ((browser, True), (BROWSER, False), ({"Accept": "application/json"}, False)):
+            response = await harness.client.get(path, headers=headers)
+            assert response.status_code == 404
+            request_id = response.headers["x-request-id"]
+            assert response.headers["vary"] == "accept"
+            if html:
+                assert response.headers["content-type"] == "text/html; charset=utf-8"
+                assert "<title>Link not found</title>" in response.text
+                assert request_id in response.text
+            else:
+                assert response.headers["content-type"] == "application/json"
+                error = response.json()["error"]
+                assert (error["code"], error["request_id"]) == ("not_found", request_id)
