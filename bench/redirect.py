@@ -235,10 +235,9 @@ def main() -> None:
             assert share is not None, "the share could not be created"
             asyncio.run(approve(kafka.bootstrap, org, share["id"], namespace))
             for _ in range(200):
-                if (
-                    httpx.get(f"{urls['sharing']}/api/v1/shares/{share['id']}", headers=auth).json()["status"]
-                    == "published"
-                ):
+                # The tracking link is shown once the share is published.
+                share = httpx.get(f"{urls['sharing']}/api/v1/shares/{share['id']}", headers=auth).json()
+                if share["status"] == "published":
                     break
                 time.sleep(0.1)
             link = share["tracking_url"]

@@ -3,7 +3,9 @@
     {"error": {"code": "not_found", "message": "...", "details": [...], "request_id": "..."}}
 
 ``code`` is stable and meant for programs; ``message`` is for people; ``details`` lists field-level
-problems (``loc``/``message``) when the input was at fault.
+problems (``loc``/``message``) when the input was at fault. A conflict caused by an existing object
+(``duplicate_share``) also names it in ``conflicting_id``, so a client can open it instead of
+retrying; the field is absent from every other error.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -33,6 +35,10 @@ class ErrorBody(BaseModel):
     message: str
     details: list[ErrorDetail] = []
     request_id: str | None = None
+    conflicting_id: str | None = Field(
+        default=None,
+        description="The id of the existing object a conflict is about (409 duplicate_share); absent otherwise.",
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -42,12 +48,21 @@ class ErrorResponse(BaseModel):
 class ApiError(Exception):
     """Raise from a route or use case to answer with the stable error shape."""
 
-    def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        *,
+        conflicting_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or []
+        self.conflicting_id = conflicting_id
 
 
 def not_found(what: str) -> ApiError:
@@ -83,16 +98,18 @@ def error_response(
     message: str,
     details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    *,
+    conflicting_id: str | None = None,
 ) -> JSONResponse:
-    body = {
-        "error": {
-            "code": code,
-            "message": message,
-            "details": details or [],
-            "request_id": current_request_id(),
-        }
+    error: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "details": details or [],
+        "request_id": current_request_id(),
     }
-    return JSONResponse(body, status_code=status, headers=headers)
+    if conflicting_id is not None:
+        error["conflicting_id"] = conflicting_id
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -102,7 +119,7 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        return error_response(exc.status, exc.code, exc.message, exc.details, conflicting_id=exc.conflicting_id)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

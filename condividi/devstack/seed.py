@@ -186,7 +186,9 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
             content_ids.append(item_id)
 
         shares = []
-        for user in rng.sample(employees, k=24):
+        # Each one shares once; employees[0] is kept for the rejected post below (a second share of
+        # the same item to the same network while the first is pending would be a duplicate).
+        for user in rng.sample(employees[1:], k=24):
             content_id = rng.choice(content_ids)
             body = {
                 "content_id": content_id,

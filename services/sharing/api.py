@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from condividi.contracts.sharing_pb2 import ShareRequested
-from condividi.db import Database, utcnow
-from condividi.errors import conflict, not_found
+from condividi.db import Database, UnitOfWork, utcnow
+from condividi.errors import ApiError, conflict, not_found
 from condividi.identity import Caller, CallerDep, Role
+from condividi.networks import NETWORKS, Network
 from condividi.pagination import MAX_PAGE_SIZE, Page, read_page
 from condividi.service import DatabaseDep
+from services.sharing import rules
 from services.sharing.catalog import find_shareable
 from services.sharing.links import new_tracking_code, tracking_url
 from services.sharing.models import (
@@ -26,28 +30,30 @@ from services.sharing.models import (
     SharePublic,
     ShareStatus,
 )
-from services.sharing.networks import INTENT_LINKS
 from services.sharing.settings import SharingSettings
 
 router = APIRouter(prefix="/api/v1")
 
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
-_CODE_ATTEMPTS = 3
+_CREATE_ATTEMPTS = 3
 
 
 def share_public(share: Share, settings: SharingSettings) -> SharePublic:
+    network = Network(share.network)
+    published = share.status == ShareStatus.PUBLISHED
     return SharePublic(
         id=share.id,
         content_id=share.content_id,
         member_id=share.member_id,
-        network=share.network,
+        network=network,
         text=share.text,
         status=share.status,
         violations=share.violations,  # type: ignore[arg-type]
         publish_method=share.publish_method,
-        intent_url=share.intent_url,
-        intent_keeps_text=INTENT_LINKS[share.network].keeps_text,
-        tracking_url=tracking_url(settings.PUBLIC_BASE_URL, share.tracking_code),
+        intent_url=share.intent_url if published else None,
+        intent_keeps_text=NETWORKS[network].intent_keeps_text,
+        # Until it is published a share's link leads nowhere (the redirect answers 404), so none is shown.
+        tracking_url=tracking_url(settings.PUBLIC_BASE_URL, share.tracking_code) if published else None,
         potential_reach=share.potential_reach,
         created_at=share.created_at,
         updated_at=share.updated_at,
@@ -71,31 +77,130 @@ async def _audience(db: Database, caller: Caller, network: str) -> int:
     return connection.audience_size if connection else 0
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description=(
+            "A key of the client's choosing (1-255 visible ASCII characters, a UUID is a good one) that "
+            "makes the request safe to retry: a repeat with the same key answers the first share, "
+            "unchanged and with no second share; the same key with a different body answers 422 "
+            "`idempotency_key_reused`. Without a key, sharing the same item to the same network again "
+            "while an earlier share is pending or was published recently answers 409 `duplicate_share`."
+        ),
+    ),
+]
+
+
+def _earlier(share: Share) -> rules.EarlierShare:
+    return rules.EarlierShare(share.id, share.status, share.updated_at, share.request_fingerprint)
+
+
+def _post_lock_key(caller: Caller, request: rules.ShareRequest) -> str:
+    return f"share:{caller.org_id}:{caller.subject}:{request.content_id}:{request.network}"
+
+
+async def _admit(
+    uow: UnitOfWork, caller: Caller, request: rules.ShareRequest, key: str | None, window: timedelta
+) -> tuple[rules.Verdict, dict[uuid.UUID, Share]]:
+    """Reads what the rules need, in the unit of work that will insert the share."""
+    mine = (Share.org_id == caller.org_id) & (Share.member_id == caller.subject)
+    # Two requests for one post at once would each find no earlier share: one at a time, per post. The
+    # lock is the transaction's, held until the new share is committed. Keyed requests take it too, so
+    # that a request without a key sees a keyed share made a moment before. (Two requests with one key
+    # but different posts do not meet here: the unique key constraint stops the second.)
+    await uow.session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": _post_lock_key(caller, request)}
+    )
+    same_key: Share | None = None
+    same_post: list[Share] = []
+    if key is not None:
+        same_key = await uow.session.scalar(select(Share).where(mine, Share.idempotency_key == key))
+    else:
+        same_post = list(
+            (
+                await uow.session.scalars(
+                    select(Share)
+                    .where(
+                        mine,
+                        Share.content_id == request.content_id,
+                        Share.network == request.network,
+                        Share.status != ShareStatus.REJECTED,
+                    )
+                    .order_by(col(Share.created_at).desc())
+                )
+            ).all()
+        )
+    verdict = rules.admit(
+        request,
+        idempotency_key=key,
+        same_key=_earlier(same_key) if same_key else None,
+        same_post=[_earlier(s) for s in same_post],
+        now=utcnow(),
+        window=window,
+    )
+    return verdict, {s.id: s for s in ([same_key] if same_key else same_post)}
+
+
 @router.post("/shares", status_code=status.HTTP_202_ACCEPTED, tags=["shares"])
-async def create_share(body: ShareCreate, caller: CallerDep, db: DatabaseDep, request: Request) -> SharePublic:
+async def create_share(
+    body: ShareCreate,
+    caller: CallerDep,
+    db: DatabaseDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> SharePublic:
     """Records the share and asks policy to decide (``ShareRequested``); the answer is ``pending_policy``
-    until the decision arrives, then ``published`` with the intent link, or ``rejected`` with reasons."""
+    until the decision arrives, then ``published`` with the intent link, or ``rejected`` with reasons.
+    Safe to retry with an ``Idempotency-Key``; without one, a second share of the same post answers 409
+    ``duplicate_share`` with the earlier share's id in ``conflicting_id``."""
     settings = _settings(request)
     runtime = request.app.state.runtime
     item = await find_shareable(db, runtime.http, settings, caller, body.content_id)
     reach = await _audience(db, caller, body.network)
-    # Tracking codes are random; on the rare clash with an existing one, draw another.
-    for attempt in range(1, _CODE_ATTEMPTS + 1):
+    wanted = rules.ShareRequest(content_id=item.content_id, network=body.network.value, text=body.text)
+    window = timedelta(hours=settings.DUPLICATE_SHARE_WINDOW_HOURS)
+    # An insert can fail on a unique constraint: a tracking code drawn twice (draw another), or the
+    # idempotency key, taken by a request that committed first (the next attempt replays its share).
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
         now = utcnow()
         share = Share(
             org_id=caller.org_id,
             member_id=caller.subject,
             content_id=item.content_id,
-            network=body.network,
-            text=body.text,
+            network=wanted.network,
+            text=wanted.text,
             status=ShareStatus.PENDING_POLICY,
             tracking_code=new_tracking_code(),
             potential_reach=reach,
             created_at=now,
             updated_at=now,
+            idempotency_key=idempotency_key,
+            request_fingerprint=wanted.fingerprint if idempotency_key is not None else None,
         )
         try:
             async with db.unit_of_work() as uow:
+                verdict, earlier = await _admit(uow, caller, wanted, idempotency_key, window)
+                match verdict:
+                    case rules.Replay(share_id):
+                        return share_public(earlier[share_id], settings)
+                    case rules.KeyReused():
+                        raise ApiError(
+                            422,
+                            "idempotency_key_reused",
+                            "this Idempotency-Key was used for a different request; use a new key for a new share",
+                            [{"loc": ["header", "Idempotency-Key"], "message": "already used for another request"}],
+                        )
+                    case rules.Duplicate(share_id):
+                        raise ApiError(
+                            409,
+                            "duplicate_share",
+                            "you already shared this item to this network (pending, or published recently)",
+                            conflicting_id=str(share_id),
+                        )
                 uow.session.add(share)
                 uow.emit(
                     ShareRequested(
@@ -111,7 +216,7 @@ async def create_share(body: ShareCreate, caller: CallerDep, db: DatabaseDep, re
                 )
             break
         except IntegrityError:
-            if attempt == _CODE_ATTEMPTS:
+            if attempt == _CREATE_ATTEMPTS:
                 raise
     return share_public(share, settings)
 
@@ -165,7 +270,7 @@ async def create_connection(body: ConnectionCreate, caller: CallerDep, db: Datab
     connection = Connection(
         org_id=caller.org_id,
         member_id=caller.subject,
-        network=body.network,
+        network=body.network.value,
         handle=body.handle,
         audience_size=body.audience_size,
         created_at=utcnow(),

@@ -11,6 +11,7 @@ from condividi.contracts.sharing_pb2 import PublishMethod as WirePublishMethod
 from condividi.contracts.sharing_pb2 import SharePublished, ShareRejected
 from condividi.db import UnitOfWork, utcnow
 from condividi.events import ReceivedEvent, topic_of
+from condividi.networks import Network
 from services.sharing.catalog import is_web_url, remember
 from services.sharing.links import tracking_url
 from services.sharing.models import CatalogItem, PublishMethod, Share, ShareStatus
@@ -47,7 +48,7 @@ def decision_handler(settings: SharingSettings):  # type: ignore[no-untyped-def]
             share.status = ShareStatus.PUBLISHED
             share.publish_method = PublishMethod.INTENT
             share.intent_url = intent_url(
-                share.network, text=share.text, url=link, title=catalog.title if catalog else ""
+                Network(share.network), text=share.text, url=link, title=catalog.title if catalog else ""
             )
             uow.emit(
                 SharePublished(

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from prometheus_client import Counter
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from starlette.responses import HTMLResponse
 from starlette.types import Receive, Scope, Send
 
 from condividi.contracts.envelope_pb2 import Envelope
@@ -35,11 +36,21 @@ log = logging.getLogger(__name__)
 
 CLICKS = Counter("clicks_total", "Tracking-link requests", ["outcome"])
 
-# Link-preview crawlers and bots fetch tracking links too: they get the redirect but are not clicks.
+# Who gets the redirect but is not counted as a click (a substring of the lower-cased user agent; the
+# README lists them for people): link-preview crawlers of the networks and chat apps (a post or a
+# message fetches its link once to draw a card), search and other bots, headless browsers, and
+# command-line tools and HTTP libraries (someone trying a link with curl is not an audience).
 _CRAWLER_MARKS = (
-    b"bot", b"crawl", b"spider", b"slurp", b"preview", b"facebookexternalhit", b"facebookcatalog",
-    b"whatsapp", b"telegram", b"skypeuri", b"embedly", b"quora link", b"pinterest", b"vkshare",
-    b"w3c_validator", b"curl", b"wget", b"python-", b"go-http", b"headless",
+    # bots and crawlers in general: Googlebot, LinkedInBot, Twitterbot, Slackbot, Discordbot, ...
+    b"bot", b"crawl", b"spider", b"slurp",
+    # link previews that do not call themselves bots
+    b"preview", b"facebookexternalhit", b"facebookcatalog", b"whatsapp", b"telegram", b"skypeuri",
+    b"embedly", b"quora link", b"pinterest", b"vkshare", b"w3c_validator", b"mastodon", b"cardyb",
+    # headless browsers
+    b"headless", b"phantomjs",
+    # command-line tools and HTTP libraries
+    b"curl", b"wget", b"python-", b"aiohttp", b"go-http", b"httpie", b"okhttp", b"java/", b"node-fetch",
+    b"axios",
 )  # fmt: skip
 
 
@@ -222,13 +233,59 @@ class ClickRecorder:
                 uow.add(envelope)
 
 
+def _quality(accept: str, media_type: str) -> float:
+    """How much an ``Accept`` header wants ``media_type``: the q of its most specific matching range."""
+    kind = media_type.split("/")[0]
+    best, specificity = 0.0, -1
+    for part in accept.split(","):
+        fields = [f.strip() for f in part.split(";")]
+        pattern = fields[0].lower()
+        rank = 2 if pattern == media_type else 1 if pattern == f"{kind}/*" else 0 if pattern == "*/*" else -1
+        if rank <= specificity:
+            continue
+        q = 1.0
+        for field in fields[1:]:
+            name, _, value = field.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        best, specificity = q, rank
+    return best
+
+
+def prefers_html(accept: str) -> bool:
+    """A browser asks for text/html before anything else; an API client or curl (``*/*``) gets JSON,
+    which also wins a tie."""
+    html = _quality(accept, "text/html")
+    return html > 0 and html > _quality(accept, "application/json")
+
+
+_NOT_FOUND_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Link not found</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 4rem auto; padding: 0 1rem">
+<h1>This link does not lead anywhere</h1>
+<p>It may have been mistyped, or the post it belongs to was not published.</p>
+<p style="color: #666"><small>Request id: {request_id}</small></p>
+</body></html>
+"""
+
+
 async def _no_such_link(scope: Scope, receive: Receive, send: Send) -> None:
-    # This path runs outside the request-id middleware (to keep clicks fast), so it makes its own.
+    # This path runs outside the request-id middleware (to keep clicks fast), so it makes its own; and
+    # reads Accept only here, so that a click pays nothing for it.
     request_id = uuid.uuid4().hex
+    headers = {"x-request-id": request_id, "cache-control": "no-store", "vary": "accept"}
+    accept = next((value for name, value in scope["headers"] if name == b"accept"), b"")
+    if prefers_html(accept.decode("latin-1")):
+        page = HTMLResponse(_NOT_FOUND_PAGE.format(request_id=request_id), status_code=404, headers=headers)
+        await page(scope, receive, send)
+        return
     token = request_id_var.set(request_id)
     try:
-        response = error_response(404, "not_found", "no such link", headers={"x-request-id": request_id})
-        await response(scope, receive, send)
+        await error_response(404, "not_found", "no such link", headers=headers)(scope, receive, send)
     finally:
         request_id_var.reset(token)
 

@@ -10,11 +10,12 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from pydantic import BaseModel, field_validator
 from pydantic import Field as PydanticField
+from pydantic_core import PydanticCustomError
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from condividi.networks import Network, find, supported_names
 from condividi.validation import SingleLine, StoredText
-from services.sharing.networks import SUPPORTED_NETWORKS
 
 
 class ShareStatus(StrEnum):
@@ -57,7 +58,12 @@ class Connection(SQLModel, table=True):
 
 class Share(SQLModel, table=True):
     __tablename__ = "shares"
-    __table_args__ = (sa.Index("shares_by_member", "org_id", "member_id", "created_at", "id"),)
+    __table_args__ = (
+        sa.Index("shares_by_member", "org_id", "member_id", "created_at", "id"),
+        sa.Index("shares_by_post", "org_id", "member_id", "content_id", "network"),
+        # NULLs are distinct: shares made without a key never clash with each other.
+        sa.UniqueConstraint("org_id", "member_id", "idempotency_key", name="shares_idempotency_key"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     org_id: uuid.UUID
@@ -73,26 +79,40 @@ class Share(SQLModel, table=True):
     potential_reach: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    # The client's Idempotency-Key, and what the request asked for (rules.ShareRequest.fingerprint).
+    idempotency_key: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
+    request_fingerprint: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
 
 
-def _known_network(value: str) -> str:
-    network = value.strip().lower()
-    if network not in SUPPORTED_NETWORKS:
-        raise ValueError(f"unsupported network; use one of: {', '.join(sorted(SUPPORTED_NETWORKS))}")
-    return network
+def known_network(value: object) -> object:
+    """Before validation: a network name in any case, one of the table's; the same message as policy's."""
+    if not isinstance(value, str):
+        return value  # the enum's own validation says what is wrong with it
+    spec = find(value)
+    if spec is None:
+        raise PydanticCustomError(
+            "unsupported_network", "unsupported network; use one of: {names}", {"names": ", ".join(supported_names())}
+        )
+    return spec.network
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank_text", "the text may not be empty or blank")
+    return value
 
 
 class ShareCreate(BaseModel):
     content_id: uuid.UUID
-    network: str = PydanticField(max_length=32)
+    network: Network = PydanticField(description="One of the supported networks (case is ignored).")
     text: Annotated[str, StoredText] = PydanticField(
-        default="", max_length=70_000, description="The employee's own words; the link is added by the network."
+        max_length=70_000,
+        description="The employee's own words, not empty or blank; the link is added by the network.",
+        json_schema_extra={"minLength": 1},
     )
 
-    @field_validator("network")
-    @classmethod
-    def _network_is_supported(cls, value: str) -> str:
-        return _known_network(value)
+    _network_is_supported = field_validator("network", mode="before")(known_network)
+    _text_is_not_blank = field_validator("text")(_not_blank)
 
 
 class Violation(BaseModel):
@@ -104,34 +124,33 @@ class SharePublic(BaseModel):
     id: uuid.UUID
     content_id: uuid.UUID
     member_id: str
-    network: str
+    network: Network
     text: str
     status: ShareStatus
     violations: list[Violation]
     publish_method: PublishMethod | None
-    intent_url: str | None
+    intent_url: str | None = PydanticField(description="Set once the share is published; null before and if rejected.")
     # When false, the network ignores pre-filled text: the client should offer "copy text" first.
     intent_keeps_text: bool
-    tracking_url: str
+    tracking_url: str | None = PydanticField(
+        description="The share's tracking link, set once it is published; a rejected share has none."
+    )
     potential_reach: int
     created_at: datetime
     updated_at: datetime
 
 
 class ConnectionCreate(BaseModel):
-    network: str = PydanticField(max_length=32)
+    network: Network = PydanticField(description="One of the supported networks (case is ignored).")
     handle: Annotated[str, SingleLine] = PydanticField(min_length=1, max_length=200)
     audience_size: int = PydanticField(ge=0, le=1_000_000_000, description="Followers or connections.")
 
-    @field_validator("network")
-    @classmethod
-    def _network_is_supported(cls, value: str) -> str:
-        return _known_network(value)
+    _network_is_supported = field_validator("network", mode="before")(known_network)
 
 
 class ConnectionPublic(BaseModel):
     id: uuid.UUID
-    network: str
+    network: Network
     handle: str
     audience_size: int
     created_at: datetime

@@ -1,45 +1,39 @@
-"""What sharing needs to know about each network: how to open its share-intent composer.
+"""How to open each network's share-intent composer.
 
-Facts from the networks' documentation (see shared/reference/networks.md): LinkedIn and Facebook drop
-any pre-filled text (the client must offer "copy text"); X, Threads, Bluesky, WhatsApp and Telegram
-keep it.
+What is supported, and whether a composer keeps the text we pre-fill, is in the one networks table
+(``condividi.networks``); this module only builds the links, from the networks' documentation (see
+shared/reference/networks.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from urllib.parse import quote, urlencode
 
+from condividi.networks import Network
 
-@dataclass(frozen=True)
-class IntentLink:
-    build: Callable[[str, str, str], str]  # (text, url, title) -> intent URL
-    keeps_text: bool
+IntentBuilder = Callable[[str, str, str], str]  # (text, url, title) -> intent URL
 
 
 def _query(base: str, **params: str) -> str:
     return f"{base}?{urlencode(params, quote_via=quote)}"
 
 
-INTENT_LINKS: dict[str, IntentLink] = {
-    "x": IntentLink(lambda text, url, _: _query("https://x.com/intent/tweet", text=text, url=url), True),
-    "linkedin": IntentLink(
-        lambda _t, url, _: _query("https://www.linkedin.com/sharing/share-offsite/", url=url), False
-    ),
-    "facebook": IntentLink(lambda _t, url, _: _query("https://www.facebook.com/sharer/sharer.php", u=url), False),
-    "threads": IntentLink(lambda text, url, _: _query("https://www.threads.com/intent/post", text=text, url=url), True),
-    # Bluesky's composer has no url parameter: the link goes in the text.
-    "bluesky": IntentLink(
-        lambda text, url, _: _query("https://bsky.app/intent/compose", text=f"{text} {url}".strip()), True
-    ),
-    "whatsapp": IntentLink(lambda text, url, _: _query("https://wa.me/", text=f"{text} {url}".strip()), True),
-    "telegram": IntentLink(lambda text, url, _: _query("https://t.me/share/url", url=url, text=text), True),
-    "reddit": IntentLink(lambda _t, url, title: _query("https://reddit.com/submit", url=url, title=title[:300]), False),
-}
-
-SUPPORTED_NETWORKS = frozenset(INTENT_LINKS)
+INTENT_BUILDERS: Mapping[Network, IntentBuilder] = MappingProxyType(
+    {
+        Network.X: lambda text, url, _: _query("https://x.com/intent/tweet", text=text, url=url),
+        Network.LINKEDIN: lambda _t, url, _: _query("https://www.linkedin.com/sharing/share-offsite/", url=url),
+        Network.FACEBOOK: lambda _t, url, _: _query("https://www.facebook.com/sharer/sharer.php", u=url),
+        Network.THREADS: lambda text, url, _: _query("https://www.threads.com/intent/post", text=text, url=url),
+        # Bluesky's composer has no url parameter: the link goes in the text.
+        Network.BLUESKY: lambda text, url, _: _query("https://bsky.app/intent/compose", text=f"{text} {url}".strip()),
+        Network.WHATSAPP: lambda text, url, _: _query("https://wa.me/", text=f"{text} {url}".strip()),
+        Network.TELEGRAM: lambda text, url, _: _query("https://t.me/share/url", url=url, text=text),
+        Network.REDDIT: lambda _t, url, title: _query("https://reddit.com/submit", url=url, title=title[:300]),
+    }
+)
 
 
-def intent_url(network: str, *, text: str, url: str, title: str) -> str:
-    return INTENT_LINKS[network].build(text, url, title)
+def intent_url(network: Network, *, text: str, url: str, title: str) -> str:
+    return INTENT_BUILDERS[network](text, url, title)

@@ -1,4 +1,4 @@
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from condividi.settings import ServiceSettings
 
@@ -16,6 +16,9 @@ class SharingSettings(ServiceSettings):
     CONTENT_SERVICE_URL: str = "http://localhost:8001"
     # Links are immutable once made, so the click redirect keeps this many in memory.
     LINK_CACHE_SIZE: int = 100_000
+    # Without an Idempotency-Key, sharing an item to a network again within this many hours of an
+    # earlier share's publication answers 409 duplicate_share (an accidental second click, most often).
+    DUPLICATE_SHARE_WINDOW_HOURS: float = Field(default=24, ge=0)
 
     @model_validator(mode="after")
     def _real_salt_outside_development(self) -> "SharingSettings":

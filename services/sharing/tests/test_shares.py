@@ -9,6 +9,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from google.protobuf.message import Message
+from sqlalchemy import text
 
 from condividi.contracts.content_pb2 import ContentPublished
 from condividi.contracts.policy_pb2 import DecisionOutcome, ShareDecision, Violation
@@ -18,7 +19,7 @@ from condividi.identity import Role
 from condividi.testing import Infra, Issuer, running, service_env
 from services.content.main import build_app as build_content_app
 from services.content.settings import ContentSettings
-from services.sharing.links import with_utm
+from services.sharing.links import prefers_html, with_utm
 from services.sharing.main import build_app
 from services.sharing.settings import SharingSettings
 
@@ -137,15 +138,16 @@ async def test_approved_share_gets_intent_link_and_clicks_are_counted(harness: H
     content_id = await published_content(h)
     share = await create_share(h, content_id)
     assert share["status"] == "pending_policy"
-    tracking = share["tracking_url"]
-    assert tracking.startswith("https://go.acme.example/r/")
+    assert share["tracking_url"] is None and share["intent_url"] is None, "no link until it is published"
 
     requested = await h.events("sharing", ShareRequested, lambda e: e.payload.share_id == share["id"])
-    assert requested and requested[0].payload.url == tracking
+    tracking = requested[0].payload.url
+    assert tracking.startswith("https://go.acme.example/r/")
     assert requested[0].payload.text == "My own words"
 
     await decide(h, share["id"], DecisionOutcome.DECISION_OUTCOME_APPROVED)
     share = await share_when(h, share["id"], "published")
+    assert share["tracking_url"] == tracking
     intent = urlsplit(share["intent_url"])
     assert intent.netloc == "x.com"
     assert parse_qs(intent.query) == {"text": ["My own words"], "url": [tracking]}
@@ -185,7 +187,9 @@ async def test_rejected_share_carries_the_reasons(harness: Harness) -> None:
     share = await share_when(h, share["id"], "rejected")
     assert share["violations"] == [{"code": "too_long", "message": reason.message}]
     assert share["intent_url"] is None
-    code = share["tracking_url"].rsplit("/", 1)[1]
+    assert share["tracking_url"] is None, "a rejected share has no link to hand out"
+    [requested] = await h.events("sharing", ShareRequested, lambda e: e.payload.share_id == share["id"])
+    code = requested.payload.url.rsplit("/", 1)[1]
     assert (await h.client.get(f"/r/{code}", headers=BROWSER)).status_code == 404
 
 
@@ -225,6 +229,34 @@ async def test_create_share_rejects_bad_input(harness: Harness, body: dict[str, 
     response = await harness.client.post("/api/v1/shares", json=body, headers=employee(harness.issuer))
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "validation_failed"
+
+
+async def test_an_empty_or_blank_text_is_refused(harness: Harness) -> None:
+    for blank in ("", "   ", "\n\t ", "\u3000"):
+        body = {"content_id": str(uuid.uuid4()), "network": "x", "text": blank}
+        response = await harness.client.post("/api/v1/shares", json=body, headers=employee(harness.issuer))
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "validation_failed"
+        assert error["details"] == [{"loc": ["body", "text"], "message": "the text may not be empty or blank"}]
+    missing = await harness.client.post(
+        "/api/v1/shares", json={"content_id": str(uuid.uuid4()), "network": "x"}, headers=employee(harness.issuer)
+    )
+    assert missing.status_code == 422
+    assert missing.json()["error"]["details"][0]["loc"] == ["body", "text"]
+
+
+async def test_an_unsupported_network_is_refused_as_policy_refuses_it(harness: Harness) -> None:
+    for network in ("myspace", "instagram", "pinterest", "", 7):
+        body = {"content_id": str(uuid.uuid4()), "network": network, "text": "hi"}
+        response = await harness.client.post("/api/v1/shares", json=body, headers=employee(harness.issuer))
+        assert response.status_code == 422, response.text
+        [detail] = response.json()["error"]["details"]
+        assert detail["loc"] == ["body", "network"]
+        if isinstance(network, str):
+            assert detail["message"] == (
+                "unsupported network; use one of: bluesky, facebook, linkedin, reddit, telegram, threads, whatsapp, x"
+            )
 
 
 async def test_redirect_rejects_unknown_and_malformed_codes(harness: Harness) -> None:
@@ -315,14 +347,18 @@ async def test_a_tracking_code_clash_draws_another_code(harness: Harness, monkey
     h = harness
     content_id = await published_content(h)
     first = await create_share(h, content_id)
-    taken = first["tracking_url"].rsplit("/", 1)[1]
+    [requested] = await h.events("sharing", ShareRequested, lambda e: e.payload.share_id == first["id"])
+    taken = requested.payload.url.rsplit("/", 1)[1]
     codes = iter([taken, "FreshCode1"])
     monkeypatch.setattr("services.sharing.api.new_tracking_code", lambda: next(codes))
     second = await h.client.post(
-        "/api/v1/shares", json={"content_id": content_id, "network": "x", "text": "again"}, headers=employee(h.issuer)
+        "/api/v1/shares",
+        json={"content_id": content_id, "network": "linkedin", "text": "again"},
+        headers=employee(h.issuer),
     )
     assert second.status_code == 202, second.text
-    assert second.json()["tracking_url"].endswith("/r/FreshCode1")
+    [requested] = await h.events("sharing", ShareRequested, lambda e: e.payload.share_id == second.json()["id"])
+    assert requested.payload.url.endswith("/r/FreshCode1")
 
 
 async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> None:
@@ -333,7 +369,7 @@ async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> N
     await create_share(h, content_id)  # the catalog now knows the item
     created = await h.client.post(
         "/api/v1/shares",
-        json={"content_id": content_id, "network": "x", "text": "traced"},
+        json={"content_id": content_id, "network": "linkedin", "text": "traced"},
         headers={**employee(h.issuer), "traceparent": request_trace},
     )
     share_id = created.json()["id"]
@@ -353,8 +389,241 @@ async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> N
 
     bogus = await h.client.post(
         "/api/v1/shares",
-        json={"content_id": content_id, "network": "x", "text": "bogus trace"},
+        json={"content_id": content_id, "network": "threads", "text": "bogus trace"},
         headers={**employee(h.issuer), "traceparent": "not-a-trace"},
     )
     [untraced] = await h.events("sharing", ShareRequested, lambda e: e.payload.share_id == bogus.json()["id"])
     assert untraced.traceparent == ""
+
+
+# --- one share per intent: Idempotency-Key and duplicate shares --------------------------------
+
+
+def keyed(issuer: Issuer, key: str, subject: str = "emp-1") -> dict[str, str]:
+    return {**employee(issuer, subject), "Idempotency-Key": key}
+
+
+async def my_shares(h: Harness, content_id: str, subject: str = "emp-1") -> list[dict[str, Any]]:
+    response = await h.client.get(
+        "/api/v1/shares", params={"content_id": content_id}, headers=employee(h.issuer, subject)
+    )
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+async def known_content(h: Harness) -> str:
+    """A published item the catalog already holds, and no share of it to x by emp-1."""
+    content_id = await published_content(h)
+    await create_share(h, content_id, network="telegram")  # waits for the catalog
+    return content_id
+
+
+async def test_a_repeat_with_the_same_key_answers_the_first_share(harness: Harness) -> None:
+    h = harness
+    content_id = await known_content(h)
+    body = {"content_id": content_id, "network": "x", "text": "Once only"}
+    key = str(uuid.uuid4())
+    first = await h.client.post("/api/v1/shares", json=body, headers=keyed(h.issuer, key))
+    assert first.status_code == 202, first.text
+    again = await h.client.post(
+        "/api/v1/shares", json={**body, "network": "X"}, headers=keyed(h.issuer, key)
+    )  # the same request, as the API reads it
+    assert again.status_code == 202, again.text
+    assert again.json() == first.json()
+    x_shares = [s for s in await my_shares(h, content_id) if s["network"] == "x"]
+    assert [s["id"] for s in x_shares] == [first.json()["id"]]
+
+    # Keys are the member's own: a colleague's request with the same key is their own share.
+    colleague = await h.client.post("/api/v1/shares", json=body, headers=keyed(h.issuer, key, "emp-2"))
+    assert colleague.status_code == 202, colleague.text
+    assert colleague.json()["id"] != first.json()["id"]
+    assert colleague.json()["member_id"] == "emp-2"
+    # Events leave in the order they were written: a second request to policy for the replay would be
+    # among the first three (telegram's, the first share's, the colleague's).
+    requested = await h.events("sharing", ShareRequested, lambda e: e.payload.content_id == content_id, count=3)
+    mine = [e for e in requested if e.payload.member_id == "emp-1" and e.payload.network == "x"]
+    assert [e.payload.share_id for e in mine] == [first.json()["id"]], "the replay asked policy again"
+
+
+async def test_the_same_key_for_another_request_is_refused(harness: Harness) -> None:
+    h = harness
+    content_id = await known_content(h)
+    key = "order-7"
+    body = {"content_id": content_id, "network": "x", "text": "First words"}
+    assert (await h.client.post("/api/v1/shares", json=body, headers=keyed(h.issuer, key))).status_code == 202
+    for changed in ({"text": "Other words"}, {"network": "linkedin"}):
+        reused = await h.client.post("/api/v1/shares", json={**body, **changed}, headers=keyed(h.issuer, key))
+        assert reused.status_code == 422, reused.text
+        error = reused.json()["error"]
+        assert error["code"] == "idempotency_key_reused"
+        assert error["details"][0]["loc"] == ["header", "Idempotency-Key"]
+        assert "conflicting_id" not in error
+    assert len(await my_shares(h, content_id)) == 2  # telegram's and the first x share
+
+
+async def test_a_malformed_key_is_refused(harness: Harness) -> None:
+    for key in ("", "a" * 256, "with space", "caffè"):
+        body = {"content_id": str(uuid.uuid4()), "network": "x", "text": "hi"}
+        headers: dict[str, str | bytes] = {**employee(harness.issuer), "Idempotency-Key": key.encode()}
+        response = await harness.client.post("/api/v1/shares", json=body, headers=headers)
+        assert response.status_code == 422, (key, response.text)
+        assert response.json()["error"]["details"][0]["loc"] == ["header", "Idempotency-Key"]
+
+
+async def test_concurrent_requests_with_one_key_make_one_share(harness: Harness) -> None:
+    h = harness
+    content_id = await known_content(h)
+    body = {"content_id": content_id, "network": "x", "text": "Double click"}
+    responses = await asyncio.gather(
+        *(h.client.post("/api/v1/shares", json=body, headers=keyed(h.issuer, "same-key")) for _ in range(6))
+    )
+    assert [r.status_code for r in responses] == [202] * 6, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert len([s for s in await my_shares(h, content_id) if s["network"] == "x"]) == 1
+
+
+async def test_concurrent_requests_with_one_key_for_different_posts_make_one_share(harness: Harness) -> None:
+    """Different posts do not wait for each other; the unique key alone keeps them to one share."""
+    h = harness
+    content_id = await known_content(h)
+    networks = ["x", "linkedin", "facebook", "threads", "bluesky", "reddit"]
+    responses = await asyncio.gather(
+        *(
+            h.client.post(
+                "/api/v1/shares",
+                json={"content_id": content_id, "network": network, "text": "Racing"},
+                headers=keyed(h.issuer, "one-key"),
+            )
+            for network in networks
+        )
+    )
+    created = [r for r in responses if r.status_code == 202]
+    assert len(created) == 1, [r.text for r in responses]
+    refused = [r for r in responses if r.status_code != 202]
+    assert {(r.status_code, r.json()["error"]["code"]) for r in refused} == {(422, "idempotency_key_reused")}
+    assert len(await my_shares(h, content_id)) == 2  # telegram's and the winner
+
+
+async def test_concurrent_requests_without_a_key_make_one_share_and_conflicts(harness: Harness) -> None:
+    h = harness
+    content_id = await known_content(h)
+    body = {"content_id": content_id, "network": "x", "text": "Double click"}
+    responses = await asyncio.gather(
+        *(h.client.post("/api/v1/shares", json=body, headers=employee(h.issuer)) for _ in range(6))
+    )
+    created = [r for r in responses if r.status_code == 202]
+    assert len(created) == 1, [r.text for r in responses]
+    conflicts = [r for r in responses if r.status_code == 409]
+    assert len(conflicts) == 5
+    assert {r.json()["error"]["conflicting_id"] for r in conflicts} == {created[0].json()["id"]}
+
+
+async def test_a_second_share_of_the_same_post_names_the_first(harness: Harness) -> None:
+    h = harness
+    content_id = await known_content(h)
+    body = {"content_id": content_id, "network": "x", "text": "First"}
+    first = (await h.client.post("/api/v1/shares", json=body, headers=employee(h.issuer))).json()
+
+    def is_duplicate_of(response: httpx.Response, share_id: str) -> None:
+        assert response.status_code == 409, response.text
+        error = response.json()["error"]
+        assert error["code"] == "duplicate_share"
+        assert error["conflicting_id"] == share_id
+        assert error["request_id"] == response.headers["x-request-id"]
+
+    # Pending, then awaiting review, then published: each blocks a second share (other words included).
+    second = {**body, "text": "Second thoughts"}
+    is_duplicate_of(await h.client.post("/api/v1/shares", json=second, headers=employee(h.issuer)), first["id"])
+    await decide(h, first["id"], DecisionOutcome.DECISION_OUTCOME_NEEDS_REVIEW)
+    await share_when(h, first["id"], "needs_review")
+    is_duplicate_of(await h.client.post("/api/v1/shares", json=second, headers=employee(h.issuer)), first["id"])
+
+    # Another network, another member, another org's item: not the same post.
+    other_network = await h.client.post(
+        "/api/v1/shares", json={**body, "network": "linkedin"}, headers=employee(h.issuer)
+    )
+    assert other_network.status_code == 202, other_network.text
+    colleague = await h.client.post("/api/v1/shares", json=body, headers=employee(h.issuer, "emp-2"))
+    assert colleague.status_code == 202, colleague.text
+    # A new key is the client saying "a new share on purpose".
+    on_purpose = await h.client.post("/api/v1/shares", json=second, headers=keyed(h.issuer, "deliberate"))
+    assert on_purpose.status_code == 202, on_purpose.text
+
+
+async def test_a_published_share_blocks_a_duplicate_only_within_the_window(harness: Harness) -> None:
+    h = harness
+    content_id = await known_content(h)
+    body = {"content_id": content_id, "network": "x", "text": "Worth sharing"}
+    first = (await h.client.post("/api/v1/shares", json=body, headers=employee(h.issuer))).json()
+    await decide(h, first["id"], DecisionOutcome.DECISION_OUTCOME_APPROVED)
+    await share_when(h, first["id"], "published")
+    blocked = await h.client.post("/api/v1/shares", json=body, headers=employee(h.issuer))
+    assert blocked.status_code == 409, blocked.text
+    assert blocked.json()["error"]["conflicting_id"] == first["id"]
+
+    runtime = h.client._transport.app.state.runtime  # type: ignore[attr-defined]
+    hours = runtime.settings.DUPLICATE_SHARE_WINDOW_HOURS
+    assert hours == 24, "the default window"
+    # Published a minute more than the window ago.
+    async with runtime.db.unit_of_work() as uow:
+        await uow.session.execute(
+            text("UPDATE shares SET updated_at = now() - make_interval(hours => :h, mins => 1) WHERE id = :id"),
+            {"h": int(hours), "id": uuid.UUID(first["id"])},
+        )
+    again = await h.client.post("/api/v1/shares", json=body, headers=employee(h.issuer))
+    assert again.status_code == 202, again.text
+    assert again.json()["id"] != first["id"]
+
+
+async def test_a_rejected_share_does_not_block_a_new_one(harness: Harness) -> None:
+    h = harness
+    content_id = await known_content(h)
+    body = {"content_id": content_id, "network": "x", "text": "x" * 300}
+    first = (await h.client.post("/api/v1/shares", json=body, headers=employee(h.issuer))).json()
+    reason = Violation(code="too_long", message="too long")
+    await decide(h, first["id"], DecisionOutcome.DECISION_OUTCOME_REJECTED, [reason])
+    await share_when(h, first["id"], "rejected")
+    fixed = await h.client.post("/api/v1/shares", json={**body, "text": "Shorter"}, headers=employee(h.issuer))
+    assert fixed.status_code == 202, fixed.text
+    assert fixed.json()["id"] != first["id"]
+
+
+# --- an unknown tracking link, to a browser and to a program ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accept", "html"),
+    [
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8", True),
+        ("text/html", True),
+        ("TEXT/HTML; charset=utf-8", True),
+        ("text/*, application/json;q=0.5", True),
+        ("application/json", False),
+        ("*/*", False),  # curl, httpx
+        ("", False),
+        ("text/html;q=0, */*", False),
+        ("application/json, text/html", False),  # a tie goes to JSON
+        ("text/html;q=bogus, application/json;q=0.1", False),
+        ("application/*;q=0.9, text/html;q=0.8", False),
+    ],
+)
+def test_a_browser_is_told_from_a_program_by_accept(accept: str, html: bool) -> None:
+    assert prefers_html(accept) is html
+
+
+async def test_an_unknown_link_answers_a_page_to_a_browser_and_json_otherwise(harness: Harness) -> None:
+    browser = {**BROWSER, "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    for path in ("/r/unknown1", "/r/not%20a%20code"):
+        for headers, html in ((browser, True), (BROWSER, False), ({"Accept": "application/json"}, False)):
+            response = await harness.client.get(path, headers=headers)
+            assert response.status_code == 404
+            request_id = response.headers["x-request-id"]
+            assert response.headers["vary"] == "accept"
+            if html:
+                assert response.headers["content-type"] == "text/html; charset=utf-8"
+                assert "<title>Link not found</title>" in response.text
+                assert request_id in response.text
+            else:
+                assert response.headers["content-type"] == "application/json"
+                error = response.json()["error"]
+                assert (error["code"], error["request_id"]) == ("not_found", request_id)
