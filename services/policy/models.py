@@ -21,7 +21,9 @@ from pydantic.networks import AnyHttpUrl
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
+from condividi import networks
 from condividi.identity import Role
+from condividi.networks import Network
 from condividi.validation import SingleLine
 from services.policy.rules import Outcome
 
@@ -89,7 +91,6 @@ MAX_URL_LENGTH = 2048
 # RFC 5321 limits a forward path to 256 octets; 320 (64 local + @ + 255 domain) is the common bound.
 MAX_EMAIL_LENGTH = 320
 
-_NETWORK_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 # Valid-ish on purpose: one @, something on each side, a dot in the domain, no spaces. Deliverability is
 # the identity provider's business; this only catches what is plainly not an address.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -105,10 +106,15 @@ class ViolationPublic(BaseModel):
     message: str
 
 
+def unsupported_network_message() -> str:
+    """The message a request naming a network outside ``condividi.networks`` gets (sharing's words)."""
+    return f"unsupported network; use one of: {', '.join(networks.supported_names())}"
+
+
 class PolicyCheckRequest(BaseModel):
-    network: str = PydanticField(
-        min_length=1, max_length=32, description="Lower-case network name: linkedin, x, facebook, ..."
-    )
+    # Only networks of the one table: a live check must never approve a post that sharing would refuse
+    # for its network, so an unknown one is a 422 here exactly as on ``POST /shares``.
+    network: Network = PydanticField(description="The network the post is for (case and spaces ignored).")
     text: str = PydanticField(max_length=MAX_TEXT_LENGTH, description="The post exactly as the employee wrote it.")
     url: str | None = PydanticField(
         default=None,
@@ -118,15 +124,13 @@ class PolicyCheckRequest(BaseModel):
 
     @field_validator("network", mode="before")
     @classmethod
-    def _lower_case(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("network")
-    @classmethod
-    def _network_name(cls, value: str) -> str:
-        if not _NETWORK_NAME.match(value):
-            raise ValueError("a network name is lower-case letters, digits, '.', '_' or '-'")
-        return value
+    def _supported_network(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value  # pydantic's own type error
+        spec = networks.find(value[:64])
+        if spec is None:
+            raise ValueError(unsupported_network_message())
+        return spec.network
 
     @field_validator("url")
     @classmethod
