@@ -13,6 +13,7 @@ from condividi.contracts.sharing_pb2 import ShareRequested
 from condividi.db import Database, utcnow
 from condividi.errors import conflict, not_found
 from condividi.identity import Caller, CallerDep, Role
+from condividi.openapi import DocumentedRoute, error_responses
 from condividi.pagination import MAX_PAGE_SIZE, Page, read_page
 from condividi.service import DatabaseDep
 from services.sharing.catalog import find_shareable
@@ -29,7 +30,7 @@ from services.sharing.models import (
 from services.sharing.networks import INTENT_LINKS
 from services.sharing.settings import SharingSettings
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=DocumentedRoute)
 
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 _CODE_ATTEMPTS = 3
@@ -71,7 +72,19 @@ async def _audience(db: Database, caller: Caller, network: str) -> int:
     return connection.audience_size if connection else 0
 
 
-@router.post("/shares", status_code=status.HTTP_202_ACCEPTED, tags=["shares"])
+@router.post(
+    "/shares",
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["shares"],
+    operation_id="shares-create",
+    responses=error_responses(
+        404,
+        409,
+        s404="`content_id` names no published item of the org.",
+        s409="`duplicate_share`: the caller shared this item to this network a moment ago; `conflicting_id` "
+        "names that share.",
+    ),
+)
 async def create_share(body: ShareCreate, caller: CallerDep, db: DatabaseDep, request: Request) -> SharePublic:
     """Records the share and asks policy to decide (``ShareRequested``); the answer is ``pending_policy``
     until the decision arrives, then ``published`` with the intent link, or ``rejected`` with reasons."""
@@ -126,12 +139,12 @@ async def _visible_share(db: Database, caller: Caller, share_id: uuid.UUID) -> S
     return share
 
 
-@router.get("/shares/{share_id}", tags=["shares"])
+@router.get("/shares/{share_id}", tags=["shares"], operation_id="shares-get")
 async def get_share(share_id: uuid.UUID, caller: CallerDep, db: DatabaseDep, request: Request) -> SharePublic:
     return share_public(await _visible_share(db, caller, share_id), _settings(request))
 
 
-@router.get("/shares", tags=["shares"])
+@router.get("/shares", tags=["shares"], operation_id="shares-list", responses=error_responses(400))
 async def list_my_shares(
     caller: CallerDep,
     db: DatabaseDep,
@@ -159,7 +172,13 @@ def _connection_public(connection: Connection) -> ConnectionPublic:
     return ConnectionPublic.model_validate(connection, from_attributes=True)
 
 
-@router.post("/connections", status_code=status.HTTP_201_CREATED, tags=["connections"])
+@router.post(
+    "/connections",
+    status_code=status.HTTP_201_CREATED,
+    tags=["connections"],
+    operation_id="connections-create",
+    responses=error_responses(409, s409="The caller already has a connection on that network."),
+)
 async def create_connection(body: ConnectionCreate, caller: CallerDep, db: DatabaseDep) -> ConnectionPublic:
     """Declares the caller's account on a network and its audience (potential reach of their shares)."""
     connection = Connection(
@@ -178,7 +197,7 @@ async def create_connection(body: ConnectionCreate, caller: CallerDep, db: Datab
     return _connection_public(connection)
 
 
-@router.get("/connections", tags=["connections"])
+@router.get("/connections", tags=["connections"], operation_id="connections-list")
 async def list_my_connections(caller: CallerDep, db: DatabaseDep) -> list[ConnectionPublic]:
     query = select(Connection).where(Connection.org_id == caller.org_id, Connection.member_id == caller.subject)
     async with db.read() as session:
@@ -186,7 +205,12 @@ async def list_my_connections(caller: CallerDep, db: DatabaseDep) -> list[Connec
     return [_connection_public(r) for r in rows]
 
 
-@router.delete("/connections/{connection_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["connections"])
+@router.delete(
+    "/connections/{connection_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["connections"],
+    operation_id="connections-delete",
+)
 async def delete_connection(connection_id: uuid.UUID, caller: CallerDep, db: DatabaseDep) -> Response:
     """Revokes a connection at once; the employee owns their accounts."""
     async with db.unit_of_work() as uow:
