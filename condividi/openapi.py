@@ -84,30 +84,31 @@ def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict
     return documented
 
 
-def _calls(dependant: Dependant) -> Iterator[Any]:
-    for dependency in dependant.dependencies:
-        yield dependency.call
-        yield from _calls(dependency)
-
-
 def derived_error_statuses(path: str, endpoint: Callable[..., Any]) -> set[int]:
     """The errors a route can answer because of what it takes and what it depends on."""
     dependant = get_dependant(path=path, call=endpoint)
     statuses: set[int] = set()
-    for call in _calls(dependant):
-        statuses |= getattr(call, _ERRORS_ATTRIBUTE, frozenset())
+    for dependency in _nested(dependant):
+        statuses |= getattr(dependency.call, _ERRORS_ATTRIBUTE, frozenset())
     if dependant.path_params:
         statuses.add(404)
-    every_param = [dependant, *_all(dependant)]
-    if any(d.path_params or d.query_params or d.header_params or d.cookie_params or d.body_params for d in every_param):
+    if any(
+        d.path_params or d.query_params or d.header_params or d.cookie_params or d.body_params
+        for d in _every(dependant)
+    ):
         statuses.add(422)
     return statuses
 
 
-def _all(dependant: Dependant) -> Iterator[Dependant]:
+def _nested(dependant: Dependant) -> Iterator[Dependant]:
     for dependency in dependant.dependencies:
         yield dependency
-        yield from _all(dependency)
+        yield from _nested(dependency)
+
+
+def _every(dependant: Dependant) -> Iterator[Dependant]:
+    yield dependant
+    yield from _nested(dependant)
 
 
 class DocumentedRoute(APIRoute):
