@@ -58,12 +58,13 @@ _ERRORS_ATTRIBUTE = "documented_errors"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def documents_errors(*statuses: int) -> Callable[[F], F]:
-    """Marks a dependency with the error statuses it can answer, so that every route that depends on it
-    documents them without repeating them."""
+def documents_errors(*statuses: int, **descriptions: str) -> Callable[[F], F]:
+    """Marks a dependency with the error statuses it can answer (``s403="..."`` says more than the
+    general description), so that every route that depends on it documents them without repeating them."""
 
     def mark(call: F) -> F:
-        setattr(call, _ERRORS_ATTRIBUTE, frozenset(statuses))
+        documented = {status: descriptions.get(f"s{status}", "") for status in statuses}
+        setattr(call, _ERRORS_ATTRIBUTE, documented)
         return call
 
     return mark
@@ -84,20 +85,26 @@ def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict
     return documented
 
 
-def derived_error_statuses(path: str, endpoint: Callable[..., Any]) -> set[int]:
-    """The errors a route can answer because of what it takes and what it depends on."""
+def derived_errors(path: str, endpoint: Callable[..., Any]) -> dict[int, str]:
+    """The errors a route can answer because of what it takes and what it depends on, each with what a
+    dependency says of it (empty for the general description)."""
     dependant = get_dependant(path=path, call=endpoint)
-    statuses: set[int] = set()
+    errors: dict[int, str] = {}
     for dependency in _nested(dependant):
-        statuses |= getattr(dependency.call, _ERRORS_ATTRIBUTE, frozenset())
+        _merge(errors, getattr(dependency.call, _ERRORS_ATTRIBUTE, {}))
     if dependant.path_params:
-        statuses.add(404)
+        errors.setdefault(404, "")
     if any(
         d.path_params or d.query_params or d.header_params or d.cookie_params or d.body_params
         for d in _every(dependant)
     ):
-        statuses.add(422)
-    return statuses
+        errors.setdefault(422, "")
+    return errors
+
+
+def _merge(errors: dict[int, str], more: dict[int, str]) -> None:
+    for status, description in more.items():
+        errors[status] = errors.get(status) or description
 
 
 def _nested(dependant: Dependant) -> Iterator[Dependant]:
@@ -123,10 +130,11 @@ class DocumentedRoute(APIRoute):
         responses: dict[int | str, dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
-        statuses = derived_error_statuses(path, endpoint)
+        errors = derived_errors(path, endpoint)
         for depends in kwargs.get("dependencies") or ():
-            statuses |= getattr(depends.dependency, _ERRORS_ATTRIBUTE, frozenset())
-        derived = error_responses(*sorted(statuses))
+            _merge(errors, getattr(depends.dependency, _ERRORS_ATTRIBUTE, {}))
+        described = {f"s{status}": description for status, description in errors.items() if description}
+        derived = error_responses(*sorted(errors), **described)
         super().__init__(path, endpoint, responses={**derived, **(responses or {})}, **kwargs)
 
 

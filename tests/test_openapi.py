@@ -149,6 +149,8 @@ def test_error_responses_are_the_ones_each_operation_can_answer(documents: dict[
         if "{" in path:
             assert 404 in errors, f"{where}: an id in the path can be unknown"
         assert (403 in errors) == (operation["operationId"] in NEEDS_A_ROLE), where
+        if 403 in errors:
+            assert "this needs one of the roles: " in responses["403"]["description"], where
         assert (409 in errors) == (operation["operationId"] in CAN_CONFLICT), where
         if 400 in errors:
             assert any(p["name"] == "cursor" for p in operation.get("parameters", [])), f"{where}: 400 is for cursors"

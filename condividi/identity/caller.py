@@ -52,10 +52,12 @@ CallerDep = Annotated[Caller, Depends(current_caller)]
 def require_roles(*roles: Role) -> Callable[[Caller], Coroutine[Any, Any, Caller]]:
     """A dependency that lets the call through only for callers holding one of ``roles``."""
 
-    @documents_errors(403)
+    needed = f"this needs one of the roles: {', '.join(r.value for r in roles)}"
+
+    @documents_errors(403, s403=f"Forbidden: {needed}.")
     async def check(caller: CallerDep) -> Caller:
         if not caller.has_any(*roles):
-            raise forbidden(f"this needs one of the roles: {', '.join(r.value for r in roles)}")
+            raise forbidden(needed)
         return caller
 
     return check
