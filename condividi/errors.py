@@ -119,7 +119,13 @@ def error_response(
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
-    return [{"loc": list(err.get("loc", ())), "message": err.get("msg", "invalid")} for err in exc.errors()]
+    return [{"loc": list(err.get("loc", ())), "message": _message(err)} for err in exc.errors()]
+
+
+def _message(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid"))
+    # Our validators' own words ("unsupported network; use one of: ..."), without pydantic's prefix.
+    return message.removeprefix("Value error, ") if error.get("type") == "value_error" else message
 
 
 def install_error_handlers(app: FastAPI) -> None:

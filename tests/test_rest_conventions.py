@@ -11,6 +11,7 @@ import pytest
 
 from condividi.devstack.infra import free_port
 from condividi.identity import Role
+from condividi.networks import supported_names
 from condividi.testing import Issuer, RunningSystem
 from services.content.main import build_app as build_content
 from services.content.settings import ContentSettings
@@ -102,3 +103,26 @@ async def test_an_unreachable_database_answers_503_in_the_one_shape(issuer: Issu
     error = response.json()["error"]
     assert error["code"] in ("database_unavailable", "unavailable")
     assert error["request_id"] == response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("network", ["instagram", "pinterest", "myspace"])
+def test_policy_and_sharing_refuse_a_network_outside_the_table_in_the_same_words(
+    system: RunningSystem, network: str
+) -> None:
+    headers = system.issuer.headers(org=uuid.uuid4(), roles=[Role.EMPLOYEE])
+    check = httpx.post(
+        f"{system.urls['policy']}/api/v1/policy-checks", json={"network": network, "text": "hi"}, headers=headers
+    )
+    share = httpx.post(
+        f"{system.urls['sharing']}/api/v1/shares",
+        json={"network": network, "text": "hi", "content_id": str(uuid.uuid4())},
+        headers=headers,
+    )
+    supported = ", ".join(supported_names())
+    for response in (check, share):
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "validation_failed"
+        assert error["details"] == [
+            {"loc": ["body", "network"], "message": f"unsupported network; use one of: {supported}"}
+        ]
