@@ -17,7 +17,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from condividi.observability import current_request_id
@@ -48,6 +49,9 @@ class ErrorResponse(BaseModel):
 class ApiError(Exception):
     """Raise from a route or use case to answer with the stable error shape."""
 
+    # Response headers the error needs (a 401's challenge).
+    headers: dict[str, str] | None = None
+
     def __init__(
         self,
         status: int,
@@ -63,6 +67,25 @@ class ApiError(Exception):
         self.message = message
         self.details = details or []
         self.conflicting_id = conflicting_id
+
+
+REALM = "condividi"
+
+
+class Unauthenticated(ApiError):
+    """A 401 with the challenge RFC 6750 asks for: ``Bearer realm=...`` when no token came, plus
+    ``error="invalid_token"`` and the reason when one came and was refused, so that a client can tell
+    "log in" from "get a new token"."""
+
+    def __init__(self, message: str, *, token_sent: bool) -> None:
+        super().__init__(401, "unauthenticated", message)
+        challenge = f'Bearer realm="{REALM}"'
+        if token_sent:
+            # RFC 6750 allows printable ASCII but '"' and '\\' in error_description; the reason can quote
+            # the token library's words, so keep only what is allowed.
+            reason = "".join(c for c in message if " " <= c <= "~" and c not in '"\\')
+            challenge += f', error="invalid_token", error_description="{reason}"'
+        self.headers = {"WWW-Authenticate": challenge}
 
 
 def not_found(what: str) -> ApiError:
@@ -113,13 +136,21 @@ def error_response(
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
-    return [{"loc": list(err.get("loc", ())), "message": err.get("msg", "invalid")} for err in exc.errors()]
+    return [{"loc": list(err.get("loc", ())), "message": _message(err)} for err in exc.errors()]
+
+
+def _message(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid"))
+    # Our validators' own words ("unsupported network; use one of: ..."), without pydantic's prefix.
+    return message.removeprefix("Value error, ") if error.get("type") == "value_error" else message
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.details, conflicting_id=exc.conflicting_id)
+        return error_response(
+            exc.status, exc.code, exc.message, exc.details, headers=exc.headers, conflicting_id=exc.conflicting_id
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -137,6 +168,21 @@ def install_error_handlers(app: FastAPI) -> None:
         # the request's fault, so a 4xx, never a 500.
         log.warning("input refused by the database", extra={"error": str(exc.orig)[:300]})
         return error_response(422, "validation_failed", "a value in the request cannot be stored")
+
+    # The database (or a socket under it) cannot be reached: the request was fine and may succeed in a
+    # moment, so 503 rather than a 500 with a traceback in the log.
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable", extra={"error": str(exc)[:300]})
+        return error_response(503, "database_unavailable", "the database is unavailable; try again shortly")
+
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(TimeoutError)
+    async def _dependency_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("a dependency is unavailable", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+        return error_response(503, "unavailable", "a dependency of this service is unavailable; try again shortly")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -14,6 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Annotated
+
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 
 
 class Network(StrEnum):
@@ -85,3 +89,20 @@ def find(name: str) -> NetworkSpec | None:
 
 def supported_names() -> list[str]:
     return sorted(n.value for n in NETWORKS)
+
+
+def _supported(value: object) -> object:
+    """Before validation: a network name in any case, one of the table's. Every API that takes a network
+    uses this, so policy and sharing refuse an unknown one in the same words."""
+    if not isinstance(value, str):
+        return value  # the enum's own validation says what is wrong with it
+    spec = find(value[:64])
+    if spec is None:
+        raise PydanticCustomError(
+            "unsupported_network", "unsupported network; use one of: {names}", {"names": ", ".join(supported_names())}
+        )
+    return spec.network
+
+
+# A request field naming a network: ``network: SupportedNetwork``.
+SupportedNetwork = Annotated[Network, BeforeValidator(_supported)]

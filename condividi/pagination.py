@@ -28,6 +28,13 @@ class Page(BaseModel, Generic[T]):
     # Pass back as ``cursor`` to get the next page; null on the last page.
     next_cursor: str | None = None
 
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
+        # ``ContentItemPage`` in OpenAPI and in generated clients (condividi.openapi names the schema
+        # after this), not ``Page_ContentItemPublic_``.
+        [item] = params
+        return f"{getattr(item, '__name__', 'Item').removesuffix('Public')}Page"
+
 
 def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
     raw = json.dumps([at.isoformat(), str(row_id)]).encode()

@@ -22,7 +22,7 @@ from condividi.events import dead_letter_topic, topic_of
 from condividi.identity import TokenVerifier
 from condividi.kafka import ensure_topics, make_producer
 from condividi.observability import RequestContextMiddleware, configure_logging, health_routes
-from condividi.openapi import error_responses, operation_id
+from condividi.openapi import documents_errors, install_openapi, operation_id, package_version
 from condividi.outbox import OutboxRelay
 from condividi.settings import ServiceSettings
 
@@ -106,6 +106,7 @@ class ServiceApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+@documents_errors(503)
 def database(request: Request) -> Database:
     db: Database = request.app.state.runtime.db
     return db
@@ -141,10 +142,9 @@ def create_service_app(
     app = ServiceApp(
         title=title,
         description=description,
-        version="1.0.0",
+        version=package_version(),
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
-        responses=error_responses(400, 401, 403, 404, 409, 422),
     )
     app.state.runtime = runtime
     app.state.verifier = TokenVerifier(
@@ -158,4 +158,5 @@ def create_service_app(
     app.router.routes.extend(health_routes({"database": runtime.db.ping, "kafka": runtime.kafka_ready}))
     for router in routers:
         app.include_router(router)
+    install_openapi(app)
     return app

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from condividi.identity import Role
 from condividi.identity.dev_issuer import DevIssuer
 from condividi.identity.devtoken import DEFAULT_TTL_SECONDS
+from condividi.openapi import DocumentedRoute
 
 MAX_TTL_SECONDS = 86_400
 
@@ -39,7 +40,7 @@ class TokenResponse(BaseModel):
 
 def dev_issuer_router(key_file: Path, *, issuer: str, audience: str) -> APIRouter:
     dev = DevIssuer(key_file, issuer=issuer, audience=audience)
-    router = APIRouter(prefix="/dev-issuer", tags=["dev-issuer"])
+    router = APIRouter(prefix="/dev-issuer", tags=["dev-issuer"], route_class=DocumentedRoute)
     # The key does not change while the process runs.
     jwks = dev.jwks()
     discovery = {

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
@@ -21,7 +22,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from condividi.errors import install_error_handlers
 from condividi.observability import RequestContextMiddleware, configure_logging, health_routes
-from condividi.openapi import error_responses, operation_id
+from condividi.openapi import install_openapi, operation_id, package_version
 from gateway.context import GatewayContext, GatewayRuntime, get_context
 from gateway.dev_issuer_routes import dev_issuer_router
 from gateway.schema import build_schema, shape_error
@@ -58,6 +59,13 @@ class GatewayGraphQLRouter(GraphQLRouter[GatewayContext, None]):
         return ack
 
 
+def _operation_id(route: APIRoute) -> str:
+    # strawberry names its routes after its Python methods; name them by what they carry instead.
+    if "graphql" in route.tags:
+        return "graphql-get" if "GET" in (route.methods or ()) else "graphql-post"
+    return operation_id(route)
+
+
 def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
@@ -82,11 +90,12 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = FastAPI(
         title="Condividi gateway",
         description="The GraphQL API for Condividi's frontends (POST /graphql; GraphiQL in a browser).",
-        version="1.0.0",
+        version=package_version(),
         lifespan=lifespan,
-        generate_unique_id_function=operation_id,
-        responses=error_responses(400, 404, 422),
+        generate_unique_id_function=_operation_id,
     )
+    # GraphQL takes the caller's token on /graphql; each field decides whether it needs one.
+    install_openapi(app, token_optional_paths=("/graphql",))
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -102,13 +103,18 @@ def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
 
         # PUBLIC_BASE_URL: sharing builds the tracking links on it, policy measures posts with one.
         users = json.loads((tmp_path / "data" / "demo-users.json").read_text())
-        sharer = next(u for u in users if u["subject"] == "demo-employee-01")  # the seed shares for them
-        sharer_token = run_as_printed(printed.replace("curator@demo.condividi.dev", sharer["email"]))
-        shares = httpx.get(
-            f"http://127.0.0.1:{ports['sharing']}/api/v1/shares",
-            headers={"Authorization": f"Bearer {sharer_token}"},
-            timeout=10,
-        ).json()["items"]
+        # The seed shares for 24 of its employees, drawn at random: read the shares of each until one has
+        # published shares (a pending or rejected share has no tracking link).
+        shares: list[dict[str, Any]] = []
+        for user in (u for u in users if u["subject"].startswith("demo-employee-")):
+            sharer_token = run_as_printed(printed.replace("curator@demo.condividi.dev", user["email"]))
+            shares = httpx.get(
+                f"http://127.0.0.1:{ports['sharing']}/api/v1/shares",
+                headers={"Authorization": f"Bearer {sharer_token}"},
+                timeout=10,
+            ).json()["items"]
+            if any(s.get("tracking_url") for s in shares):
+                break
         links = [s["tracking_url"] for s in shares if s.get("tracking_url")]
         assert links and all(link.startswith(f"{LINKS}/r/") for link in links), shares
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import jwt
 
-from condividi.errors import ApiError
+from condividi.errors import ApiError, Unauthenticated
 from condividi.identity.caller import Caller, Role
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,8 @@ _LEEWAY_SECONDS = 30
 TOKEN_REQUIRED = "a bearer token is required (Authorization: Bearer <token>)"
 
 
-def _refused(message: str) -> ApiError:
-    return ApiError(401, "unauthenticated", message)
+def _refused(message: str, *, token_sent: bool = True) -> Unauthenticated:
+    return Unauthenticated(message, token_sent=token_sent)
 
 
 class TokenVerifier:
@@ -90,7 +90,7 @@ class TokenVerifier:
         """Verifies the token of an ``Authorization: Bearer <token>`` header."""
         scheme, _, token = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise _refused(TOKEN_REQUIRED)
+            raise _refused(TOKEN_REQUIRED, token_sent=False)
         return await self.verify(token.strip())
 
     async def verify(self, token: str) -> Caller:

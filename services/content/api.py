@@ -12,11 +12,12 @@ from condividi.contracts.content_pb2 import ContentPublished
 from condividi.db import Database, utcnow
 from condividi.errors import conflict, not_found
 from condividi.identity import Caller, CallerDep, Role, require_roles
+from condividi.openapi import DocumentedRoute, error_responses
 from condividi.pagination import MAX_PAGE_SIZE, Page, read_page
 from condividi.service import DatabaseDep
 from services.content.models import ContentItem, ContentItemCreate, ContentItemPublic, ContentStatus
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=DocumentedRoute)
 
 Curator = Annotated[Caller, Depends(require_roles(Role.CURATOR, Role.ADMIN))]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
@@ -35,7 +36,9 @@ async def _load(db: Database, caller: Caller, item_id: uuid.UUID) -> ContentItem
     return item
 
 
-@router.post("/content-items", status_code=status.HTTP_201_CREATED, tags=["content-items"])
+@router.post(
+    "/content-items", status_code=status.HTTP_201_CREATED, tags=["content-items"], operation_id="content-items-create"
+)
 async def create_content_item(body: ContentItemCreate, caller: Curator, db: DatabaseDep) -> ContentItemPublic:
     """Creates a draft; employees see it once it is published."""
     item = ContentItem(
@@ -53,7 +56,7 @@ async def create_content_item(body: ContentItemCreate, caller: Curator, db: Data
     return _public(item)
 
 
-@router.get("/content-items/{item_id}", tags=["content-items"])
+@router.get("/content-items/{item_id}", tags=["content-items"], operation_id="content-items-get")
 async def get_content_item(item_id: uuid.UUID, caller: CallerDep, db: DatabaseDep) -> ContentItemPublic:
     item = await _load(db, caller, item_id)
     if item.status != ContentStatus.PUBLISHED and not caller.has_any(Role.CURATOR, Role.ADMIN):
@@ -61,7 +64,12 @@ async def get_content_item(item_id: uuid.UUID, caller: CallerDep, db: DatabaseDe
     return _public(item)
 
 
-@router.post("/content-items/{item_id}/publish", tags=["content-items"])
+@router.post(
+    "/content-items/{item_id}/publish",
+    tags=["content-items"],
+    operation_id="content-items-publish",
+    responses=error_responses(409, s409="The item is already published."),
+)
 async def publish_content_item(item_id: uuid.UUID, caller: Curator, db: DatabaseDep) -> ContentItemPublic:
     """Publishes a draft to the feed and announces it with ``ContentPublished``."""
     async with db.unit_of_work() as uow:
@@ -87,7 +95,7 @@ async def publish_content_item(item_id: uuid.UUID, caller: Curator, db: Database
     return _public(item)
 
 
-@router.get("/feed", tags=["feed"])
+@router.get("/feed", tags=["feed"], operation_id="feed-list", responses=error_responses(400))
 async def get_feed(
     caller: CallerDep, db: DatabaseDep, limit: PageSize = 20, cursor: str | None = None
 ) -> Page[ContentItemPublic]:

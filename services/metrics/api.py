@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from condividi.errors import not_found
 from condividi.identity import Caller, CallerDep, Role, require_roles
+from condividi.openapi import DocumentedRoute
 from condividi.service import DatabaseDep
 from services.metrics.models import (
     ContentStats,
@@ -20,7 +21,7 @@ from services.metrics.models import (
 )
 from services.metrics.models import content_rollups as rollups
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=DocumentedRoute)
 
 SummaryReader = Annotated[Caller, Depends(require_roles(Role.ADMIN, Role.MANAGER, Role.CURATOR))]
 
@@ -33,7 +34,7 @@ _STATS_COLUMNS = (
 )
 
 
-@router.get("/content-stats/{content_id}", tags=["content-stats"])
+@router.get("/content-stats/{content_id}", tags=["content-stats"], operation_id="content-stats-get")
 async def get_content_stats(content_id: uuid.UUID, caller: CallerDep, db: DatabaseDep) -> ContentStats:
     """Shares, clicks, unique clicks and potential reach of one content item."""
     query = select(*_STATS_COLUMNS).where(rollups.c.org_id == caller.org_id, rollups.c.content_id == content_id)
@@ -45,7 +46,7 @@ async def get_content_stats(content_id: uuid.UUID, caller: CallerDep, db: Databa
     return ContentStats.model_validate(row, from_attributes=True)
 
 
-@router.post("/content-stats/batch", tags=["content-stats"])
+@router.post("/content-stats/batch", tags=["content-stats"], operation_id="content-stats-get-batch")
 async def get_content_stats_batch(
     body: ContentStatsBatchRequest, caller: CallerDep, db: DatabaseDep
 ) -> ContentStatsBatch:
@@ -60,7 +61,7 @@ async def get_content_stats_batch(
     return ContentStatsBatch(items=[found[i] for i in wanted if i in found])
 
 
-@router.get("/summary", tags=["summary"])
+@router.get("/summary", tags=["summary"], operation_id="summary-get")
 async def get_summary(caller: SummaryReader, db: DatabaseDep) -> OrgSummary:
     """Totals over all the org's content items."""
     query = select(

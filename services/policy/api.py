@@ -12,6 +12,7 @@ from sqlmodel import SQLModel, col, select
 from condividi.db import utcnow
 from condividi.errors import conflict, not_found
 from condividi.identity import Caller, CallerDep, Role, require_roles
+from condividi.openapi import DocumentedRoute, error_responses
 from condividi.pagination import MAX_PAGE_SIZE, Page, read_page
 from condividi.service import DatabaseDep
 from services.policy import rules
@@ -30,7 +31,7 @@ from services.policy.models import (
 )
 from services.policy.settings import PolicySettings
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=DocumentedRoute)
 
 Admin = Annotated[Caller, Depends(require_roles(Role.ADMIN))]
 RosterReader = Annotated[Caller, Depends(require_roles(Role.ADMIN, Role.MANAGER))]
@@ -44,7 +45,7 @@ _SAMPLE_CODE = "x" * 8
 # --- policy checks and decisions ----------------------------------------------------------------
 
 
-@router.post("/policy-checks", tags=["policy-checks"])
+@router.post("/policy-checks", tags=["policy-checks"], operation_id="policy-checks-create")
 async def check_post(body: PolicyCheckRequest, caller: CallerDep, request: Request) -> PolicyCheckResult:
     """Checks a post while the employee writes it, with the same rules (``rules.check``) that decide the
     share once it is submitted, so the live answer and the decision cannot drift apart. Without a
@@ -61,7 +62,7 @@ async def check_post(body: PolicyCheckRequest, caller: CallerDep, request: Reque
     )
 
 
-@router.get("/share-decisions/{share_id}", tags=["share-decisions"])
+@router.get("/share-decisions/{share_id}", tags=["share-decisions"], operation_id="share-decisions-get")
 async def get_share_decision(share_id: uuid.UUID, caller: CallerDep, db: DatabaseDep) -> ShareDecisionPublic:
     """The decision on a share: the employee's own, or any in the org for reviewers and admins."""
     async with db.read() as session:
@@ -83,7 +84,13 @@ async def get_share_decision(share_id: uuid.UUID, caller: CallerDep, db: Databas
 # --- roster -------------------------------------------------------------------------------------
 
 
-@router.post("/teams", status_code=status.HTTP_201_CREATED, tags=["teams"])
+@router.post(
+    "/teams",
+    status_code=status.HTTP_201_CREATED,
+    tags=["teams"],
+    operation_id="teams-create",
+    responses=error_responses(409, s409="The org already has a team of that name."),
+)
 async def create_team(body: TeamCreate, caller: Admin, db: DatabaseDep) -> TeamPublic:
     team_id = uuid.uuid4()
     async with db.unit_of_work() as uow:
@@ -100,7 +107,7 @@ async def create_team(body: TeamCreate, caller: Admin, db: DatabaseDep) -> TeamP
     return TeamPublic(id=team_id, name=body.name)
 
 
-@router.get("/teams", tags=["teams"])
+@router.get("/teams", tags=["teams"], operation_id="teams-list", responses=error_responses(400))
 async def list_teams(
     caller: CallerDep, db: DatabaseDep, limit: PageSize = 50, cursor: Cursor = None
 ) -> Page[TeamPublic]:
@@ -113,7 +120,15 @@ async def list_teams(
     return Page[TeamPublic](items=[TeamPublic(id=t.id, name=t.name) for t in teams], next_cursor=next_cursor)
 
 
-@router.post("/members", status_code=status.HTTP_201_CREATED, tags=["members"])
+@router.post(
+    "/members",
+    status_code=status.HTTP_201_CREATED,
+    tags=["members"],
+    operation_id="members-create",
+    responses=error_responses(
+        404, 409, s404="`team_id` names no team of the org.", s409="The org already has a member with that subject."
+    ),
+)
 async def create_member(body: MemberCreate, caller: Admin, db: DatabaseDep) -> MemberPublic:
     member = Member(
         org_id=caller.org_id,
@@ -141,7 +156,7 @@ async def create_member(body: MemberCreate, caller: Admin, db: DatabaseDep) -> M
     return _member_public(member)
 
 
-@router.get("/members", tags=["members"])
+@router.get("/members", tags=["members"], operation_id="members-list", responses=error_responses(400))
 async def list_members(
     caller: RosterReader, db: DatabaseDep, limit: PageSize = 50, cursor: Cursor = None
 ) -> Page[MemberPublic]:
@@ -154,7 +169,12 @@ async def list_members(
     return Page[MemberPublic](items=[_member_public(m) for m in members], next_cursor=next_cursor)
 
 
-@router.get("/members/me", tags=["members"])
+@router.get(
+    "/members/me",
+    tags=["members"],
+    operation_id="members-get-me",
+    responses=error_responses(404, s404="The caller is not on the roster yet."),
+)
 async def get_my_member(caller: CallerDep, db: DatabaseDep) -> MemberPublic:
     """The caller's own roster entry; 404 until an admin (or SCIM, later) has added them."""
     query = select(Member).where(col(Member.org_id) == caller.org_id, col(Member.subject) == caller.subject)

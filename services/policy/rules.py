@@ -1,8 +1,10 @@
 """The policy rules: pure functions of a post, no I/O, so the live check while the employee types and the
 authoritative decision on a submitted share can never disagree.
 
-Only length rules exist today. Each network counts length its own way, and an approximation here must
-err towards what the network itself shows the employee, so both are documented beside the code:
+Only length rules exist today. The networks, their limits and how each counts length come from the one
+table in ``condividi/networks.py`` (which sharing reads too, so a network it cannot share to is refused
+here as well); the counting itself lives here. An approximation must err towards what the network itself
+shows the employee, so each is documented beside the code:
 
 - X counts with the weights of ``twitter-text`` (configuration v3): after NFC normalisation most
   scripts (code points up to U+10FF and a few punctuation ranges) weigh 1, everything else (CJK,
@@ -21,10 +23,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import Enum, StrEnum
-from types import MappingProxyType
+from enum import StrEnum
+
+from condividi import networks
+from condividi.networks import Counting
 
 
 class Outcome(StrEnum):
@@ -34,41 +38,6 @@ class Outcome(StrEnum):
     # review rules (disclosures, regulated words) can arrive without a contract change.
     NEEDS_REVIEW = "needs_review"
 
-
-class Counting(Enum):
-    CODE_POINTS = "code_points"
-    GRAPHEMES = "graphemes"
-    X_WEIGHTED = "x_weighted"
-
-
-@dataclass(frozen=True)
-class Network:
-    display_name: str
-    max_length: int
-    counting: Counting = Counting.CODE_POINTS
-
-
-# The post body limits from docs (see /work/shared/reference/networks.md); one table, so a network that
-# changes its limit is a one-line change.
-NETWORKS: Mapping[str, Network] = MappingProxyType(
-    {
-        "linkedin": Network("LinkedIn", 3000),
-        "x": Network("X", 280, Counting.X_WEIGHTED),
-        "facebook": Network("Facebook", 63206),
-        "instagram": Network("Instagram", 2200),
-        "threads": Network("Threads", 500),
-        "bluesky": Network("Bluesky", 300, Counting.GRAPHEMES),
-        # The body of a text post; the 300-character title applies to link posts, not checked yet.
-        "reddit": Network("Reddit", 5000),
-        "pinterest": Network("Pinterest", 500),
-        # One Telegram message holds at most 4096 characters (longer text is refused or split in two,
-        # and a split post is not what the employee meant to share).
-        "telegram": Network("Telegram", 4096),
-        # The WhatsApp app takes messages up to 65536 characters; the Cloud API's 4096 does not apply,
-        # because employees share through a wa.me link in their own app, never through our API.
-        "whatsapp": Network("WhatsApp", 65536),
-    }
-)
 
 TOO_LONG = "too_long"
 UNSUPPORTED_NETWORK = "unsupported_network"
@@ -98,7 +67,7 @@ class Verdict:
 def measure(network: str, text: str, url: str | None = None) -> int:
     """The length ``network`` counts for ``text`` with ``url`` appended after one space (the way shares
     are posted); an unknown network is counted in code points."""
-    known = NETWORKS.get(network)
+    known = networks.find(network)
     counting = known.counting if known else Counting.CODE_POINTS
     if counting is Counting.X_WEIGHTED:
         length = _x_weighted_length(text)
@@ -110,9 +79,9 @@ def measure(network: str, text: str, url: str | None = None) -> int:
 
 
 def evaluate(network: str, text: str, url: str | None = None) -> list[Violation]:
-    known = NETWORKS.get(network)
+    known = networks.find(network)
     if known is None:
-        supported = ", ".join(sorted(NETWORKS))
+        supported = ", ".join(networks.supported_names())
         return [
             Violation(
                 UNSUPPORTED_NETWORK,
@@ -134,7 +103,7 @@ def outcome_of(violations: list[Violation]) -> Outcome:
 def check(network: str, text: str, url: str | None = None) -> Verdict:
     """Everything the live check shows: the outcome, why, and the length against the limit."""
     violations = evaluate(network, text, url)
-    known = NETWORKS.get(network)
+    known = networks.find(network)
     return Verdict(
         outcome=outcome_of(violations),
         violations=violations,

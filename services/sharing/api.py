@@ -16,6 +16,7 @@ from condividi.db import Database, UnitOfWork, utcnow
 from condividi.errors import ApiError, conflict, not_found
 from condividi.identity import Caller, CallerDep, Role
 from condividi.networks import NETWORKS, Network
+from condividi.openapi import DocumentedRoute, error_responses
 from condividi.pagination import MAX_PAGE_SIZE, Page, read_page
 from condividi.service import DatabaseDep
 from services.sharing import rules
@@ -32,7 +33,7 @@ from services.sharing.models import (
 )
 from services.sharing.settings import SharingSettings
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=DocumentedRoute)
 
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 _CREATE_ATTEMPTS = 3
@@ -145,7 +146,19 @@ async def _admit(
     return verdict, {s.id: s for s in ([same_key] if same_key else same_post)}
 
 
-@router.post("/shares", status_code=status.HTTP_202_ACCEPTED, tags=["shares"])
+@router.post(
+    "/shares",
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["shares"],
+    operation_id="shares-create",
+    responses=error_responses(
+        404,
+        409,
+        s404="`content_id` names no published item of the org.",
+        s409="`duplicate_share`: the caller's earlier share of this item on this network is pending or was "
+        "published within the duplicate window; `conflicting_id` names that share.",
+    ),
+)
 async def create_share(
     body: ShareCreate,
     caller: CallerDep,
@@ -231,12 +244,12 @@ async def _visible_share(db: Database, caller: Caller, share_id: uuid.UUID) -> S
     return share
 
 
-@router.get("/shares/{share_id}", tags=["shares"])
+@router.get("/shares/{share_id}", tags=["shares"], operation_id="shares-get")
 async def get_share(share_id: uuid.UUID, caller: CallerDep, db: DatabaseDep, request: Request) -> SharePublic:
     return share_public(await _visible_share(db, caller, share_id), _settings(request))
 
 
-@router.get("/shares", tags=["shares"])
+@router.get("/shares", tags=["shares"], operation_id="shares-list", responses=error_responses(400))
 async def list_my_shares(
     caller: CallerDep,
     db: DatabaseDep,
@@ -264,7 +277,13 @@ def _connection_public(connection: Connection) -> ConnectionPublic:
     return ConnectionPublic.model_validate(connection, from_attributes=True)
 
 
-@router.post("/connections", status_code=status.HTTP_201_CREATED, tags=["connections"])
+@router.post(
+    "/connections",
+    status_code=status.HTTP_201_CREATED,
+    tags=["connections"],
+    operation_id="connections-create",
+    responses=error_responses(409, s409="The caller already has a connection on that network."),
+)
 async def create_connection(body: ConnectionCreate, caller: CallerDep, db: DatabaseDep) -> ConnectionPublic:
     """Declares the caller's account on a network and its audience (potential reach of their shares)."""
     connection = Connection(
@@ -283,7 +302,7 @@ async def create_connection(body: ConnectionCreate, caller: CallerDep, db: Datab
     return _connection_public(connection)
 
 
-@router.get("/connections", tags=["connections"])
+@router.get("/connections", tags=["connections"], operation_id="connections-list")
 async def list_my_connections(caller: CallerDep, db: DatabaseDep) -> list[ConnectionPublic]:
     query = select(Connection).where(Connection.org_id == caller.org_id, Connection.member_id == caller.subject)
     async with db.read() as session:
@@ -291,7 +310,12 @@ async def list_my_connections(caller: CallerDep, db: DatabaseDep) -> list[Connec
     return [_connection_public(r) for r in rows]
 
 
-@router.delete("/connections/{connection_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["connections"])
+@router.delete(
+    "/connections/{connection_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["connections"],
+    operation_id="connections-delete",
+)
 async def delete_connection(connection_id: uuid.UUID, caller: CallerDep, db: DatabaseDep) -> Response:
     """Revokes a connection at once; the employee owns their accounts."""
     async with db.unit_of_work() as uow:

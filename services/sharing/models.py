@@ -14,7 +14,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from condividi.networks import Network, find, supported_names
+from condividi.networks import Network, SupportedNetwork
 from condividi.validation import SingleLine, StoredText
 
 
@@ -84,18 +84,6 @@ class Share(SQLModel, table=True):
     request_fingerprint: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
 
 
-def known_network(value: object) -> object:
-    """Before validation: a network name in any case, one of the table's; the same message as policy's."""
-    if not isinstance(value, str):
-        return value  # the enum's own validation says what is wrong with it
-    spec = find(value)
-    if spec is None:
-        raise PydanticCustomError(
-            "unsupported_network", "unsupported network; use one of: {names}", {"names": ", ".join(supported_names())}
-        )
-    return spec.network
-
-
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise PydanticCustomError("blank_text", "the text may not be empty or blank")
@@ -104,14 +92,13 @@ def _not_blank(value: str) -> str:
 
 class ShareCreate(BaseModel):
     content_id: uuid.UUID
-    network: Network = PydanticField(description="One of the supported networks (case is ignored).")
+    network: SupportedNetwork = PydanticField(description="One of the supported networks (case is ignored).")
     text: Annotated[str, StoredText] = PydanticField(
         max_length=70_000,
         description="The employee's own words, not empty or blank; the link is added by the network.",
         json_schema_extra={"minLength": 1},
     )
 
-    _network_is_supported = field_validator("network", mode="before")(known_network)
     _text_is_not_blank = field_validator("text")(_not_blank)
 
 
@@ -141,11 +128,9 @@ class SharePublic(BaseModel):
 
 
 class ConnectionCreate(BaseModel):
-    network: Network = PydanticField(description="One of the supported networks (case is ignored).")
+    network: SupportedNetwork = PydanticField(description="One of the supported networks (case is ignored).")
     handle: Annotated[str, SingleLine] = PydanticField(min_length=1, max_length=200)
     audience_size: int = PydanticField(ge=0, le=1_000_000_000, description="Followers or connections.")
-
-    _network_is_supported = field_validator("network", mode="before")(known_network)
 
 
 class ConnectionPublic(BaseModel):

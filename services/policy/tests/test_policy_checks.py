@@ -4,6 +4,7 @@ import httpx
 import pytest
 
 from condividi.identity import Role
+from condividi.networks import supported_names
 from condividi.testing import Issuer
 from services.policy.tests.conftest import headers, new_org
 
@@ -51,16 +52,21 @@ async def test_check_keeps_the_url_as_written(client: httpx.AsyncClient, issuer:
     assert response.json()["length"] == len("hi https://acme.example")
 
 
-async def test_check_reports_an_unknown_network(client: httpx.AsyncClient, issuer: Issuer) -> None:
+@pytest.mark.parametrize("network", ["myspace", "instagram", "Pinterest"])
+async def test_check_refuses_a_network_outside_the_table_like_sharing_does(
+    client: httpx.AsyncClient, issuer: Issuer, network: str
+) -> None:
     response = await client.post(
         "/api/v1/policy-checks",
-        json={"network": "myspace", "text": "hello"},
+        json={"network": network, "text": "hello"},
         headers=headers(issuer, new_org(), Role.EMPLOYEE),
     )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert (body["allowed"], body["outcome"], body["limit"]) == (False, "rejected", 0)
-    assert [v["code"] for v in body["violations"]] == ["unsupported_network"]
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "validation_failed"
+    [detail] = error["details"]
+    assert detail["loc"] == ["body", "network"]
+    assert detail["message"] == f"unsupported network; use one of: {', '.join(supported_names())}"
 
 
 async def test_check_needs_a_token(client: httpx.AsyncClient) -> None:

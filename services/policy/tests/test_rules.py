@@ -1,5 +1,6 @@
 import pytest
 
+from condividi import networks
 from services.policy import rules
 
 LINK = "https://acme.example/news/our-new-plant-opens-in-turin?utm_source=condividi"
@@ -68,21 +69,25 @@ def test_linkedin_boundary_counts_the_link_and_its_space() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("network", "limit"),
-    [
-        ("linkedin", 3000),
-        ("x", 280),
-        ("facebook", 63206),
-        ("instagram", 2200),
-        ("threads", 500),
-        ("bluesky", 300),
-        ("reddit", 5000),
-        ("pinterest", 500),
-        ("telegram", 4096),
-        ("whatsapp", 65536),
-    ],
-)
+# The limits from each network's own documentation (shared/reference/networks.md), written out here
+# rather than read from condividi.networks, so that a wrong number in the table fails a test.
+LIMITS = {
+    "linkedin": 3000,
+    "x": 280,
+    "facebook": 63206,
+    "threads": 500,
+    "bluesky": 300,
+    "reddit": 5000,
+    "telegram": 4096,
+    "whatsapp": 65536,
+}
+
+
+def test_the_rules_know_exactly_the_networks_of_the_one_table() -> None:
+    assert sorted(LIMITS) == networks.supported_names()
+
+
+@pytest.mark.parametrize(("network", "limit"), sorted(LIMITS.items()))
 def test_every_network_allows_its_limit_and_not_one_more(network: str, limit: int) -> None:
     assert rules.check(network, "a" * limit).outcome == rules.Outcome.APPROVED
     verdict = rules.check(network, "a" * (limit + 1))
@@ -91,14 +96,21 @@ def test_every_network_allows_its_limit_and_not_one_more(network: str, limit: in
     assert [v.code for v in verdict.violations] == ["too_long"]
 
 
-def test_unknown_network_is_rejected_as_unsupported() -> None:
-    verdict = rules.check("myspace", "hello")
+# Instagram and Pinterest have neither a share-intent link nor a publisher: sharing refuses them, so the
+# rules must too (the live check once approved them).
+@pytest.mark.parametrize("network", ["myspace", "instagram", "pinterest", ""])
+def test_a_network_outside_the_table_is_rejected_as_unsupported(network: str) -> None:
+    verdict = rules.check(network, "hello")
     assert verdict.outcome == rules.Outcome.REJECTED
     assert verdict.limit == 0
     assert verdict.length == 5
     assert [v.code for v in verdict.violations] == ["unsupported_network"]
-    assert verdict.violations[0].message.startswith("Sharing to 'myspace' is not supported;")
-    assert "linkedin" in verdict.violations[0].message
+    assert verdict.violations[0].message.startswith(f"Sharing to {network!r} is not supported;")
+    assert verdict.violations[0].message.endswith(f"supported networks: {', '.join(networks.supported_names())}.")
+
+
+def test_network_names_are_matched_whatever_their_case_and_spaces() -> None:
+    assert rules.check(" LinkedIn ", "a" * 3001).limit == 3000
 
 
 def test_pathological_input_is_counted_in_linear_time() -> None:

@@ -146,6 +146,23 @@ async def test_share_within_the_rules_is_approved(client: httpx.AsyncClient, iss
     assert (response.json()["outcome"], response.json()["violations"]) == ("approved", [])
 
 
+async def test_a_share_to_a_network_outside_the_table_is_rejected_with_the_reason(
+    client: httpx.AsyncClient, issuer: Issuer, infra: Infra
+) -> None:
+    # An event cannot be answered with a 422: the decision itself says why.
+    org, share_id = new_org(), str(uuid.uuid4())
+    await produce(infra, share_requested(org, share_id, network="instagram", text="hello"))
+
+    decision = await wait_for_decision(infra, share_id)
+    assert decision.payload.outcome == DecisionOutcome.DECISION_OUTCOME_REJECTED
+    [violation] = decision.payload.violations
+    assert violation.code == "unsupported_network"
+    assert violation.message.startswith("Sharing to 'instagram' is not supported;")
+    response = await client.get(f"/api/v1/share-decisions/{share_id}", headers=headers(issuer, org, Role.EMPLOYEE))
+    assert response.status_code == 200, response.text
+    assert [v["code"] for v in response.json()["violations"]] == ["unsupported_network"]
+
+
 async def test_a_decision_is_visible_to_its_employee_and_reviewers_only(
     client: httpx.AsyncClient, issuer: Issuer, infra: Infra
 ) -> None:

@@ -98,7 +98,8 @@ async def published_link(url: str, issuer: Issuer, producer: AIOKafkaProducer, n
             lambda: client.get(f"/api/v1/shares/{share['id']}"), lambda r: r.json().get("status") == "published"
         )
         assert published.json()["status"] == "published", published.text
-    return str(share["tracking_url"]).rsplit("/", 1)[1]
+    # A share has its tracking link once published.
+    return str(published.json()["tracking_url"]).rsplit("/", 1)[1]
 
 
 async def visitors(app: FastAPI, code: str, count: int) -> list[str]:

@@ -1,0 +1,259 @@
+"""Tenancy on the REST side: every route of the four services that takes an id (in its path, its query or
+its body) answers another org's id exactly as it answers an id that does not exist: 404 (or, for a
+list or a batch, the object left out), never 403 because of the object, never the object itself, and
+without touching it.
+
+The routes are read from the services' OpenAPI documents, so a new route that takes an id fails
+``test_every_route_that_takes_an_id_has_a_tenancy_case`` until a case below says how to make an object
+of another org for it; the case then runs against the real services (PostgreSQL, the broker)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from condividi.identity import Role
+from condividi.testing import RunningSystem, eventually
+from services.content.main import build_app as build_content
+from services.metrics.main import build_app as build_metrics
+from services.policy.main import build_app as build_policy
+from services.sharing.main import build_app as build_sharing
+
+SERVICES: dict[str, Callable[[], FastAPI]] = {
+    "content": build_content,
+    "policy": build_policy,
+    "sharing": build_sharing,
+    "metrics": build_metrics,
+}
+METHODS = {"get", "put", "post", "delete", "patch"}
+# A caller of the other org with each role alone, then with all of them: whatever the roles, the other
+# org's object stays out of reach.
+ROLE_SETS = [[role] for role in Role] + [list(Role)]
+
+
+def _is_id(name: str) -> bool:
+    return name.endswith(("_id", "_ids"))
+
+
+def routes_taking_an_id() -> Iterator[tuple[str, str, str]]:
+    """(service, METHOD, path template) of every operation with an id in its path, query or body."""
+    for service, build in SERVICES.items():
+        document = build().openapi()
+        schemas = document["components"]["schemas"]
+        for path, item in document["paths"].items():
+            for method, operation in item.items():
+                if method not in METHODS:
+                    continue
+                names = [p["name"] for p in operation.get("parameters", []) if p["in"] in ("path", "query")]
+                body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+                ref = body.get("schema", {}).get("$ref", "")
+                if ref:
+                    names += list(schemas[ref.rsplit("/", 1)[1]].get("properties", {}))
+                if "{" in path or any(_is_id(name) for name in names):
+                    yield service, method.upper(), path
+
+
+@dataclass
+class Request:
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+
+
+@dataclass
+class OrgA:
+    """One org's objects, one of each kind a route can take the id of."""
+
+    org: uuid.UUID
+    headers: dict[str, dict[str, str]]  # by role name: "curator", "admin", "employee"
+    published_item: str
+    draft_item: str
+    team: str
+    share: str
+    connection: str
+
+
+@dataclass(frozen=True)
+class Case:
+    service: str
+    owned: Callable[[OrgA], str]  # the id of org A's object this route takes
+    request: Callable[[str], Request]  # the request for an id
+    owner: str  # which of org A's callers may use the route on its object (proves the object is real)
+    # A list or a batch answers 200 and leaves out what the caller may not see, rather than a 404.
+    listed: bool = False
+
+
+def _new_member(team_id: str) -> Request:
+    subject = f"tenancy-{uuid.uuid4().hex[:10]}"
+    body = {"subject": subject, "email": f"{subject}@acme.example", "name": "Nina", "team_id": team_id}
+    return Request("/api/v1/members", json={**body, "roles": ["employee"]})
+
+
+CASES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/content-items/{item_id}"): Case(
+        "content", lambda a: a.published_item, lambda i: Request(f"/api/v1/content-items/{i}"), "employee"
+    ),
+    ("POST", "/api/v1/content-items/{item_id}/publish"): Case(
+        "content", lambda a: a.draft_item, lambda i: Request(f"/api/v1/content-items/{i}/publish"), "curator"
+    ),
+    ("GET", "/api/v1/share-decisions/{share_id}"): Case(
+        "policy", lambda a: a.share, lambda i: Request(f"/api/v1/share-decisions/{i}"), "employee"
+    ),
+    ("POST", "/api/v1/members"): Case("policy", lambda a: a.team, _new_member, "admin"),
+    ("POST", "/api/v1/shares"): Case(
+        "sharing",
+        lambda a: a.published_item,
+        lambda i: Request("/api/v1/shares", json={"content_id": i, "network": "threads", "text": "Proud of this"}),
+        "employee",
+    ),
+    ("GET", "/api/v1/shares/{share_id}"): Case(
+        "sharing", lambda a: a.share, lambda i: Request(f"/api/v1/shares/{i}"), "employee"
+    ),
+    ("GET", "/api/v1/shares"): Case(
+        "sharing",
+        lambda a: a.published_item,
+        lambda i: Request("/api/v1/shares", params={"content_id": i}),
+        "employee",
+        listed=True,
+    ),
+    ("DELETE", "/api/v1/connections/{connection_id}"): Case(
+        "sharing", lambda a: a.connection, lambda i: Request(f"/api/v1/connections/{i}"), "employee"
+    ),
+    ("GET", "/api/v1/content-stats/{content_id}"): Case(
+        "metrics", lambda a: a.published_item, lambda i: Request(f"/api/v1/content-stats/{i}"), "employee"
+    ),
+    ("POST", "/api/v1/content-stats/batch"): Case(
+        "metrics",
+        lambda a: a.published_item,
+        lambda i: Request("/api/v1/content-stats/batch", json={"content_ids": [i]}),
+        "employee",
+        listed=True,
+    ),
+}
+
+
+def test_every_route_that_takes_an_id_has_a_tenancy_case() -> None:
+    found = {(method, path): service for service, method, path in routes_taking_an_id()}
+    missing = [
+        f"{method} {path} ({service})" for (method, path), service in found.items() if (method, path) not in CASES
+    ]
+    assert not missing, "add a tenancy case (tests/test_tenancy.py, CASES) for: " + "; ".join(missing)
+    stale = [f"{method} {path}" for method, path in CASES if (method, path) not in found]
+    assert not stale, "these tenancy cases name no route that takes an id any more: " + "; ".join(stale)
+    for key, case in CASES.items():
+        assert found[key] == case.service, key
+
+
+# --- against the running services ------------------------------------------------------------------
+
+
+def send(system: RunningSystem, service: str, method: str, request: Request, headers: dict[str, str]) -> httpx.Response:
+    return httpx.request(
+        method,
+        f"{system.urls[service]}{request.path}",
+        params=request.params,
+        json=request.json,
+        headers=headers,
+        timeout=15,
+    )
+
+
+def ok(response: httpx.Response, *statuses: int) -> dict[str, Any]:
+    assert response.status_code in statuses, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture(scope="module")
+def org_a(system: RunningSystem) -> OrgA:
+    org = uuid.uuid4()
+    urls = system.urls
+    headers = {
+        "curator": system.issuer.headers(org=org, roles=[Role.CURATOR], subject="tenancy-curator"),
+        "admin": system.issuer.headers(org=org, roles=[Role.ADMIN], subject="tenancy-admin"),
+        "employee": system.issuer.headers(org=org, roles=[Role.EMPLOYEE], subject="tenancy-employee"),
+    }
+    items = []
+    for title in ("Published", "Draft"):
+        created = httpx.post(
+            f"{urls['content']}/api/v1/content-items",
+            json={"title": title, "url": "https://acme.example/news/tenancy"},
+            headers=headers["curator"],
+        )
+        items.append(ok(created, 201)["id"])
+    published, draft = items
+    ok(httpx.post(f"{urls['content']}/api/v1/content-items/{published}/publish", headers=headers["curator"]), 200)
+    team = ok(httpx.post(f"{urls['policy']}/api/v1/teams", json={"name": "Tenancy"}, headers=headers["admin"]), 201)
+    connection = ok(
+        httpx.post(
+            f"{urls['sharing']}/api/v1/connections",
+            json={"network": "linkedin", "handle": "tenancy", "audience_size": 10},
+            headers=headers["employee"],
+        ),
+        201,
+    )
+    share = ok(
+        httpx.post(
+            f"{urls['sharing']}/api/v1/shares",
+            json={"content_id": published, "network": "x", "text": "Our own words"},
+            headers=headers["employee"],
+            timeout=15,
+        ),
+        202,
+    )
+    # The decision and the stats are made from events: wait until org A itself can read them.
+    eventually(
+        lambda: (
+            httpx.get(f"{urls['policy']}/api/v1/share-decisions/{share['id']}", headers=headers["employee"]).status_code
+            == 200
+        )
+    )
+    eventually(
+        lambda: (
+            httpx.get(f"{urls['metrics']}/api/v1/content-stats/{published}", headers=headers["employee"]).status_code
+            == 200
+        )
+    )
+    return OrgA(org, headers, published, draft, team["id"], share["id"], connection["id"])
+
+
+def _absent(body: dict[str, Any], object_id: str) -> bool:
+    return object_id not in str(body)
+
+
+@pytest.mark.parametrize(("method", "path"), list(CASES))
+def test_another_orgs_id_answers_like_an_unknown_one(
+    system: RunningSystem, org_a: OrgA, method: str, path: str
+) -> None:
+    case = CASES[(method, path)]
+    owned = case.owned(org_a)
+    org_b = uuid.uuid4()
+    for roles in ROLE_SETS:
+        caller = system.issuer.headers(org=org_b, roles=roles, subject=f"tenancy-b-{uuid.uuid4().hex[:6]}")
+        theirs = send(system, case.service, method, case.request(owned), caller)
+        unknown = send(system, case.service, method, case.request(str(uuid.uuid4())), caller)
+        where = f"{method} {path} as {[str(r) for r in roles]} of another org"
+        assert owned not in theirs.text, f"{where}: the other org's object leaked: {theirs.text}"
+        assert theirs.status_code == unknown.status_code, f"{where}: {theirs.text} vs unknown id: {unknown.text}"
+        if case.listed:
+            assert theirs.status_code == 200, f"{where}: {theirs.text}"
+            assert _absent(theirs.json(), owned) and theirs.json() == unknown.json(), where
+            continue
+        assert theirs.json()["error"]["code"] == unknown.json()["error"]["code"], where
+        if roles == list(Role):
+            assert theirs.status_code == 404, f"{where}: {theirs.text}"
+        else:
+            # A role that may not use the route at all is refused for any id alike; nothing else.
+            assert theirs.status_code in (403, 404), f"{where}: {theirs.text}"
+
+    # The object is real, untouched, and reachable by its own org (so the case above could have failed).
+    mine = send(system, case.service, method, case.request(owned), org_a.headers[case.owner])
+    assert 200 <= mine.status_code < 300, f"{method} {path} by org A itself: {mine.text}"
+    if case.listed or method == "GET":
+        assert owned in mine.text, f"{method} {path} by org A itself does not show its object: {mine.text}"
