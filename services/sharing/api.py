@@ -13,7 +13,7 @@ from condividi.contracts.sharing_pb2 import ShareRequested
 from condividi.db import Database, utcnow
 from condividi.errors import conflict, not_found
 from condividi.identity import Caller, CallerDep, Role
-from condividi.pagination import MAX_PAGE_SIZE, Page, read_page
+from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page
 from condividi.service import DatabaseDep
 from services.sharing.catalog import find_shareable
 from services.sharing.links import new_tracking_code, tracking_url
@@ -139,6 +139,7 @@ async def list_my_shares(
     content_id: uuid.UUID | None = None,
     limit: PageSize = 20,
     cursor: str | None = None,
+    before: Before = None,
 ) -> Page[SharePublic]:
     """The caller's own shares, newest first."""
     query = select(Share).where(Share.org_id == caller.org_id, Share.member_id == caller.subject)
@@ -146,7 +147,7 @@ async def list_my_shares(
         query = query.where(Share.content_id == content_id)
     async with db.read() as session:
         rows, next_cursor = await read_page(
-            session, query, sort=Share.created_at, row_id=Share.id, limit=limit, cursor=cursor
+            session, query, sort=Share.created_at, row_id=Share.id, limit=limit, cursor=cursor, before=before
         )
     settings = _settings(request)
     return Page[SharePublic](

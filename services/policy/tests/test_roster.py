@@ -28,7 +28,7 @@ async def test_admin_builds_the_roster_and_a_member_finds_themselves(client: htt
     admin = headers(issuer, org, Role.ADMIN, subject="ada")
     team = await client.post("/api/v1/teams", json={"name": "  Sales Italia "}, headers=admin)
     assert team.status_code == 201, team.text
-    assert team.json() == {"id": team.json()["id"], "name": "Sales Italia"}
+    assert team.json() == {"id": team.json()["id"], "name": "Sales Italia", "created_at": team.json()["created_at"]}
 
     created = await client.post(
         "/api/v1/members",
