@@ -71,7 +71,7 @@ async def read_page(
     With ``before`` (and no ``cursor``) the page is read backward: the ``limit`` rows just before that
     position, still in the list's order, and the cursor to pass as ``before`` for the rows before them
     (null when there are none). "Next" always continues in the direction the client is reading."""
-    if cursor and before:
+    if cursor and before is not None:
         raise ApiError(400, "invalid_cursor", "pass either cursor (read forward) or before (read backward), not both")
     key, tie = col(sort), col(row_id)
     backward = before is not None
