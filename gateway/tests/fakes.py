@@ -287,6 +287,8 @@ def keyset_page(
     if isinstance(limit, JSONResponse):
         return limit
     cursor, before = request.query_params.get("cursor"), request.query_params.get("before")
+    if cursor and before is not None:
+        return error(400, "invalid_cursor", "pass either cursor (read forward) or before (read backward), not both")
     backward = before is not None
     ascending = oldest_first != backward
     ordered = sorted(rows, key=lambda r: (sort(r), row_id(r)), reverse=not ascending)
