@@ -33,14 +33,14 @@ class ShareContentInput:
 
 
 @strawberry.input
-class CreateSocialConnectionInput:
+class CreateSocialAccountInput:
     network: Network
     handle: str
     audience_size: int = strawberry.field(description="Followers or connections.")
 
 
 @strawberry.input
-class DeleteSocialConnectionInput:
+class DeleteSocialAccountInput:
     id: strawberry.ID = strawberry.field(description="The connection's global id.")
 
 

@@ -24,7 +24,7 @@ import strawberry
 
 from gateway.errors import GatewayError
 from gateway.relay import Node
-from gateway.types import ContentItem, Member, Share, SocialConnection, Team, Violation
+from gateway.types import ContentItem, Member, Share, SocialAccount, Team, Violation
 
 T = TypeVar("T")
 
@@ -151,13 +151,13 @@ class ShareContentPayload:
 
 
 @strawberry.type
-class CreateSocialConnectionPayload:
-    social_connection: SocialConnection | None
+class CreateSocialAccountPayload:
+    social_account: SocialAccount | None
     errors: list[UserError]
 
 
 @strawberry.type
-class DeleteSocialConnectionPayload:
+class DeleteSocialAccountPayload:
     deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the connection revoked.")
     errors: list[UserError]
 

@@ -38,9 +38,9 @@ from gateway.errors import GatewayError, validation_failed
 from gateway.inputs import (
     CreateContentItemInput,
     CreateMemberInput,
-    CreateSocialConnectionInput,
+    CreateSocialAccountInput,
     CreateTeamInput,
-    DeleteSocialConnectionInput,
+    DeleteSocialAccountInput,
     PublishContentItemInput,
     ShareContentInput,
 )
@@ -50,9 +50,9 @@ from gateway.payloads import (
     ConflictError,
     CreateContentItemPayload,
     CreateMemberPayload,
-    CreateSocialConnectionPayload,
+    CreateSocialAccountPayload,
     CreateTeamPayload,
-    DeleteSocialConnectionPayload,
+    DeleteSocialAccountPayload,
     InputPaths,
     PolicyRejectedError,
     PublishContentItemPayload,
@@ -87,7 +87,7 @@ from gateway.types import (
     OrgSummary,
     PolicyCheck,
     Share,
-    SocialConnection,
+    SocialAccount,
     Team,
     Violation,
     network_infos,
@@ -233,18 +233,18 @@ class Query:
         return keyset_connection(request, page.items, page.next_cursor, MY_SHARES, Share.from_model)
 
     @resolver("The caller's accounts on the networks, by network name.")
-    async def social_connections(
+    async def social_accounts(
         self,
         info: Info,
         first: int | None = None,
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[SocialConnection] | None:
-        request = page_request("socialConnections", first=first, after=after, last=last, before=before)
+    ) -> Connection[SocialAccount] | None:
+        request = page_request("socialAccounts", first=first, after=after, last=last, before=before)
         items = await info.context.services.sharing.my_connections()
         ordered = sorted(items, key=lambda c: (c.network, str(c.id)))
-        return list_connection(request, ordered, lambda c: c.network, SocialConnection.from_model)
+        return list_connection(request, ordered, lambda c: c.network, SocialAccount.from_model)
 
     @resolver("The org's teams, oldest first.")
     async def teams(
@@ -355,9 +355,7 @@ class Mutation:
         return ShareContentPayload(share=Share.from_model(data), errors=[])
 
     @mutation("Declares the caller's account on a network and its audience (the potential reach of their shares).")
-    async def create_social_connection(
-        self, info: Info, input: CreateSocialConnectionInput
-    ) -> CreateSocialConnectionPayload:
+    async def create_social_account(self, info: Info, input: CreateSocialAccountInput) -> CreateSocialAccountPayload:
         services = info.context.services
         data, errors = await attempt(
             services.sharing.create_connection(
@@ -365,21 +363,19 @@ class Mutation:
             ),
             InputPaths(),
         )
-        connection = SocialConnection.from_model(data) if data is not None else None
-        return CreateSocialConnectionPayload(social_connection=connection, errors=errors)
+        connection = SocialAccount.from_model(data) if data is not None else None
+        return CreateSocialAccountPayload(social_account=connection, errors=errors)
 
     @mutation("Revokes one of the caller's connections at once; the employee owns their accounts.")
-    async def delete_social_connection(
-        self, info: Info, input: DeleteSocialConnectionInput
-    ) -> DeleteSocialConnectionPayload:
+    async def delete_social_account(self, info: Info, input: DeleteSocialAccountInput) -> DeleteSocialAccountPayload:
         services = info.context.services
-        raw = global_id_of("SocialConnection", input.id)
+        raw = global_id_of("SocialAccount", input.id)
         if raw is None:
-            return DeleteSocialConnectionPayload(deleted_id=None, errors=not_a("SocialConnection", ["input", "id"]))
+            return DeleteSocialAccountPayload(deleted_id=None, errors=not_a("SocialAccount", ["input", "id"]))
         paths = InputPaths(renames={"connection_id": "id"}, not_found=("input", "id"))
         _, errors = await attempt(services.sharing.delete_connection(raw), paths)
-        deleted = None if errors else to_global_id("SocialConnection", raw)
-        return DeleteSocialConnectionPayload(deleted_id=deleted, errors=errors)
+        deleted = None if errors else to_global_id("SocialAccount", raw)
+        return DeleteSocialAccountPayload(deleted_id=deleted, errors=errors)
 
     @mutation("Adds a team to the org's roster (admins).")
     async def create_team(self, info: Info, input: CreateTeamInput) -> CreateTeamPayload:

@@ -269,17 +269,21 @@ class Share(Node):
         )
 
 
-@strawberry.type(description="An employee's account on a network; its audience is the potential reach of a share.")
-class SocialConnection(Node):
+# The sharing service calls these social connections; GraphQL calls them accounts because Relay tooling
+# takes any type named ...Connection for a cursor connection.
+@strawberry.type(
+    description="An employee's connected account on a network; its audience is the potential reach of a share."
+)
+class SocialAccount(Node):
     network: Network
     handle: str
     audience_size: int
     created_at: datetime
 
     @classmethod
-    def from_model(cls, data: ConnectionPublic) -> SocialConnection:
+    def from_model(cls, data: ConnectionPublic) -> SocialAccount:
         return cls(
-            id=to_global_id("SocialConnection", data.id),
+            id=to_global_id("SocialAccount", data.id),
             network=Network(data.network),
             handle=data.handle,
             audience_size=data.audience_size,
@@ -358,11 +362,11 @@ async def _share_decision(info: Info, raw: uuid.UUID) -> Node | None:
     return ShareDecision.from_model(data) if data is not None else None
 
 
-async def _social_connection(info: Info, raw: uuid.UUID) -> Node | None:
+async def _social_account(info: Info, raw: uuid.UUID) -> Node | None:
     # An employee has at most one connection a network: the whole list is one short answer.
     for data in await info.context.services.sharing.my_connections():
         if data.id == raw:
-            return SocialConnection.from_model(data)
+            return SocialAccount.from_model(data)
     return None
 
 
@@ -383,7 +387,7 @@ NODE_FETCHERS: dict[str, NodeFetcher] = {
     "ContentItem": _content_item,
     "Share": _share,
     "ShareDecision": _share_decision,
-    "SocialConnection": _social_connection,
+    "SocialAccount": _social_account,
     "Team": _team,
     "Member": _member,
 }

@@ -245,7 +245,7 @@ async def test_me_answers_from_the_token_and_the_roster(gql: Gql, issuer: Issuer
 
 NODE = """query($id: ID!) { node(id: $id) { __typename id
   ... on ContentItem { title } ... on Share { text } ... on ShareDecision { outcome }
-  ... on SocialConnection { handle } ... on Team { name } ... on Member { subject } } }"""
+  ... on SocialAccount { handle } ... on Team { name } ... on Member { subject } } }"""
 
 
 async def test_node_refetches_every_node_type_by_its_global_id(
@@ -257,16 +257,16 @@ async def test_node_refetches_every_node_type_by_its_global_id(
     team = downstream.add_team("Sales")
     member = downstream.add_member("employee-1")
     created = await gql(
-        'mutation { createSocialConnection(input: {network: X, handle: "@me", audienceSize: 10})'
-        " { socialConnection { id } errors { message } } }"
+        'mutation { createSocialAccount(input: {network: X, handle: "@me", audienceSize: 10})'
+        " { socialAccount { id } errors { message } } }"
     )
-    connection_id = created["data"]["createSocialConnection"]["socialConnection"]["id"]
+    connection_id = created["data"]["createSocialAccount"]["socialAccount"]["id"]
 
     expected = {
         gid("ContentItem", item.id): ("ContentItem", "title", "Plant"),
         gid("Share", share.id): ("Share", "text", "my words"),
         gid("ShareDecision", share.id): ("ShareDecision", "outcome", "APPROVED"),
-        connection_id: ("SocialConnection", "handle", "@me"),
+        connection_id: ("SocialAccount", "handle", "@me"),
         gid("Team", team.id): ("Team", "name", "Sales"),
         gid("Member", member.id): ("Member", "subject", "employee-1"),
     }
@@ -289,7 +289,7 @@ async def test_node_answers_null_alike_for_unknown_foreign_malformed_and_wrong_t
         gid("Team", uuid.uuid4()),
         gid("Member", uuid.uuid4()),
         gid("ShareDecision", share.id),
-        gid("SocialConnection", uuid.uuid4()),
+        gid("SocialAccount", uuid.uuid4()),
         gid("Nonsense", uuid.uuid4()),  # a type that does not exist
         "not-a-global-id",
         "",
@@ -677,47 +677,47 @@ async def test_an_idempotency_key_makes_a_retry_answer_the_first_share(gql: Gql,
 
 
 CONNECTIONS = """query($first: Int, $after: String, $last: Int, $before: String) {
-  socialConnections(first: $first, after: $after, last: $last, before: $before) {
+  socialAccounts(first: $first, after: $after, last: $last, before: $before) {
     edges { cursor node { id network handle audienceSize } }
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }"""
-CONNECT = """mutation($input: CreateSocialConnectionInput!) { createSocialConnection(input: $input) {
-  socialConnection { id network handle audienceSize } errors { __typename message path } } }"""
-DISCONNECT = """mutation($id: ID!) { deleteSocialConnection(input: {id: $id}) {
+CONNECT = """mutation($input: CreateSocialAccountInput!) { createSocialAccount(input: $input) {
+  socialAccount { id network handle audienceSize } errors { __typename message path } } }"""
+DISCONNECT = """mutation($id: ID!) { deleteSocialAccount(input: {id: $id}) {
   deletedId errors { __typename message path } } }"""
 
 
-async def test_social_connections_can_be_created_listed_in_pages_and_deleted(gql: Gql, downstream: Downstream) -> None:
+async def test_social_accounts_can_be_created_listed_in_pages_and_deleted(gql: Gql, downstream: Downstream) -> None:
     made = {}
     for network, handle, audience in (("X", "@ada", 900), ("LINKEDIN", "ada-r", 500), ("BLUESKY", "ada.bsky", 80)):
         body = await gql(CONNECT, {"input": {"network": network, "handle": handle, "audienceSize": audience}})
-        assert body["data"]["createSocialConnection"]["errors"] == [], body
-        made[network] = body["data"]["createSocialConnection"]["socialConnection"]
+        assert body["data"]["createSocialAccount"]["errors"] == [], body
+        made[network] = body["data"]["createSocialAccount"]["socialAccount"]
     assert made["X"] == {"id": made["X"]["id"], "network": "X", "handle": "@ada", "audienceSize": 900}
 
     duplicate = await gql(CONNECT, {"input": {"network": "X", "handle": "@other", "audienceSize": 1}})
-    assert [e["__typename"] for e in duplicate["data"]["createSocialConnection"]["errors"]] == ["ConflictError"]
+    assert [e["__typename"] for e in duplicate["data"]["createSocialAccount"]["errors"]] == ["ConflictError"]
     negative = await gql(CONNECT, {"input": {"network": "X", "handle": "@ada", "audienceSize": -1}})
-    assert [e["path"] for e in negative["data"]["createSocialConnection"]["errors"]] == [["input", "audienceSize"]]
+    assert [e["path"] for e in negative["data"]["createSocialAccount"]["errors"]] == [["input", "audienceSize"]]
 
-    page = (await gql(CONNECTIONS, {"first": 2}))["data"]["socialConnections"]
+    page = (await gql(CONNECTIONS, {"first": 2}))["data"]["socialAccounts"]
     assert [e["node"]["network"] for e in page["edges"]] == ["BLUESKY", "LINKEDIN"]  # by network name
     assert (page["pageInfo"]["hasNextPage"], page["pageInfo"]["hasPreviousPage"]) == (True, False)
-    rest = (await gql(CONNECTIONS, {"first": 2, "after": page["pageInfo"]["endCursor"]}))["data"]["socialConnections"]
+    rest = (await gql(CONNECTIONS, {"first": 2, "after": page["pageInfo"]["endCursor"]}))["data"]["socialAccounts"]
     assert [e["node"]["network"] for e in rest["edges"]] == ["X"]
     assert (rest["pageInfo"]["hasNextPage"], rest["pageInfo"]["hasPreviousPage"]) == (False, True)
     back = (await gql(CONNECTIONS, {"last": 1, "before": rest["pageInfo"]["startCursor"]}))["data"]
-    assert [e["node"]["network"] for e in back["socialConnections"]["edges"]] == ["LINKEDIN"]
+    assert [e["node"]["network"] for e in back["socialAccounts"]["edges"]] == ["LINKEDIN"]
     foreign = await gql(CONNECTIONS, {"first": 1, "after": "eyJhIjoxfQ"})
     assert error_codes(foreign) == ["invalid_cursor"]
 
     deleted = await gql(DISCONNECT, {"id": made["X"]["id"]})
-    assert deleted["data"]["deleteSocialConnection"] == {"deletedId": made["X"]["id"], "errors": []}
+    assert deleted["data"]["deleteSocialAccount"] == {"deletedId": made["X"]["id"], "errors": []}
     again = await gql(DISCONNECT, {"id": made["X"]["id"]})
-    assert again["data"]["deleteSocialConnection"] == {
+    assert again["data"]["deleteSocialAccount"] == {
         "deletedId": None,
         "errors": [{"__typename": "NotFoundError", "message": "connection not found", "path": ["input", "id"]}],
     }
-    left = (await gql(CONNECTIONS, {}))["data"]["socialConnections"]
+    left = (await gql(CONNECTIONS, {}))["data"]["socialAccounts"]
     assert [e["node"]["network"] for e in left["edges"]] == ["BLUESKY", "LINKEDIN"]
 
 
