@@ -121,3 +121,57 @@ def test_publish_check_share_and_count_through_the_gateway(system: RunningSystem
         for global_id in (item_id, shared["id"]):
             foreign = _graphql(system, f"query($id: ID!) {{ {field}(id: $id) {{ id }} }}", {"id": global_id}, stranger)
             assert foreign == {"data": {field: None}}, (field, foreign)
+
+
+def test_cursors_built_by_the_gateway_page_the_real_services_both_ways(system: RunningSystem) -> None:
+    """The gateway makes a cursor for every edge from the item's sort time and id; the real services'
+    keyset queries must take them, forward and backward."""
+    org = uuid.uuid4()
+    admin = system.issuer.headers(org=org, roles=[Role.ADMIN, Role.CURATOR], subject="admin-e2e")
+    created = []
+    for n in range(4):
+        body = _graphql(
+            system,
+            "mutation($i: CreateTeamInput!) { createTeam(input: $i) { team { id } errors { message } } }",
+            {"i": {"name": f"Team {n}"}},
+            admin,
+        )
+        assert body["data"]["createTeam"]["errors"] == [], body
+        created.append(body["data"]["createTeam"]["team"]["id"])
+    items = []
+    for n in range(3):
+        body = _graphql(
+            system,
+            "mutation($i: CreateContentItemInput!) { createContentItem(input: $i) { contentItem { id } } }",
+            {"i": {"title": f"Item {n}", "url": f"https://acme.example/{n}"}},
+            admin,
+        )
+        item_id = body["data"]["createContentItem"]["contentItem"]["id"]
+        _graphql(system, "mutation($id: ID!) { publishContentItem(input: {id: $id}) { errors { message } } }",
+                 {"id": item_id}, admin)  # fmt: skip
+        items.append(item_id)
+    items.reverse()  # the feed is newest first
+
+    def page(field: str, args: str, variables: dict[str, Any]) -> dict[str, Any]:
+        query = f"""query($first: Int, $after: String, $last: Int, $before: String) {{
+          {field}({args}) {{ edges {{ cursor node {{ id }} }}
+                          pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} }} }}"""
+        body = _graphql(system, query, variables, admin)
+        assert "errors" not in body, body
+        connection: dict[str, Any] = body["data"][field]
+        return connection
+
+    for field, expected in (("teams", created), ("feed", items)):
+        args = "first: $first, after: $after, last: $last, before: $before"
+        first = page(field, args, {"first": 2})
+        assert [e["node"]["id"] for e in first["edges"]] == expected[:2], field
+        assert first["pageInfo"]["hasNextPage"] is True
+        # Resume after the first edge (not the page's last): every edge's cursor is a position.
+        resumed = page(field, args, {"first": 5, "after": first["edges"][0]["cursor"]})
+        assert [e["node"]["id"] for e in resumed["edges"]] == expected[1:], field
+        assert resumed["pageInfo"]["hasNextPage"] is False
+        back = page(field, args, {"last": 1, "before": resumed["pageInfo"]["endCursor"]})
+        assert [e["node"]["id"] for e in back["edges"]] == expected[-2:-1], field
+        assert back["pageInfo"]["hasPreviousPage"] is True
+        tail = page(field, args, {"last": 2})
+        assert [e["node"]["id"] for e in tail["edges"]] == expected[-2:], field
