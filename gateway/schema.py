@@ -274,7 +274,10 @@ class Query:
 
     @resolver("Checks a post against the org's policy while it is being written.")
     async def check_post(self, info: Info, network: Network, text: str, url: str | None = None) -> PolicyCheck | None:
-        data = await info.context.services.policy.check(network=network.value, text=text, url=url)
+        try:
+            data = await info.context.services.policy.check(network=network.value, text=text, url=url)
+        except GatewayError as exc:
+            raise in_argument_terms(exc) from exc
         return PolicyCheck.from_model(data)
 
     @resolver("The org's totals: shares, clicks and potential reach (admins, managers, curators).")
@@ -402,6 +405,15 @@ class Mutation:
             paths,
         )
         return CreateMemberPayload(member=Member.from_model(data) if data is not None else None, errors=errors)
+
+
+def in_argument_terms(exc: GatewayError) -> GatewayError:
+    """A service's 422 on a query's field names the field's arguments (``["url"]``), not the REST body
+    it was sent in (``["body", "url"]``)."""
+    if exc.status != 422 or not exc.details:
+        return exc
+    details = [{**d, "loc": InputPaths().of(d.get("loc", []))[1:]} for d in exc.details]
+    return GatewayError(exc.code, exc.message, status=exc.status, details=details)
 
 
 def not_a(type_name: str, path: list[str]) -> list[UserError]:

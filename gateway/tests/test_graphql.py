@@ -472,6 +472,16 @@ async def test_check_post_takes_the_network_enum_and_asks_the_policy_service(gql
     assert len(downstream.calls_to("policy")) == 2
 
 
+async def test_check_post_refusals_name_the_argument(gql: Gql, downstream: Downstream) -> None:
+    body = await gql('{ checkPost(network: X, text: "hi", url: "ftp://files.example/x") { allowed } }')
+
+    assert body["data"] == {"checkPost": None}
+    (err,) = body["errors"]
+    assert err["extensions"]["code"] == "validation_failed"
+    assert [d["loc"] for d in err["extensions"]["details"]] == [["url"]]
+    assert downstream.calls_to("policy") == [], "refused with the policy service's own model, before any call"
+
+
 async def test_networks_query_exposes_the_one_networks_table(gql: Gql, downstream: Downstream) -> None:
     body = await gql("{ networks { name displayName maxLength counting intentKeepsText apiPublisher } }")
 
