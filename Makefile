@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint format proto bench clean distclean lock devtoken
+.PHONY: venv run test lint format proto schema bench clean distclean lock devtoken
 
 $(STAMP): requirements.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -32,6 +32,10 @@ format: $(STAMP)
 
 proto: $(STAMP)
 	$(BIN)/python -m condividi.contracts.generate
+
+# Writes gateway/schema.graphql from the code (a test fails while the two differ).
+schema: $(STAMP)
+	$(BIN)/python -m gateway.schema_file
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.redirect

@@ -7,8 +7,9 @@ import binascii
 import json
 import uuid
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,16 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MAX_PAGE_SIZE = 100
+
+# The list routes' ``before`` parameter (see ``read_page``).
+Before = Annotated[
+    str | None,
+    Query(
+        max_length=512,
+        description="Read backward: the items just before this cursor, in the list's order; an empty value reads "
+        "the last page. `next_cursor` then continues backward (pass it as `before`). Not with `cursor`.",
+    ),
+]
 
 
 class Page(BaseModel, Generic[T]):
@@ -59,21 +70,37 @@ async def read_page(
     limit: int,
     cursor: str | None,
     oldest_first: bool = False,
+    before: str | None = None,
 ) -> tuple[list[R], str | None]:
     """Rows of ``query`` ordered by ``(sort, row_id)`` (newest first unless ``oldest_first``), after
-    ``cursor``, and the cursor of the next page."""
+    ``cursor``, and the cursor of the next page.
+
+    With ``before`` (and no ``cursor``) the page is read backward: the ``limit`` rows just before that
+    position, still in the list's order, and the cursor to pass as ``before`` for the rows before them
+    (null when there are none). "Next" always continues in the direction the client is reading."""
+    if cursor and before is not None:
+        raise ApiError(400, "invalid_cursor", "pass either cursor (read forward) or before (read backward), not both")
     key, tie = col(sort), col(row_id)
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        if oldest_first:
+    backward = before is not None
+    # Reading backward from a position is reading forward in the opposite order.
+    ascending = oldest_first != backward
+    position = before if backward else cursor
+    if position:
+        at, last_id = decode_cursor(position)
+        if ascending:
             query = query.where(or_(key > at, and_(key == at, tie > last_id)))
         else:
             query = query.where(or_(key < at, and_(key == at, tie < last_id)))
-    order = (key, tie) if oldest_first else (key.desc(), tie.desc())
+    order = (key, tie) if ascending else (key.desc(), tie.desc())
     query = query.order_by(*order).limit(limit + 1)
     rows = list((await session.scalars(query)).all())
-    if len(rows) <= limit:
-        return rows, None
+    more = len(rows) > limit
     rows = rows[:limit]
-    last = rows[-1]
-    return rows, encode_cursor(getattr(last, sort.key), getattr(last, row_id.key))
+    if not more:
+        next_cursor = None
+    else:
+        last = rows[-1]
+        next_cursor = encode_cursor(getattr(last, sort.key), getattr(last, row_id.key))
+    if backward:
+        rows.reverse()
+    return rows, next_cursor

@@ -1,10 +1,18 @@
-"""Typed clients for the four services' REST APIs (docs/service-contracts.md).
+"""Clients for the four services' REST APIs.
+
+The REST contract is written once: the request and answer models are the services' own, imported from
+``services/<name>/models.py``, and every call goes through an ``Endpoint`` that names the route (method
+and path template, exactly as the service declares it) and the model the route answers with. A test
+(``gateway/tests/test_contract.py``) checks each endpoint against the service's app, and the stand-ins
+in ``gateway/tests/fakes.py`` serve these same endpoints with answers built through these same models,
+so neither the clients nor the fakes can drift from the services unnoticed.
 
 One ``httpx.AsyncClient`` serves the whole process (it owns the connection pool); the per-service
 clients here are cheap views made per caller, that add the caller's bearer token and the request id to
 every call, parse the answer into the contract's models, and turn any failure into a ``GatewayError``:
 
-- the service's error body ``{"error": {code, message, details}}`` keeps its code, message and details;
+- the service's error body ``{"error": {code, message, details}}`` keeps its code, message and details
+  (and ``conflicting_id`` when a 409 names the existing object);
 - the service is down or does not answer in time: ``service_unavailable`` (503);
 - an answer that breaks the contract (not JSON, unknown fields' types, an HTML error page from a proxy):
   ``bad_gateway`` (502). The body is logged, never shown: it may hold a stack trace.
@@ -15,124 +23,159 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from enum import Enum
-from typing import Any, ClassVar, Generic, TypeVar
+from functools import cache
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from condividi.errors import CODES_BY_STATUS
 from condividi.observability import current_request_id
-from gateway.errors import GatewayError, bad_gateway, service_unavailable
+from condividi.pagination import Page
+from gateway.errors import GatewayError, bad_gateway, service_unavailable, validation_failed_details
+from services.content.models import ContentItemCreate, ContentItemPublic
+from services.metrics.models import (
+    ContentStats,
+    ContentStatsBatch,
+    ContentStatsBatchRequest,
+    OrgSummary,
+)
+from services.policy.models import (
+    MemberCreate,
+    MemberPublic,
+    PolicyCheckRequest,
+    PolicyCheckResult,
+    ShareDecisionPublic,
+    TeamCreate,
+    TeamPublic,
+)
+from services.sharing.models import ConnectionCreate, ConnectionPublic, ShareCreate, SharePublic
 
 log = logging.getLogger(__name__)
 
 # The statuses a proxy or a crashed pod answers with when the service itself could not.
 _UNAVAILABLE_STATUSES = {502, 503, 504}
 
-# --- the contract's models ----------------------------------------------------------------------
+R = TypeVar("R")
+
+# --- the endpoints the gateway calls ------------------------------------------------------------
 
 
-class _Model(BaseModel):
-    # A service may add fields; the gateway reads the ones it knows.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+@dataclass(frozen=True)
+class Endpoint(Generic[R]):
+    """One route of a service as the gateway calls it: ``response`` is the route's ``response_model``
+    (``None`` for an answer without a body), ``body`` the model of its JSON body."""
+
+    service: str
+    method: str
+    path: str
+    response: Any
+    body: type[BaseModel] | None = None
+
+    def url_path(self, **params: str) -> str:
+        return self.path.format(**params)
+
+    def parse(self, data: Any) -> R:
+        return cast(R, _adapter(self.response).validate_python(data))
 
 
-T = TypeVar("T", bound=_Model)
+@cache
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(model)
 
 
-class PageData(_Model, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = None
+# content
+FEED: Endpoint[Page[ContentItemPublic]] = Endpoint("content", "GET", "/api/v1/feed", Page[ContentItemPublic])
+GET_CONTENT_ITEM: Endpoint[ContentItemPublic] = Endpoint(
+    "content", "GET", "/api/v1/content-items/{item_id}", ContentItemPublic
+)
+CREATE_CONTENT_ITEM: Endpoint[ContentItemPublic] = Endpoint(
+    "content", "POST", "/api/v1/content-items", ContentItemPublic, ContentItemCreate
+)
+PUBLISH_CONTENT_ITEM: Endpoint[ContentItemPublic] = Endpoint(
+    "content", "POST", "/api/v1/content-items/{item_id}/publish", ContentItemPublic
+)
+# policy
+CHECK_POST: Endpoint[PolicyCheckResult] = Endpoint(
+    "policy", "POST", "/api/v1/policy-checks", PolicyCheckResult, PolicyCheckRequest
+)
+GET_SHARE_DECISION: Endpoint[ShareDecisionPublic] = Endpoint(
+    "policy", "GET", "/api/v1/share-decisions/{share_id}", ShareDecisionPublic
+)
+CREATE_TEAM: Endpoint[TeamPublic] = Endpoint("policy", "POST", "/api/v1/teams", TeamPublic, TeamCreate)
+LIST_TEAMS: Endpoint[Page[TeamPublic]] = Endpoint("policy", "GET", "/api/v1/teams", Page[TeamPublic])
+GET_TEAM: Endpoint[TeamPublic] = Endpoint("policy", "GET", "/api/v1/teams/{team_id}", TeamPublic)
+CREATE_MEMBER: Endpoint[MemberPublic] = Endpoint("policy", "POST", "/api/v1/members", MemberPublic, MemberCreate)
+LIST_MEMBERS: Endpoint[Page[MemberPublic]] = Endpoint("policy", "GET", "/api/v1/members", Page[MemberPublic])
+GET_MY_MEMBER: Endpoint[MemberPublic] = Endpoint("policy", "GET", "/api/v1/members/me", MemberPublic)
+GET_MEMBER: Endpoint[MemberPublic] = Endpoint("policy", "GET", "/api/v1/members/{member_id}", MemberPublic)
+# sharing
+CREATE_SHARE: Endpoint[SharePublic] = Endpoint("sharing", "POST", "/api/v1/shares", SharePublic, ShareCreate)
+GET_SHARE: Endpoint[SharePublic] = Endpoint("sharing", "GET", "/api/v1/shares/{share_id}", SharePublic)
+LIST_MY_SHARES: Endpoint[Page[SharePublic]] = Endpoint("sharing", "GET", "/api/v1/shares", Page[SharePublic])
+CREATE_CONNECTION: Endpoint[ConnectionPublic] = Endpoint(
+    "sharing", "POST", "/api/v1/connections", ConnectionPublic, ConnectionCreate
+)
+LIST_MY_CONNECTIONS: Endpoint[list[ConnectionPublic]] = Endpoint(
+    "sharing", "GET", "/api/v1/connections", list[ConnectionPublic]
+)
+DELETE_CONNECTION: Endpoint[None] = Endpoint("sharing", "DELETE", "/api/v1/connections/{connection_id}", None)
+# metrics
+CONTENT_STATS_BATCH: Endpoint[ContentStatsBatch] = Endpoint(
+    "metrics", "POST", "/api/v1/content-stats/batch", ContentStatsBatch, ContentStatsBatchRequest
+)
+ORG_SUMMARY: Endpoint[OrgSummary] = Endpoint("metrics", "GET", "/api/v1/summary", OrgSummary)
+
+ENDPOINTS: tuple[Endpoint[Any], ...] = (
+    FEED,
+    GET_CONTENT_ITEM,
+    CREATE_CONTENT_ITEM,
+    PUBLISH_CONTENT_ITEM,
+    CHECK_POST,
+    GET_SHARE_DECISION,
+    CREATE_TEAM,
+    LIST_TEAMS,
+    GET_TEAM,
+    CREATE_MEMBER,
+    LIST_MEMBERS,
+    GET_MY_MEMBER,
+    GET_MEMBER,
+    CREATE_SHARE,
+    GET_SHARE,
+    LIST_MY_SHARES,
+    CREATE_CONNECTION,
+    LIST_MY_CONNECTIONS,
+    DELETE_CONNECTION,
+    CONTENT_STATS_BATCH,
+    ORG_SUMMARY,
+)
+
+# Routes of the services the gateway deliberately does not call, and why.
+NOT_CALLED: dict[tuple[str, str, str], str] = {
+    ("metrics", "GET", "/api/v1/content-stats/{content_id}"): (
+        "ContentItem.stats reads the same figures through content-stats/batch, one call per operation"
+    ),
+}
 
 
-class ContentStatus(Enum):
-    DRAFT = "draft"
-    PUBLISHED = "published"
+def zero_stats(content_id: uuid.UUID) -> ContentStats:
+    """What an item nobody has shared yet has (metrics leaves unknown ids out of a batch)."""
+    return ContentStats(content_id=content_id, shares=0, clicks=0, unique_clicks=0, potential_reach=0)
 
 
-class ContentItemData(_Model):
-    id: str
-    title: str
-    url: str
-    summary: str = ""
-    suggested_caption: str = ""
-    status: ContentStatus
-    created_by: str
-    created_at: datetime
-    published_at: datetime | None = None
+def request_body(model: type[BaseModel], **values: Any) -> dict[str, Any]:
+    """The JSON body of a call, validated by the service's own request model first, so that input the
+    service would refuse is refused here with the same words (``validation_failed``, loc
+    ``["body", field]``) and never travels. Fields left out stay out (the service's defaults apply)."""
+    try:
+        instance = model.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        raise validation_failed_details(
+            [{"loc": ["body", *err["loc"]], "message": err["msg"]} for err in exc.errors()]
+        ) from exc
+    body: dict[str, Any] = instance.model_dump(mode="json", exclude_unset=True)
+    return body
 
-
-class ViolationData(_Model):
-    code: str
-    message: str
-
-
-class PolicyOutcome(Enum):
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    NEEDS_REVIEW = "needs_review"
-
-
-class PolicyCheckData(_Model):
-    allowed: bool
-    outcome: PolicyOutcome
-    violations: list[ViolationData] = Field(default_factory=list)
-    length: int
-    limit: int
-
-
-class ShareStatus(Enum):
-    PENDING_POLICY = "pending_policy"
-    REJECTED = "rejected"
-    NEEDS_REVIEW = "needs_review"
-    PUBLISHED = "published"
-
-
-class PublishMethod(Enum):
-    INTENT = "intent"
-    API = "api"
-
-
-class ShareData(_Model):
-    id: str
-    content_id: str
-    member_id: str | None = None
-    network: str
-    text: str
-    status: ShareStatus
-    violations: list[ViolationData] = Field(default_factory=list)
-    publish_method: PublishMethod | None = None
-    intent_url: str | None = None
-    # False when the network ignores pre-filled text (the client should offer "copy text" first).
-    intent_keeps_text: bool | None = None
-    tracking_url: str | None = None
-    potential_reach: int | None = None
-    created_at: datetime
-    updated_at: datetime | None = None
-
-
-class ContentStatsData(_Model):
-    content_id: str
-    shares: int = 0
-    clicks: int = 0
-    unique_clicks: int = 0
-    potential_reach: int = 0
-    # How to read potential_reach, in the metrics service's words (it owns the figure).
-    reach_note: str | None = None
-
-    @classmethod
-    def zero(cls, content_id: str) -> ContentStatsData:
-        """What an item nobody has shared yet has (metrics leaves unknown ids out of a batch)."""
-        return cls(content_id=content_id)
-
-
-class ContentStatsBatch(_Model):
-    items: list[ContentStatsData]
-
-
-M = TypeVar("M", bound=BaseModel)
 
 # --- calling a service --------------------------------------------------------------------------
 
@@ -145,14 +188,6 @@ class Credentials:
     request_id: str | None = None
     # W3C trace context of the GraphQL request, passed on so the services' events carry it.
     traceparent: str = ""
-
-
-def canonical_id(value: str) -> str:
-    """Ids are UUIDs in every service; comparing them canonically keeps ``A1..`` and ``a1..`` equal."""
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return value
 
 
 class ServiceClient:
@@ -172,25 +207,49 @@ class ServiceClient:
             headers["traceparent"] = self._credentials.traceparent
         return headers
 
-    async def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
-        url = f"{self._base_url}{path}"
+    async def _send(
+        self,
+        endpoint: Endpoint[R],
+        *,
+        path: dict[str, str] | None = None,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> R:
+        """Calls ``endpoint`` and parses its answer with the route's own model."""
+        if endpoint.service != self.service:
+            raise RuntimeError(f"{endpoint.path} is a route of {endpoint.service}, not of {self.service}")
+        url = f"{self._base_url}{endpoint.url_path(**(path or {}))}"
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            response = await self._http.request(method, url, json=json, params=query, headers=self._headers())
+            response = await self._http.request(
+                endpoint.method, url, json=json, params=query, headers={**self._headers(), **(headers or {})}
+            )
         except httpx.TimeoutException as exc:
-            log.warning("service call timed out", extra={"downstream": self.service, "path": path})
+            log.warning("service call timed out", extra={"downstream": self.service, "path": endpoint.path})
             raise service_unavailable(self.service, "did not answer in time") from exc
         except httpx.TransportError as exc:
             error = repr(exc)[:200]
-            log.warning("service unreachable", extra={"downstream": self.service, "path": path, "error": error})
+            extra = {"downstream": self.service, "path": endpoint.path, "error": error}
+            log.warning("service unreachable", extra=extra)
             raise service_unavailable(self.service) from exc
-        if response.is_success:
-            try:
-                return response.json()
-            except ValueError as exc:
-                log.error("service answered non-JSON", extra={"downstream": self.service, "path": path})
-                raise bad_gateway(self.service) from exc
-        raise self._error_from(response, path)
+        if not response.is_success:
+            raise self._error_from(response, endpoint.path)
+        if endpoint.response is None:
+            return cast(R, None)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            log.error("service answered non-JSON", extra={"downstream": self.service, "path": endpoint.path})
+            raise bad_gateway(self.service) from exc
+        try:
+            return endpoint.parse(data)
+        except ValidationError as exc:
+            log.error(
+                "service answer breaks the contract",
+                extra={"downstream": self.service, "path": endpoint.path, "error": str(exc)[:1000]},
+            )
+            raise bad_gateway(self.service) from exc
 
     def _error_from(self, response: httpx.Response, path: str) -> GatewayError:
         status = response.status_code
@@ -200,7 +259,14 @@ class ServiceClient:
             code, message = error["code"], error["message"]
             if not isinstance(code, str) or not isinstance(message, str):
                 raise TypeError("code and message must be strings")
-            return GatewayError(code, message, status=status, details=_details(error.get("details")))
+            conflicting = error.get("conflicting_id")
+            return GatewayError(
+                code,
+                message,
+                status=status,
+                details=_details(error.get("details")),
+                conflicting_id=conflicting if isinstance(conflicting, str) else None,
+            )
         except (ValueError, KeyError, TypeError):
             pass
         # Not the contract's error shape: a proxy's page, or a crash the service did not catch.
@@ -215,16 +281,6 @@ class ServiceClient:
             return bad_gateway(self.service)
         return GatewayError(code, f"the {self.service} service answered {status}", status=status)
 
-    def _parse(self, model: type[M], data: Any) -> M:
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            log.error(
-                "service answer breaks the contract",
-                extra={"downstream": self.service, "model": model.__name__, "error": str(exc)[:1000]},
-            )
-            raise bad_gateway(self.service) from exc
-
 
 def _details(raw: Any) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
@@ -238,69 +294,117 @@ def _details(raw: Any) -> list[dict[str, Any]]:
     return details
 
 
+@dataclass(frozen=True)
+class PageQuery:
+    """One page of a service's keyset list: forward from ``cursor``, or backward from ``before`` (an
+    empty ``before`` reads the last page)."""
+
+    limit: int
+    cursor: str | None = None
+    before: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"limit": self.limit, "cursor": self.cursor, "before": self.before}
+
+
 class ContentClient(ServiceClient):
     service = "content"
 
-    async def feed(self, *, limit: int, cursor: str | None) -> PageData[ContentItemData]:
-        data = await self._call("GET", "/api/v1/feed", params={"limit": limit, "cursor": cursor})
-        return self._parse(PageData[ContentItemData], data)
+    async def feed(self, page: PageQuery) -> Page[ContentItemPublic]:
+        return await self._send(FEED, params=page.params())
 
-    async def get_item(self, item_id: uuid.UUID) -> ContentItemData:
-        return self._parse(ContentItemData, await self._call("GET", f"/api/v1/content-items/{item_id}"))
+    async def get_item(self, item_id: uuid.UUID) -> ContentItemPublic:
+        return await self._send(GET_CONTENT_ITEM, path={"item_id": str(item_id)})
 
     async def create_item(
         self, *, title: str, url: str, summary: str | None, suggested_caption: str | None
-    ) -> ContentItemData:
-        body: dict[str, Any] = {"title": title, "url": url}
-        if summary is not None:
-            body["summary"] = summary
-        if suggested_caption is not None:
-            body["suggested_caption"] = suggested_caption
-        return self._parse(ContentItemData, await self._call("POST", "/api/v1/content-items", json=body))
+    ) -> ContentItemPublic:
+        body = request_body(
+            ContentItemCreate, title=title, url=url, summary=summary, suggested_caption=suggested_caption
+        )
+        return await self._send(CREATE_CONTENT_ITEM, json=body)
 
-    async def publish_item(self, item_id: uuid.UUID) -> ContentItemData:
-        data = await self._call("POST", f"/api/v1/content-items/{item_id}/publish")
-        return self._parse(ContentItemData, data)
+    async def publish_item(self, item_id: uuid.UUID) -> ContentItemPublic:
+        return await self._send(PUBLISH_CONTENT_ITEM, path={"item_id": str(item_id)})
 
 
 class PolicyClient(ServiceClient):
     service = "policy"
 
-    async def check(self, *, network: str, text: str, url: str | None) -> PolicyCheckData:
-        body: dict[str, Any] = {"network": network, "text": text}
-        if url is not None:
-            body["url"] = url
-        return self._parse(PolicyCheckData, await self._call("POST", "/api/v1/policy-checks", json=body))
+    async def check(self, *, network: str, text: str, url: str | None) -> PolicyCheckResult:
+        body = request_body(PolicyCheckRequest, network=network, text=text, url=url)
+        return await self._send(CHECK_POST, json=body)
+
+    async def share_decision(self, share_id: uuid.UUID) -> ShareDecisionPublic:
+        return await self._send(GET_SHARE_DECISION, path={"share_id": str(share_id)})
+
+    async def create_team(self, *, name: str) -> TeamPublic:
+        return await self._send(CREATE_TEAM, json=request_body(TeamCreate, name=name))
+
+    async def teams(self, page: PageQuery) -> Page[TeamPublic]:
+        return await self._send(LIST_TEAMS, params=page.params())
+
+    async def get_team(self, team_id: uuid.UUID) -> TeamPublic:
+        return await self._send(GET_TEAM, path={"team_id": str(team_id)})
+
+    async def create_member(
+        self, *, subject: str, email: str, name: str, team_id: uuid.UUID | None, roles: list[str]
+    ) -> MemberPublic:
+        body = request_body(MemberCreate, subject=subject, email=email, name=name, team_id=team_id, roles=roles)
+        return await self._send(CREATE_MEMBER, json=body)
+
+    async def members(self, page: PageQuery) -> Page[MemberPublic]:
+        return await self._send(LIST_MEMBERS, params=page.params())
+
+    async def my_member(self) -> MemberPublic:
+        return await self._send(GET_MY_MEMBER)
+
+    async def get_member(self, member_id: uuid.UUID) -> MemberPublic:
+        return await self._send(GET_MEMBER, path={"member_id": str(member_id)})
 
 
 class SharingClient(ServiceClient):
     service = "sharing"
 
-    async def create_share(self, *, content_id: uuid.UUID, network: str, text: str) -> ShareData:
-        body = {"content_id": str(content_id), "network": network, "text": text}
-        return self._parse(ShareData, await self._call("POST", "/api/v1/shares", json=body))
+    async def create_share(
+        self, *, content_id: uuid.UUID, network: str, text: str, idempotency_key: str | None = None
+    ) -> SharePublic:
+        body = request_body(ShareCreate, content_id=content_id, network=network, text=text)
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        return await self._send(CREATE_SHARE, json=body, headers=headers)
 
-    async def get_share(self, share_id: uuid.UUID) -> ShareData:
-        return self._parse(ShareData, await self._call("GET", f"/api/v1/shares/{share_id}"))
+    async def get_share(self, share_id: uuid.UUID) -> SharePublic:
+        return await self._send(GET_SHARE, path={"share_id": str(share_id)})
 
-    async def my_shares(
-        self, *, limit: int, cursor: str | None, content_id: uuid.UUID | None = None
-    ) -> PageData[ShareData]:
-        params = {"limit": limit, "cursor": cursor, "content_id": str(content_id) if content_id else None}
-        return self._parse(PageData[ShareData], await self._call("GET", "/api/v1/shares", params=params))
+    async def my_shares(self, page: PageQuery, *, content_id: uuid.UUID | None = None) -> Page[SharePublic]:
+        params = {**page.params(), "content_id": str(content_id) if content_id else None}
+        return await self._send(LIST_MY_SHARES, params=params)
+
+    async def create_connection(self, *, network: str, handle: str, audience_size: int) -> ConnectionPublic:
+        body = request_body(ConnectionCreate, network=network, handle=handle, audience_size=audience_size)
+        return await self._send(CREATE_CONNECTION, json=body)
+
+    async def my_connections(self) -> list[ConnectionPublic]:
+        return await self._send(LIST_MY_CONNECTIONS)
+
+    async def delete_connection(self, connection_id: uuid.UUID) -> None:
+        await self._send(DELETE_CONNECTION, path={"connection_id": str(connection_id)})
 
 
 class MetricsClient(ServiceClient):
     service = "metrics"
     MAX_BATCH = 100  # the contract's limit for content-stats/batch
 
-    async def content_stats(self, content_ids: list[str]) -> list[ContentStatsData]:
+    async def content_stats(self, content_ids: list[uuid.UUID]) -> list[ContentStats]:
         if not content_ids:
             return []
         if len(content_ids) > self.MAX_BATCH:
             raise ValueError(f"at most {self.MAX_BATCH} ids a batch")
-        data = await self._call("POST", "/api/v1/content-stats/batch", json={"content_ids": content_ids})
-        return self._parse(ContentStatsBatch, data).items
+        body = request_body(ContentStatsBatchRequest, content_ids=content_ids)
+        return (await self._send(CONTENT_STATS_BATCH, json=body)).items
+
+    async def summary(self) -> OrgSummary:
+        return await self._send(ORG_SUMMARY)
 
 
 class Services:

@@ -10,15 +10,39 @@ child tasks (graphql-core gathers list items in tasks) inherit the operation's v
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
+from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 
-from gateway.clients import ContentStatsData, MetricsClient, Services, canonical_id
+from gateway.clients import MetricsClient, Services
+from gateway.errors import GatewayError
+from services.content.models import ContentItemPublic
+from services.metrics.models import ContentStats
+from services.policy.models import ShareDecisionPublic
 
 _current: ContextVar[Loaders | None] = ContextVar("gateway_loaders", default=None)
+
+V = TypeVar("V")
+
+
+async def _each(ids: list[uuid.UUID], fetch: Callable[[uuid.UUID], Awaitable[V]]) -> list[V | None]:
+    """For services without a batch route: the calls of one batch run at once, each id once; what the
+    caller may not see (404, 403) is None."""
+
+    async def one(key: uuid.UUID) -> V | None:
+        try:
+            return await fetch(key)
+        except GatewayError as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+
+    return list(await asyncio.gather(*(one(i) for i in ids)))
 
 
 class Loaders:
@@ -26,16 +50,22 @@ class Loaders:
         # ``services`` is called when a batch is sent, so that an unauthenticated operation can still
         # get its loaders made (its resolvers refuse it before they load anything).
         self._services = services
-        self.content_stats: DataLoader[str, ContentStatsData] = DataLoader(
+        self.content_stats: DataLoader[uuid.UUID, ContentStats | None] = DataLoader(
             load_fn=self._load_content_stats, max_batch_size=MetricsClient.MAX_BATCH
         )
+        self.content_items: DataLoader[uuid.UUID, ContentItemPublic | None] = DataLoader(
+            load_fn=lambda ids: _each(ids, self._services().content.get_item), max_batch_size=20
+        )
+        self.share_decisions: DataLoader[uuid.UUID, ShareDecisionPublic | None] = DataLoader(
+            load_fn=lambda ids: _each(ids, self._services().policy.share_decision), max_batch_size=20
+        )
 
-    async def _load_content_stats(self, content_ids: list[str]) -> list[ContentStatsData]:
+    async def _load_content_stats(self, content_ids: list[uuid.UUID]) -> list[ContentStats | None]:
         """``POST /api/v1/content-stats/batch`` once for the whole batch; an id metrics does not know
-        (nobody shared it yet) gets zeros."""
+        (nobody shared it yet) is None (the type shows zeros)."""
         found = await self._services().metrics.content_stats(content_ids)
-        by_id = {canonical_id(stats.content_id): stats for stats in found}
-        return [by_id.get(canonical_id(i)) or ContentStatsData.zero(i) for i in content_ids]
+        by_id = {stats.content_id: stats for stats in found}
+        return [by_id.get(i) for i in content_ids]
 
 
 def current_loaders() -> Loaders:

@@ -1,21 +1,24 @@
-"""The GraphQL schema the frontends use. Every field is answered by a service's REST API, called with
-the caller's token; the services decide who may do what (the gateway only checks that a caller is
-authenticated).
+"""The GraphQL schema the frontends use: Query, Mutation and Subscription, assembled here from the types
+in ``gateway/types.py`` (objects and enums), ``gateway/relay.py`` (global ids, connections),
+``gateway/inputs.py`` and ``gateway/payloads.py`` (mutations). Every field is answered by a service's
+REST API, called with the caller's token; the services decide who may do what (the gateway only checks
+that a caller is authenticated). ``gateway/schema.graphql`` is this schema printed (``make schema``).
 
-Conventions: Python names are snake_case, GraphQL names camelCase (strawberry converts); every
-resolver is ``async def`` (a synchronous one would block the event loop, engineering.md trap 1); lists
-are paginated (``first`` at most 100, ``after`` a cursor handed out as ``nextCursor``); errors carry
-``extensions {code, status, details}`` (see ``gateway/errors.py``).
+Conventions (docs/graphql.md): Python names are snake_case, GraphQL names camelCase (strawberry
+converts); every resolver is ``async def`` (a synchronous one would block the event loop,
+engineering.md trap 1); objects are Relay ``Node``s with opaque global ids; lists are cursor
+connections; mutations take one ``input`` and answer a payload with typed user errors; other errors
+carry ``extensions {code, status, details}`` (see ``gateway/errors.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
-from datetime import datetime
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -29,43 +32,78 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
-from gateway import clients
-from gateway.clients import ContentStatus, PolicyOutcome, PublishMethod, ShareStatus
-from gateway.context import GatewayContext
+from gateway.clients import PageQuery
+from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
+from gateway.inputs import (
+    CreateContentItemInput,
+    CreateMemberInput,
+    CreateSocialAccountInput,
+    CreateTeamInput,
+    DeleteSocialAccountInput,
+    PublishContentItemInput,
+    ShareContentInput,
+)
 from gateway.loaders import PerOperationLoaders
+from gateway.payloads import (
+    USER_ERROR_TYPES,
+    ConflictError,
+    CreateContentItemPayload,
+    CreateMemberPayload,
+    CreateSocialAccountPayload,
+    CreateTeamPayload,
+    DeleteSocialAccountPayload,
+    InputPaths,
+    PolicyRejectedError,
+    PublishContentItemPayload,
+    ShareContentPayload,
+    UserError,
+    ValidationError,
+    attempt,
+    invalid,
+    user_errors,
+)
+from gateway.relay import (
+    MAX_NODES,
+    Connection,
+    KeysetList,
+    Node,
+    PageRequest,
+    from_global_id,
+    global_id_of,
+    keyset_connection,
+    list_connection,
+    page_request,
+    to_global_id,
+)
+from gateway.types import (
+    NODE_FETCHERS,
+    REACH_NOTE,
+    ContentItem,
+    Info,
+    Me,
+    Member,
+    NetworkInfo,
+    OrgSummary,
+    PolicyCheck,
+    Share,
+    SocialAccount,
+    Team,
+    Violation,
+    network_infos,
+    resolver,
+    roles_of,
+)
+from services.content.models import ContentItemPublic
+from services.policy.models import MemberPublic, TeamPublic
+from services.sharing.models import SharePublic
 
 log = logging.getLogger(__name__)
 
-Info: TypeAlias = strawberry.Info[GatewayContext, None]
-
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 20
-
-# Shown when metrics has no row for an item (nobody shared it yet) and so sent no note of its own.
-REACH_NOTE = (
-    "potentialReach is the sum of the sharing employees' audiences on each network at share time. "
-    "It counts audience slots, not unique people: colleagues' audiences overlap."
-)
-
-# --- enums (the contract's values; GraphQL shows them upper-case) ---------------------------------
-
-strawberry.enum(ContentStatus, description="A content item's lifecycle.")
-strawberry.enum(PolicyOutcome, description="What the policy decides for a post.")
-strawberry.enum(ShareStatus, description="Where a share is in its lifecycle.")
-strawberry.enum(
-    PublishMethod,
-    description="INTENT: the employee posts through the network's share link; API: from a connected account.",
-)
+__all__ = ["REACH_NOTE", "build_schema", "schema", "shape_error"]
 
 _Resolver = TypeVar("_Resolver", bound=Callable[..., Awaitable[Any]])
 _Watcher = TypeVar("_Watcher", bound=Callable[..., AsyncGenerator[Any, None]])
-
-
-def resolver(description: str) -> Callable[[_Resolver], _Resolver]:
-    """``@resolver(...)``, typed for mypy (strawberry types that form ``Any``)."""
-    decorator: Callable[[_Resolver], _Resolver] = strawberry.field(description=description)
-    return decorator
 
 
 def mutation(description: str) -> Callable[[_Resolver], _Resolver]:
@@ -80,167 +118,47 @@ def subscription(description: str) -> Callable[[_Watcher], _Watcher]:
     return decorator
 
 
-# --- types --------------------------------------------------------------------------------------
+# --- lists ---------------------------------------------------------------------------------------
 
-T = TypeVar("T")
-
-
-@strawberry.type(description="One page of a list; pass `nextCursor` as `after` for the next one.")
-class Connection(Generic[T]):
-    items: list[T]
-    next_cursor: str | None = strawberry.field(description="Null on the last page.")
+FEED = KeysetList[ContentItemPublic]("feed", lambda i: i.published_at, lambda i: i.id)
+MY_SHARES = KeysetList[SharePublic]("myShares", lambda s: s.created_at, lambda s: s.id)
+TEAMS = KeysetList[TeamPublic]("teams", lambda t: t.created_at, lambda t: t.id)
+MEMBERS = KeysetList[MemberPublic]("members", lambda m: m.created_at, lambda m: m.id)
 
 
-@strawberry.type(description="The authenticated caller, as their token names them.")
-class Me:
-    subject: str
-    org_id: strawberry.ID
-    roles: list[str]
-    name: str
-    email: str
+def service_page(request: PageRequest, keyset: KeysetList[Any]) -> PageQuery:
+    """The service call for a page: forward after the cursor's position, or backward before it (from
+    the end of the list when there is no cursor)."""
+    position = keyset.service_cursor(request.cursor) if request.cursor is not None else None
+    if request.backward:
+        return PageQuery(limit=request.size, before=position or "")
+    return PageQuery(limit=request.size, cursor=position)
 
 
-@strawberry.type(description="Measured results and potential reach of a content item, each its own figure.")
-class ContentStats:
-    shares: int = strawberry.field(description="Shares published through the program.")
-    clicks: int = strawberry.field(description="Clicks on the shares' tracking links (crawlers excluded).")
-    unique_clicks: int = strawberry.field(
-        description="Distinct (tracking link, visitor) pairs per UTC day; link-preview crawlers never count."
-    )
-    potential_reach: int = strawberry.field(description="Sum of the audiences of the sharing accounts.")
-    reach_note: str = strawberry.field(description="How to read potentialReach.")
-
-    @classmethod
-    def from_data(cls, data: clients.ContentStatsData) -> ContentStats:
-        return cls(
-            shares=data.shares,
-            clicks=data.clicks,
-            unique_clicks=data.unique_clicks,
-            potential_reach=data.potential_reach,
-            reach_note=data.reach_note or REACH_NOTE,
-        )
+def parse_id(value: str, type_name: str, field: str = "id") -> uuid.UUID:
+    """For arguments that must name an object of one type (not ``node``): anything else is the
+    client's mistake, refused before any call."""
+    raw = global_id_of(type_name, value)
+    if raw is None:
+        raise validation_failed(field, f"is not the global id of a {type_name}")
+    return raw
 
 
-@strawberry.type(description="Something the company curated for employees to share in their own words.")
-class ContentItem:
-    id: strawberry.ID
-    title: str
-    url: str
-    summary: str
-    suggested_caption: str = strawberry.field(description="A starting point; the post should be the employee's own.")
-    status: ContentStatus
-    created_by: str
-    created_at: datetime
-    published_at: datetime | None
-
-    @resolver(
-        "Shares, clicks and potential reach (one metrics call for all items of a response). Null, with an "
-        "error, when metrics cannot answer: the feed itself still arrives."
-    )
-    async def stats(self, info: Info) -> ContentStats | None:
-        data = await info.context.loaders.content_stats.load(str(self.id))
-        return ContentStats.from_data(data)
-
-    @classmethod
-    def from_data(cls, data: clients.ContentItemData) -> ContentItem:
-        return cls(
-            id=strawberry.ID(data.id),
-            title=data.title,
-            url=data.url,
-            summary=data.summary,
-            suggested_caption=data.suggested_caption,
-            status=data.status,
-            created_by=data.created_by,
-            created_at=data.created_at,
-            published_at=data.published_at,
-        )
+async def fetch_node(info: Info, value: str) -> Node | None:
+    """The object a global id names, or null: a malformed id, an unknown one and another org's all
+    answer null alike."""
+    decoded = from_global_id(value)
+    if decoded is None:
+        return None
+    fetch = NODE_FETCHERS.get(decoded[0])
+    return await fetch(info, decoded[1]) if fetch is not None else None
 
 
-@strawberry.type(description="A rule a post breaks, with a message to show the employee.")
-class Violation:
-    code: str
-    message: str
-
-    @classmethod
-    def from_data(cls, data: clients.ViolationData) -> Violation:
-        return cls(code=data.code, message=data.message)
-
-
-@strawberry.type(description="The live policy check of a post being written.")
-class PolicyCheck:
-    allowed: bool
-    outcome: PolicyOutcome
-    violations: list[Violation]
-    length: int = strawberry.field(description="The post's length as the network counts it.")
-    limit: int = strawberry.field(description="The network's maximum length.")
-
-
-@strawberry.type(description="An employee's share of a content item on one network.")
-class Share:
-    id: strawberry.ID
-    content_id: strawberry.ID
-    network: str
-    text: str
-    status: ShareStatus
-    violations: list[Violation]
-    publish_method: PublishMethod | None
-    intent_url: str | None = strawberry.field(description="For INTENT: the link that opens the network's composer.")
-    intent_keeps_text: bool | None = strawberry.field(
-        description="False when the network ignores pre-filled text: offer to copy the text first."
-    )
-    tracking_url: str | None
-    potential_reach: int | None = strawberry.field(description="The sharing account's audience, once known.")
-    created_at: datetime
-
-    @classmethod
-    def from_data(cls, data: clients.ShareData) -> Share:
-        return cls(
-            id=strawberry.ID(data.id),
-            content_id=strawberry.ID(data.content_id),
-            network=data.network,
-            text=data.text,
-            status=data.status,
-            violations=[Violation.from_data(v) for v in data.violations],
-            publish_method=data.publish_method,
-            intent_url=data.intent_url,
-            intent_keeps_text=data.intent_keeps_text,
-            tracking_url=data.tracking_url,
-            potential_reach=data.potential_reach,
-            created_at=data.created_at,
-        )
-
-
-@strawberry.input
-class CreateContentItemInput:
-    title: str
-    url: str
-    summary: str | None = None
-    suggested_caption: str | None = None
-
-
-@strawberry.input
-class ShareContentInput:
-    content_id: strawberry.ID
-    network: str
-    text: str = strawberry.field(description="The employee's own words; the suggested caption is only a start.")
-
-
-# --- argument checks ----------------------------------------------------------------------------
-
-
-def page_size(first: int | None) -> int:
-    size = DEFAULT_PAGE_SIZE if first is None else first
-    if not 1 <= size <= MAX_PAGE_SIZE:
-        raise validation_failed("first", f"must be between 1 and {MAX_PAGE_SIZE}")
-    return size
-
-
-def parse_id(value: str, field: str = "id") -> uuid.UUID:
-    # Checked here so that an id never becomes a path segment of a service URL unchecked.
-    try:
-        return uuid.UUID(str(value))
-    except ValueError as exc:
-        raise validation_failed(field, "is not a valid id") from exc
+async def fetch_node_of(info: Info, type_name: str, value: str) -> Node | None:
+    """Like ``node``, for a root field of one type: an id of another type is a miss too."""
+    info.context.require_caller()
+    raw = global_id_of(type_name, value)
+    return await NODE_FETCHERS[type_name](info, raw) if raw is not None else None
 
 
 # --- operations ---------------------------------------------------------------------------------
@@ -248,81 +166,274 @@ def parse_id(value: str, field: str = "id") -> uuid.UUID:
 
 @strawberry.type
 class Query:
-    @resolver("Who the token says the caller is.")
+    @resolver("Refetches any object by its global id. Null when there is none the caller may see.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        info.context.require_caller()
+        return await fetch_node(info, id)
+
+    @resolver(f"Several objects by their global ids (at most {MAX_NODES}), in the order asked; null for each miss.")
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        info.context.require_caller()
+        if len(ids) > MAX_NODES:
+            raise validation_failed("ids", f"at most {MAX_NODES} ids at once")
+        return list(await asyncio.gather(*(fetch_node(info, i) for i in ids)))
+
+    @resolver("Who the token says the caller is, and their roster entry.")
     async def me(self, info: Info) -> Me | None:
         caller = info.context.require_caller()
         return Me(
             subject=caller.subject,
             org_id=strawberry.ID(str(caller.org_id)),
-            roles=sorted(caller.roles),
+            roles=roles_of(caller.roles),
             name=caller.name,
             email=caller.email,
         )
 
+    @resolver("The networks employees can share to, with their limits and how they are shared to.")
+    async def networks(self, info: Info) -> list[NetworkInfo]:
+        info.context.require_caller()
+        return network_infos()
+
     @resolver("The caller's feed: the org's published items, newest first.")
     async def feed(
-        self, info: Info, first: int | None = DEFAULT_PAGE_SIZE, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[ContentItem] | None:
-        limit = page_size(first)
-        page = await info.context.services.content.feed(limit=limit, cursor=after)
-        return Connection(items=[ContentItem.from_data(i) for i in page.items], next_cursor=page.next_cursor)
+        request = page_request(FEED.connection, first=first, after=after, last=last, before=before)
+        page = await info.context.services.content.feed(service_page(request, FEED))
+        return keyset_connection(request, page.items, page.next_cursor, FEED, ContentItem.from_model)
 
-    @resolver("One content item (drafts only for curators and admins).")
+    @resolver("One content item (drafts only for curators and admins); null when the caller cannot see it.")
     async def content_item(self, info: Info, id: strawberry.ID) -> ContentItem | None:
-        item_id = parse_id(id)
-        return ContentItem.from_data(await info.context.services.content.get_item(item_id))
+        node = await fetch_node_of(info, "ContentItem", id)
+        return node if isinstance(node, ContentItem) else None
 
-    @resolver("One share: the caller's own, or any in the org for reviewers and admins.")
+    @resolver("One share: the caller's own, or any in the org for reviewers and admins; else null.")
     async def share(self, info: Info, id: strawberry.ID) -> Share | None:
-        share_id = parse_id(id)
-        return Share.from_data(await info.context.services.sharing.get_share(share_id))
+        node = await fetch_node_of(info, "Share", id)
+        return node if isinstance(node, Share) else None
 
     @resolver("The caller's own shares, newest first; of one content item with `contentId`.")
     async def my_shares(
         self,
         info: Info,
-        first: int | None = DEFAULT_PAGE_SIZE,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         content_id: strawberry.ID | None = None,
     ) -> Connection[Share] | None:
-        limit = page_size(first)
-        content = parse_id(content_id, "contentId") if content_id is not None else None
-        page = await info.context.services.sharing.my_shares(limit=limit, cursor=after, content_id=content)
-        return Connection(items=[Share.from_data(s) for s in page.items], next_cursor=page.next_cursor)
+        request = page_request(MY_SHARES.connection, first=first, after=after, last=last, before=before)
+        content = parse_id(content_id, "ContentItem", "contentId") if content_id is not None else None
+        page = await info.context.services.sharing.my_shares(service_page(request, MY_SHARES), content_id=content)
+        return keyset_connection(request, page.items, page.next_cursor, MY_SHARES, Share.from_model)
+
+    @resolver("The caller's accounts on the networks, by network name.")
+    async def social_accounts(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[SocialAccount] | None:
+        request = page_request("socialAccounts", first=first, after=after, last=last, before=before)
+        items = await info.context.services.sharing.my_connections()
+        ordered = sorted(items, key=lambda c: (c.network, str(c.id)))
+        return list_connection(request, ordered, lambda c: c.network, SocialAccount.from_model)
+
+    @resolver("The org's teams, oldest first.")
+    async def teams(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Team] | None:
+        request = page_request(TEAMS.connection, first=first, after=after, last=last, before=before)
+        page = await info.context.services.policy.teams(service_page(request, TEAMS))
+        return keyset_connection(request, page.items, page.next_cursor, TEAMS, Team.from_model)
+
+    @resolver("The org's roster, oldest first (admins and managers).")
+    async def members(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Member] | None:
+        request = page_request(MEMBERS.connection, first=first, after=after, last=last, before=before)
+        page = await info.context.services.policy.members(service_page(request, MEMBERS))
+        return keyset_connection(request, page.items, page.next_cursor, MEMBERS, Member.from_model)
 
     @resolver("Checks a post against the org's policy while it is being written.")
-    async def check_post(self, info: Info, network: str, text: str, url: str | None = None) -> PolicyCheck | None:
-        data = await info.context.services.policy.check(network=network, text=text, url=url)
-        return PolicyCheck(
-            allowed=data.allowed,
-            outcome=data.outcome,
-            violations=[Violation.from_data(v) for v in data.violations],
-            length=data.length,
-            limit=data.limit,
-        )
+    async def check_post(self, info: Info, network: Network, text: str, url: str | None = None) -> PolicyCheck | None:
+        try:
+            data = await info.context.services.policy.check(network=network.value, text=text, url=url)
+        except GatewayError as exc:
+            raise in_argument_terms(exc) from exc
+        return PolicyCheck.from_model(data)
+
+    @resolver("The org's totals: shares, clicks and potential reach (admins, managers, curators).")
+    async def org_summary(self, info: Info) -> OrgSummary | None:
+        return OrgSummary.from_model(await info.context.services.metrics.summary())
+
+
+# An Idempotency-Key is 1-255 visible ASCII characters (contract 2 of issue 5).
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 @strawberry.type
 class Mutation:
     @mutation("Creates a draft (curators and admins).")
-    async def create_content_item(self, info: Info, input: CreateContentItemInput) -> ContentItem | None:
-        data = await info.context.services.content.create_item(
-            title=input.title, url=input.url, summary=input.summary, suggested_caption=input.suggested_caption
+    async def create_content_item(self, info: Info, input: CreateContentItemInput) -> CreateContentItemPayload:
+        services = info.context.services
+        data, errors = await attempt(
+            services.content.create_item(
+                title=input.title, url=input.url, summary=input.summary, suggested_caption=input.suggested_caption
+            ),
+            InputPaths(),
         )
-        return ContentItem.from_data(data)
+        item = ContentItem.from_model(data) if data is not None else None
+        return CreateContentItemPayload(content_item=item, errors=errors)
 
     @mutation("Publishes a draft to the employees' feeds (curators and admins).")
-    async def publish_content_item(self, info: Info, id: strawberry.ID) -> ContentItem | None:
-        item_id = parse_id(id)
-        return ContentItem.from_data(await info.context.services.content.publish_item(item_id))
+    async def publish_content_item(self, info: Info, input: PublishContentItemInput) -> PublishContentItemPayload:
+        services = info.context.services
+        paths = InputPaths(renames={"item_id": "id"}, not_found=("input", "id"))
+        raw = global_id_of("ContentItem", input.id)
+        if raw is None:
+            return PublishContentItemPayload(content_item=None, errors=not_a("ContentItem", ["input", "id"]))
+        data, errors = await attempt(services.content.publish_item(raw), paths)
+        item = ContentItem.from_model(data) if data is not None else None
+        return PublishContentItemPayload(content_item=item, errors=errors)
 
-    @mutation("Submits a share; it starts PENDING_POLICY and the policy decides it (poll `share`).")
-    async def share_content(self, info: Info, input: ShareContentInput) -> Share | None:
-        content_id = parse_id(input.content_id, "contentId")
-        data = await info.context.services.sharing.create_share(
-            content_id=content_id, network=input.network, text=input.text
+    @mutation(
+        "Submits a share in the employee's own words. The post is checked against the policy first: a post the "
+        "policy refuses answers PolicyRejectedError and records nothing. Otherwise the share starts "
+        "PENDING_POLICY and the policy's decision follows (subscribe to `shareUpdated`)."
+    )
+    async def share_content(self, info: Info, input: ShareContentInput) -> ShareContentPayload:
+        services = info.context.services
+        content_id = global_id_of("ContentItem", input.content_id)
+        errors: list[UserError] = []
+        if content_id is None:
+            errors += not_a("ContentItem", ["input", "contentId"])
+        if not input.text.strip():
+            errors += invalid(["input", "text"], "the text is empty or blank: write the post in your own words")
+        if input.idempotency_key is not None and not _IDEMPOTENCY_KEY.match(input.idempotency_key):
+            errors += invalid(["input", "idempotencyKey"], "must be 1-255 visible ASCII characters")
+        if errors or content_id is None:
+            return ShareContentPayload(share=None, errors=errors)
+        paths = InputPaths(
+            renames={"content_id": "contentId", "idempotency-key": "idempotencyKey"},
+            not_found=("input", "contentId"),
         )
-        return Share.from_data(data)
+        check, errors = await attempt(
+            services.policy.check(network=input.network.value, text=input.text, url=None), paths
+        )
+        if check is not None and check.outcome == Outcome.REJECTED:
+            violations = [Violation.from_model(v) for v in check.violations]
+            refusal = PolicyRejectedError(
+                message="the policy refuses this post", path=["input", "text"], violations=violations
+            )
+            return ShareContentPayload(share=None, errors=[refusal])
+        if errors:
+            return ShareContentPayload(share=None, errors=errors)
+        try:
+            data = await services.sharing.create_share(
+                content_id=content_id,
+                network=input.network.value,
+                text=input.text,
+                idempotency_key=input.idempotency_key,
+            )
+        except GatewayError as exc:
+            return ShareContentPayload(share=None, errors=await share_refused(info, exc, paths))
+        return ShareContentPayload(share=Share.from_model(data), errors=[])
+
+    @mutation("Declares the caller's account on a network and its audience (the potential reach of their shares).")
+    async def create_social_account(self, info: Info, input: CreateSocialAccountInput) -> CreateSocialAccountPayload:
+        services = info.context.services
+        data, errors = await attempt(
+            services.sharing.create_connection(
+                network=input.network.value, handle=input.handle, audience_size=input.audience_size
+            ),
+            InputPaths(),
+        )
+        connection = SocialAccount.from_model(data) if data is not None else None
+        return CreateSocialAccountPayload(social_account=connection, errors=errors)
+
+    @mutation("Revokes one of the caller's connections at once; the employee owns their accounts.")
+    async def delete_social_account(self, info: Info, input: DeleteSocialAccountInput) -> DeleteSocialAccountPayload:
+        services = info.context.services
+        raw = global_id_of("SocialAccount", input.id)
+        if raw is None:
+            return DeleteSocialAccountPayload(deleted_id=None, errors=not_a("SocialAccount", ["input", "id"]))
+        paths = InputPaths(renames={"connection_id": "id"}, not_found=("input", "id"))
+        _, errors = await attempt(services.sharing.delete_connection(raw), paths)
+        deleted = None if errors else to_global_id("SocialAccount", raw)
+        return DeleteSocialAccountPayload(deleted_id=deleted, errors=errors)
+
+    @mutation("Adds a team to the org's roster (admins).")
+    async def create_team(self, info: Info, input: CreateTeamInput) -> CreateTeamPayload:
+        data, errors = await attempt(info.context.services.policy.create_team(name=input.name), InputPaths())
+        return CreateTeamPayload(team=Team.from_model(data) if data is not None else None, errors=errors)
+
+    @mutation("Adds a person to the org's roster (admins).")
+    async def create_member(self, info: Info, input: CreateMemberInput) -> CreateMemberPayload:
+        services = info.context.services
+        team_id = None
+        if input.team_id is not None:
+            team_id = global_id_of("Team", input.team_id)
+            if team_id is None:
+                return CreateMemberPayload(member=None, errors=not_a("Team", ["input", "teamId"]))
+        paths = InputPaths(renames={"team_id": "teamId"}, not_found=("input", "teamId"))
+        data, errors = await attempt(
+            services.policy.create_member(
+                subject=input.subject,
+                email=input.email,
+                name=input.name,
+                team_id=team_id,
+                roles=[role.value for role in input.roles],
+            ),
+            paths,
+        )
+        return CreateMemberPayload(member=Member.from_model(data) if data is not None else None, errors=errors)
+
+
+def in_argument_terms(exc: GatewayError) -> GatewayError:
+    """A service's 422 on a query's field names the field's arguments (``["url"]``), not the REST body
+    it was sent in (``["body", "url"]``)."""
+    if exc.status != 422 or not exc.details:
+        return exc
+    details = [{**d, "loc": InputPaths().of(d.get("loc", []))[1:]} for d in exc.details]
+    return GatewayError(exc.code, exc.message, status=exc.status, details=details)
+
+
+def not_a(type_name: str, path: list[str]) -> list[UserError]:
+    return invalid(path, f"is not the global id of a {type_name}")
+
+
+async def share_refused(info: Info, exc: GatewayError, paths: InputPaths) -> list[UserError]:
+    """Sharing's refusals as user errors: a duplicate names the existing share (fetched, so a client
+    can show it), a reused idempotency key is the key's fault."""
+    if exc.code == "idempotency_key_reused":
+        return [ValidationError(message=exc.message, path=["input", "idempotencyKey"], code=exc.code)]
+    if exc.status == 409:
+        existing = None
+        if exc.conflicting_id is not None:
+            try:
+                existing = await fetch_node(info, to_global_id("Share", uuid.UUID(exc.conflicting_id)))
+            except ValueError:
+                existing = None
+        return [ConflictError(message=exc.message, path=None, code=exc.code, conflicting=existing)]
+    return user_errors(exc, paths)
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -406,7 +517,7 @@ class Subscription:
         "waiting for a reviewer) or two minutes pass. Replaces polling `share(id)` after `shareContent`."
     )
     async def share_updated(self, info: Info, id: strawberry.ID) -> AsyncGenerator[Share, None]:
-        share_id = parse_id(id)
+        share_id = parse_id(id, "Share")
         services = info.context.services
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SHARE_WATCH_SECONDS
@@ -414,7 +525,7 @@ class Subscription:
         hiccups = 0
         while True:
             try:
-                share = Share.from_data(await services.sharing.get_share(share_id))
+                share = Share.from_model(await services.sharing.get_share(share_id))
             except GatewayError as exc:
                 # A passing outage of sharing need not end the watch; anything else (not found) does.
                 hiccups += 1
@@ -449,6 +560,8 @@ def build_schema(*, max_depth: int = 10, max_aliases: int = 30) -> strawberry.Sc
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        # Reached only through the UserError interface, so named here.
+        types=list(USER_ERROR_TYPES),
         extensions=[
             lambda: AddValidationRules(limits),
             ParserCache,

@@ -92,12 +92,12 @@ def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
         assert f"{LINKS}/r/<code>" in banner
         feed = httpx.post(
             f"http://127.0.0.1:{ports['gateway']}/graphql",
-            json={"query": "{ feed(first: 10) { items { title stats { shares } } } }"},
+            json={"query": "{ feed(first: 10) { edges { node { title stats { shares } } } } }"},
             headers={"Authorization": f"Bearer {token}"},
             timeout=10,
         ).json()
         assert "errors" not in feed, feed
-        items = feed["data"]["feed"]["items"]
+        items = [edge["node"] for edge in feed["data"]["feed"]["edges"]]
         assert len(items) == 6, "the seeded content"
         assert sum(i["stats"]["shares"] for i in items) > 0, "the seeded shares"
 

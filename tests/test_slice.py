@@ -16,6 +16,7 @@ import pytest
 
 from condividi.identity import Role
 from condividi.testing import RunningSystem, eventually
+from gateway.relay import from_global_id, to_global_id
 
 BROWSER = {
     "User-Agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15"
@@ -33,7 +34,8 @@ def graphql(system: RunningSystem, query: str, headers: dict[str, str], **variab
 
 
 SHARE = """mutation($input: ShareContentInput!) {
-  shareContent(input: $input) { id status trackingUrl } }"""
+  shareContent(input: $input) { share { id status } errors { __typename message
+    ... on PolicyRejectedError { violations { code message } } } } }"""
 SHARE_STATE = """query($id: ID!) {
   share(id: $id) { id status intentUrl trackingUrl violations { code message } } }"""
 STATS = """query($id: ID!) { contentItem(id: $id) { id title stats { shares clicks uniqueClicks } } }"""
@@ -58,15 +60,33 @@ def publish_article(system: RunningSystem, org: uuid.UUID) -> str:
     return item_id
 
 
-def share(system: RunningSystem, headers: dict[str, str], item_id: str, text: str) -> dict[str, Any]:
-    def submitted() -> dict[str, Any] | None:
-        # sharing learns of a new item from ContentPublished, a moment after it is published
-        body = graphql(system, SHARE, headers, input={"contentId": item_id, "network": "x", "text": text})
-        return None if body.get("errors") else dict(body["data"]["shareContent"])
+def submit(system: RunningSystem, headers: dict[str, str], item_id: str, text: str) -> dict[str, Any]:
+    """shareContent's payload once sharing knows the item (it learns of a new item from ContentPublished,
+    a moment after it is published, and answers NotFoundError until then)."""
+    content_id = to_global_id("ContentItem", item_id)
 
-    created: dict[str, Any] = eventually(submitted)
+    def submitted() -> dict[str, Any] | None:
+        body = graphql(system, SHARE, headers, input={"contentId": content_id, "network": "X", "text": text})
+        assert "errors" not in body, body
+        payload: dict[str, Any] = body["data"]["shareContent"]
+        return None if [e for e in payload["errors"] if e["__typename"] == "NotFoundError"] else payload
+
+    result: dict[str, Any] = eventually(submitted)
+    return result
+
+
+def share(system: RunningSystem, headers: dict[str, str], item_id: str, text: str) -> dict[str, Any]:
+    payload = submit(system, headers, item_id, text)
+    assert payload["errors"] == [], payload
+    created: dict[str, Any] = payload["share"]
     assert created["status"] == "PENDING_POLICY"
     return created
+
+
+def raw_id(global_id: str) -> str:
+    decoded = from_global_id(global_id)
+    assert decoded is not None, global_id
+    return str(decoded[1])
 
 
 def settled(system: RunningSystem, headers: dict[str, str], share_id: str) -> dict[str, Any]:
@@ -82,8 +102,10 @@ def test_a_share_flows_from_feed_to_counted_click(system: RunningSystem, org: uu
     item_id = publish_article(system, org)
     employee = system.issuer.headers(org=org, roles=[Role.EMPLOYEE], subject="employee-slice")
 
-    feed = graphql(system, "{ feed(first: 5) { items { id title url } } }", employee)
-    assert feed["data"]["feed"]["items"] == [{"id": item_id, "title": "Our first solar plant", "url": ARTICLE}]
+    feed = graphql(system, "{ feed(first: 5) { edges { node { id title url } } } }", employee)
+    assert feed["data"]["feed"]["edges"] == [
+        {"node": {"id": to_global_id("ContentItem", item_id), "title": "Our first solar plant", "url": ARTICLE}}
+    ]
 
     text = "Proud of the team that built this: our first plant running on sunlight."
     created = share(system, employee, item_id, text)
@@ -105,11 +127,11 @@ def test_a_share_flows_from_feed_to_counted_click(system: RunningSystem, org: uu
         "utm_source": ["x"],
         "utm_medium": ["employee_advocacy"],
         "utm_campaign": ["condividi"],
-        "utm_content": [created["id"]],
+        "utm_content": [raw_id(created["id"])],
     }
 
     def counted() -> dict[str, Any] | None:
-        item = graphql(system, STATS, employee, id=item_id)["data"]["contentItem"]
+        item = graphql(system, STATS, employee, id=to_global_id("ContentItem", item_id))["data"]["contentItem"]
         return item if item["stats"]["shares"] == 1 and item["stats"]["clicks"] == 1 else None
 
     item = eventually(counted)
@@ -119,8 +141,24 @@ def test_a_share_flows_from_feed_to_counted_click(system: RunningSystem, org: uu
 def test_a_post_over_the_x_limit_is_rejected_with_a_reason(system: RunningSystem, org: uuid.UUID) -> None:
     item_id = publish_article(system, org)
     employee = system.issuer.headers(org=org, roles=[Role.EMPLOYEE], subject="employee-long")
-    # 257 characters + a space + the link counted as 23 = 281, one over X's 280
-    state = settled(system, employee, share(system, employee, item_id, "a" * 257)["id"])
+    # 257 characters + a space + the link counted as 23 = 281, one over X's 280. Through the gateway the
+    # live check refuses it at once and nothing is recorded...
+    refused = submit(system, employee, item_id, "a" * 257)
+    assert refused["share"] is None
+    [error] = refused["errors"]
+    assert error["__typename"] == "PolicyRejectedError"
+    assert [v["code"] for v in error["violations"]] == ["too_long"]
+    assert "281" in error["violations"][0]["message"]
+    mine = graphql(system, "{ myShares { edges { cursor } } }", employee)
+    assert mine == {"data": {"myShares": {"edges": []}}}
+    # ...and a share submitted past the gateway (REST) gets the same verdict from policy, with the reason.
+    direct = httpx.post(
+        f"{system.urls['sharing']}/api/v1/shares",
+        json={"content_id": item_id, "network": "x", "text": "a" * 257},
+        headers=employee,
+    )
+    assert direct.status_code == 202, direct.text
+    state = settled(system, employee, to_global_id("Share", direct.json()["id"]))
     assert state["status"] == "REJECTED"
     assert state["intentUrl"] is None
     [violation] = state["violations"]
@@ -214,16 +252,16 @@ def test_bad_input_to_every_endpoint_of_the_slice_answers_4xx_in_one_shape(
     )
     assert_error_shape(raw, 422, "validation_failed")
 
-    bad_graphql = graphql(system, "{ feed(first: 1000) { items { id } } }", employee)
+    bad_graphql = graphql(system, "{ feed(first: 1000) { edges { cursor } } }", employee)
     assert bad_graphql["errors"][0]["extensions"]["code"] == "validation_failed"
-    unknown = graphql(system, SHARE_STATE, employee, id=str(uuid.uuid4()))
-    assert unknown["errors"][0]["extensions"]["code"] == "not_found"
+    unknown = graphql(system, SHARE_STATE, employee, id=to_global_id("Share", uuid.uuid4()))
+    assert unknown == {"data": {"share": None}}
 
 
 def test_an_id_from_another_org_answers_not_found_everywhere(system: RunningSystem, org: uuid.UUID) -> None:
     item_id = publish_article(system, org)
     employee = system.issuer.headers(org=org, roles=[Role.EMPLOYEE], subject="employee-owner")
-    share_id = share(system, employee, item_id, "Mine")["id"]
+    share_id = raw_id(share(system, employee, item_id, "Mine")["id"])
     stranger = system.issuer.headers(org=uuid.uuid4(), roles=[Role.ADMIN, Role.CURATOR, Role.REVIEWER])
     for url in (
         f"{system.urls['content']}/api/v1/content-items/{item_id}",

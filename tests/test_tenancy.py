@@ -75,6 +75,7 @@ class OrgA:
     published_item: str
     draft_item: str
     team: str
+    member: str
     share: str
     connection: str
 
@@ -106,6 +107,12 @@ CASES: dict[tuple[str, str], Case] = {
         "policy", lambda a: a.share, lambda i: Request(f"/api/v1/share-decisions/{i}"), "employee"
     ),
     ("POST", "/api/v1/members"): Case("policy", lambda a: a.team, _new_member, "admin"),
+    ("GET", "/api/v1/teams/{team_id}"): Case(
+        "policy", lambda a: a.team, lambda i: Request(f"/api/v1/teams/{i}"), "admin"
+    ),
+    ("GET", "/api/v1/members/{member_id}"): Case(
+        "policy", lambda a: a.member, lambda i: Request(f"/api/v1/members/{i}"), "admin"
+    ),
     ("POST", "/api/v1/shares"): Case(
         "sharing",
         lambda a: a.published_item,
@@ -190,6 +197,8 @@ def org_a(system: RunningSystem) -> OrgA:
     published, draft = items
     ok(httpx.post(f"{urls['content']}/api/v1/content-items/{published}/publish", headers=headers["curator"]), 200)
     team = ok(httpx.post(f"{urls['policy']}/api/v1/teams", json={"name": "Tenancy"}, headers=headers["admin"]), 201)
+    new_member = _new_member(team["id"])
+    member = ok(httpx.post(f"{urls['policy']}{new_member.path}", json=new_member.json, headers=headers["admin"]), 201)
     connection = ok(
         httpx.post(
             f"{urls['sharing']}/api/v1/connections",
@@ -220,7 +229,7 @@ def org_a(system: RunningSystem) -> OrgA:
             == 200
         )
     )
-    return OrgA(org, headers, published, draft, team["id"], share["id"], connection["id"])
+    return OrgA(org, headers, published, draft, team["id"], member["id"], share["id"], connection["id"])
 
 
 def _absent(body: dict[str, Any], object_id: str) -> bool:

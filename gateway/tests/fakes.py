@@ -1,10 +1,14 @@
-"""Stand-ins for the four services, as real HTTP servers (uvicorn in a thread, each on its own port),
-answering the shapes of docs/service-contracts.md. They keep their state in one ``Downstream`` object
-that a test arranges and reads back (every call is recorded with its headers and body).
+"""Stand-ins for the four services, as real HTTP servers (uvicorn in a thread, each on its own port).
+They keep their state in one ``Downstream`` object that a test arranges and reads back (every call is
+recorded with its headers and body).
 
-They check only what the gateway is responsible for (a bearer token is forwarded; the token's claims
-are read unverified, as the real services would after verifying): the real services are tested in
-their own folders."""
+They cannot drift from the services: they serve exactly the routes the gateway's clients call
+(``gateway.clients.ENDPOINTS``, each checked against the real service's app by test_contract.py), read
+request bodies with the services' own request models, and build every answer through the services'
+own response models (``model_dump(mode="json")``) and the one error shape. The live policy check runs
+the policy service's real rules. They check only what the gateway is responsible for (a bearer token is
+forwarded; the token's claims are read unverified, as the real services would after verifying): the
+real services are tested in their own folders."""
 
 from __future__ import annotations
 
@@ -12,21 +16,42 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import jwt
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
 from condividi.devstack.infra import free_port
+from condividi.errors import ApiError, ErrorBody, ErrorDetail
+from condividi.networks import NETWORKS, Network
+from condividi.pagination import decode_cursor, encode_cursor
+from gateway import clients
+from gateway.clients import Endpoint
+from services.content.models import ContentItemPublic, ContentStatus
+from services.metrics.models import ContentStats, ContentStatsBatch, OrgSummary
+from services.policy import rules
+from services.policy.models import (
+    MemberPublic,
+    PolicyCheckResult,
+    ShareDecisionPublic,
+    TeamPublic,
+    ViolationPublic,
+)
+from services.sharing.models import ConnectionPublic, SharePublic, ShareStatus
 
 SERVICES = ("content", "policy", "sharing", "metrics")
-NETWORK_LIMITS = {"x": 280, "linkedin": 3000}
 METRICS_REACH_NOTE = "potential_reach is the sum of the sharing employees' audiences (from metrics)."
+TRACKING_BASE = "https://t.acme.example/r/"
+DUPLICATE_WINDOW = timedelta(hours=24)
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -41,72 +66,253 @@ class Call:
 
 @dataclass
 class Downstream:
-    """The stand-ins' shared state; ``reset()`` between tests."""
+    """The stand-ins' shared state, as the services' own models; ``reset()`` between tests."""
 
     urls: dict[str, str] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
-    items: dict[str, dict[str, Any]] = field(default_factory=dict)
-    stats: dict[str, dict[str, Any]] = field(default_factory=dict)
-    shares: dict[str, dict[str, Any]] = field(default_factory=dict)
+    items: dict[uuid.UUID, ContentItemPublic] = field(default_factory=dict)
+    stats: dict[uuid.UUID, ContentStats] = field(default_factory=dict)
+    shares: dict[uuid.UUID, SharePublic] = field(default_factory=dict)
+    decisions: dict[uuid.UUID, ShareDecisionPublic] = field(default_factory=dict)
+    # (member, idempotency key) -> (the request's body, the share it made)
+    idempotency: dict[tuple[str, str], tuple[Any, uuid.UUID]] = field(default_factory=dict)
+    connections: dict[uuid.UUID, tuple[str, ConnectionPublic]] = field(default_factory=dict)
+    teams: dict[uuid.UUID, TeamPublic] = field(default_factory=dict)
+    members: dict[uuid.UUID, MemberPublic] = field(default_factory=dict)
     # (service, path) -> a response to give instead of the normal one
     overrides: dict[tuple[str, str], Response] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
         with self.lock:
-            self.calls.clear()
-            self.items.clear()
-            self.stats.clear()
-            self.shares.clear()
-            self.overrides.clear()
+            for table in (
+                self.calls,
+                self.items,
+                self.stats,
+                self.shares,
+                self.decisions,
+                self.idempotency,
+                self.connections,
+                self.teams,
+                self.members,
+                self.overrides,
+            ):
+                table.clear()
 
     def calls_to(self, service: str, path: str | None = None) -> list[Call]:
         with self.lock:
             return [c for c in self.calls if c.service == service and (path is None or c.path == path)]
 
-    def add_item(self, *, published: bool = True, title: str | None = None, minutes_ago: int = 0) -> dict[str, Any]:
+    def add_item(self, *, published: bool = True, title: str | None = None, minutes_ago: int = 0) -> ContentItemPublic:
         created = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-        item: dict[str, Any] = {
-            "id": str(uuid.uuid4()),
-            "title": title or f"Item {len(self.items) + 1}",
-            "url": "https://acme.example/news/1",
-            "summary": "",
-            "suggested_caption": "Proud of the team!",
-            "status": "published" if published else "draft",
-            "created_by": "curator-1",
-            "created_at": created.isoformat(),
-            "published_at": created.isoformat() if published else None,
-        }
+        item = ContentItemPublic(
+            id=uuid.uuid4(),
+            title=title or f"Item {len(self.items) + 1}",
+            url="https://acme.example/news/1",
+            summary="",
+            suggested_caption="Proud of the team!",
+            status=ContentStatus.PUBLISHED if published else ContentStatus.DRAFT,
+            created_by="curator-1",
+            created_at=created,
+            published_at=created if published else None,
+        )
         with self.lock:
-            self.items[item["id"]] = item
+            self.items[item.id] = item
         return item
 
-    def set_stats(self, content_id: str, *, shares: int, clicks: int, unique_clicks: int, reach: int) -> None:
+    def set_stats(self, content_id: uuid.UUID, *, shares: int, clicks: int, unique_clicks: int, reach: int) -> None:
         with self.lock:
-            self.stats[content_id] = {
-                "content_id": content_id,
-                "shares": shares,
-                "clicks": clicks,
-                "unique_clicks": unique_clicks,
-                "potential_reach": reach,
-                "reach_note": METRICS_REACH_NOTE,
+            self.stats[content_id] = ContentStats(
+                content_id=content_id,
+                shares=shares,
+                clicks=clicks,
+                unique_clicks=unique_clicks,
+                potential_reach=reach,
+                reach_note=METRICS_REACH_NOTE,
+            )
+
+    def add_share(
+        self,
+        *,
+        member: str = "employee-1",
+        content_id: uuid.UUID | None = None,
+        network: Network = Network.X,
+        text: str = "mine",
+        status: ShareStatus = ShareStatus.PENDING_POLICY,
+        minutes_ago: int = 0,
+    ) -> SharePublic:
+        created = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        share = SharePublic(
+            id=uuid.uuid4(),
+            content_id=content_id or uuid.uuid4(),
+            member_id=member,
+            network=network.value,
+            text=text,
+            status=status,
+            violations=[],
+            publish_method=None,
+            intent_url=None,
+            intent_keeps_text=NETWORKS[network].intent_keeps_text,
+            tracking_url=f"{TRACKING_BASE}{uuid.uuid4().hex[:8]}",
+            potential_reach=0,
+            created_at=created,
+            updated_at=created,
+        )
+        with self.lock:
+            self.shares[share.id] = share
+        return share
+
+    def update_share(self, share_id: uuid.UUID, **changes: Any) -> SharePublic:
+        with self.lock:
+            merged = {**self.shares[share_id].model_dump(), **changes, "updated_at": datetime.now(UTC)}
+            self.shares[share_id] = SharePublic.model_validate(merged)
+            return self.shares[share_id]
+
+    def decide(self, share_id: uuid.UUID, outcome: rules.Outcome, *violations: tuple[str, str]) -> None:
+        with self.lock:
+            share = self.shares[share_id]
+            self.decisions[share_id] = ShareDecisionPublic(
+                share_id=share_id,
+                member_id=share.member_id,
+                outcome=outcome,
+                violations=[ViolationPublic(code=c, message=m) for c, m in violations],
+                decided_at=datetime.now(UTC),
+            )
+
+    def add_team(self, name: str, *, minutes_ago: int = 0) -> TeamPublic:
+        team = TeamPublic(id=uuid.uuid4(), name=name, created_at=datetime.now(UTC) - timedelta(minutes=minutes_ago))
+        with self.lock:
+            self.teams[team.id] = team
+        return team
+
+    def add_member(
+        self, subject: str, *, roles: Sequence[str] = ("employee",), team_id: uuid.UUID | None = None
+    ) -> MemberPublic:
+        member = MemberPublic.model_validate(
+            {
+                "id": uuid.uuid4(),
+                "subject": subject,
+                "email": f"{subject}@acme.example",
+                "name": subject.title(),
+                "team_id": team_id,
+                "roles": list(roles),
+                "created_at": datetime.now(UTC),
             }
+        )
+        with self.lock:
+            self.members[member.id] = member
+        return member
 
 
-def error(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "details": details or [], "request_id": None}}
-    return JSONResponse(body, status_code=status)
+def answer(model: BaseModel | None, status: int = 200) -> Response:
+    """An answer built through the service's own model, as the service serialises it."""
+    if model is None:
+        return Response(status_code=status)
+    return JSONResponse(model.model_dump(mode="json"), status_code=status)
 
 
-def _claims(request: Request) -> dict[str, Any] | None:
+def error(
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    *,
+    conflicting_id: uuid.UUID | None = None,
+) -> JSONResponse:
+    """The one error shape (condividi/errors.py), with ``conflicting_id`` on a 409 that names the
+    existing object (contract 2 of issue 5)."""
+    body: dict[str, Any] = ErrorBody(
+        code=code, message=message, details=[ErrorDetail.model_validate(d) for d in details or []]
+    ).model_dump(mode="json")
+    if conflicting_id is not None:
+        body["conflicting_id"] = str(conflicting_id)
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def _claims(request: Request) -> dict[str, Any]:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
-        return None
+        return {}
     claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
     return claims
 
 
-def _stand_in(name: str, state: Downstream, routes: Callable[[FastAPI, Downstream], None]) -> FastAPI:
+def _has_role(request: Request, *roles: str) -> bool:
+    return bool(set(roles) & set(_claims(request).get("roles", [])))
+
+
+def _forbidden(*roles: str) -> JSONResponse:
+    return error(403, "forbidden", f"this needs one of the roles: {', '.join(roles)}")
+
+
+async def _body(request: Request, model: type[M]) -> M | JSONResponse:
+    """The request's body read with the service's own request model; a refusal as the service gives it."""
+    try:
+        return model.model_validate(json.loads(await request.body() or b"null"))
+    except (PydanticValidationError, ValueError) as exc:
+        details = (
+            [{"loc": ["body", *e["loc"]], "message": e["msg"]} for e in exc.errors()]
+            if isinstance(exc, PydanticValidationError)
+            else []
+        )
+        return error(422, "validation_failed", "the request is not valid", details)
+
+
+def _limit(request: Request) -> int | JSONResponse:
+    try:
+        limit = int(request.query_params.get("limit", "20"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 100:
+        return error(
+            422, "validation_failed", "the request is not valid", [{"loc": ["query", "limit"], "message": "1..100"}]
+        )
+    return limit
+
+
+Row = TypeVar("Row")
+
+
+def keyset_page(
+    request: Request,
+    rows: list[Row],
+    *,
+    sort: Callable[[Row], datetime],
+    row_id: Callable[[Row], uuid.UUID],
+    oldest_first: bool = False,
+) -> tuple[list[Row], str | None] | JSONResponse:
+    """``condividi.pagination.read_page`` over a list, with the same cursors: forward after ``cursor``,
+    backward before ``before`` (empty: from the end), ``next_cursor`` continuing the reading direction."""
+    limit = _limit(request)
+    if isinstance(limit, JSONResponse):
+        return limit
+    cursor, before = request.query_params.get("cursor"), request.query_params.get("before")
+    if cursor and before is not None:
+        return error(400, "invalid_cursor", "pass either cursor (read forward) or before (read backward), not both")
+    backward = before is not None
+    ascending = oldest_first != backward
+    ordered = sorted(rows, key=lambda r: (sort(r), row_id(r)), reverse=not ascending)
+    position = before if backward else cursor
+    if position:
+        try:
+            at, last = decode_cursor(position)
+        except ApiError as exc:
+            return error(exc.status, exc.code, exc.message)
+        key = (at, last)
+        ordered = [r for r in ordered if ((sort(r), row_id(r)) > key) == ascending and (sort(r), row_id(r)) != key]
+    page = ordered[: limit + 1]
+    more = len(page) > limit
+    page = page[:limit]
+    next_cursor = encode_cursor(sort(page[-1]), row_id(page[-1])) if more else None
+    if backward:
+        page.reverse()
+    return page, next_cursor
+
+
+Handler = Callable[[Request, "Downstream"], Awaitable[Response]]
+
+
+def _stand_in(name: str, state: Downstream, handlers: dict[Endpoint[Any], Handler]) -> FastAPI:
     app = FastAPI()
 
     @app.middleware("http")
@@ -120,19 +326,12 @@ def _stand_in(name: str, state: Downstream, routes: Callable[[FastAPI, Downstrea
                 body = raw.decode(errors="replace")
         with state.lock:
             state.calls.append(
-                Call(
-                    name,
-                    request.method,
-                    request.url.path,
-                    dict(request.query_params),
-                    dict(request.headers),
-                    body,
-                )
+                Call(name, request.method, request.url.path, dict(request.query_params), dict(request.headers), body)
             )
             override = state.overrides.get((name, request.url.path))
         if override is not None:
             return override
-        if request.url.path != "/healthz" and _claims(request) is None:
+        if request.url.path != "/healthz" and not _claims(request):
             return error(401, "unauthenticated", "a bearer token is required")
         response: Response = await call_next(request)
         return response
@@ -141,158 +340,347 @@ def _stand_in(name: str, state: Downstream, routes: Callable[[FastAPI, Downstrea
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    routes(app, state)
+    for endpoint, handler in handlers.items():
+        if endpoint.service != name:
+            raise RuntimeError(f"{endpoint.path} is not a route of {name}")
+
+        def route(handler: Handler = handler) -> Callable[[Request], Awaitable[Response]]:
+            async def serve(request: Request) -> Response:
+                return await handler(request, state)
+
+            return serve
+
+        app.add_api_route(endpoint.path, route(), methods=[endpoint.method])
     return app
 
 
-def _content(app: FastAPI, state: Downstream) -> None:
-    @app.get("/api/v1/feed")
-    async def feed(limit: int = 20, cursor: str | None = None) -> Response:
-        if not 1 <= limit <= 100:
-            return error(
-                422,
-                "validation_failed",
-                "the request is not valid",
-                [{"loc": ["query", "limit"], "message": "1..100"}],
-            )
-        with state.lock:
-            published = [i for i in state.items.values() if i["status"] == "published"]
-        published.sort(key=lambda i: (i["published_at"], i["id"]), reverse=True)
-        start = int(cursor) if cursor else 0
-        page = published[start : start + limit]
-        more = start + limit < len(published)
-        return JSONResponse({"items": page, "next_cursor": str(start + limit) if more else None})
+def _uuid(request: Request, name: str) -> uuid.UUID | JSONResponse:
+    try:
+        return uuid.UUID(request.path_params[name])
+    except ValueError:
+        return error(
+            422, "validation_failed", "the request is not valid", [{"loc": ["path", name], "message": "bad uuid"}]
+        )
 
-    @app.get("/api/v1/content-items/{item_id}")
-    async def get_item(item_id: str) -> Response:
+
+# --- content ----------------------------------------------------------------------------------------
+
+
+async def feed(request: Request, state: Downstream) -> Response:
+    with state.lock:
+        published = [i for i in state.items.values() if i.status == ContentStatus.PUBLISHED]
+    page = keyset_page(request, published, sort=lambda i: i.published_at or i.created_at, row_id=lambda i: i.id)
+    if isinstance(page, JSONResponse):
+        return page
+    return answer(clients.FEED.response(items=page[0], next_cursor=page[1]))
+
+
+async def get_item(request: Request, state: Downstream) -> Response:
+    item_id = _uuid(request, "item_id")
+    if isinstance(item_id, JSONResponse):
+        return item_id
+    item = state.items.get(item_id)
+    if item is None or (item.status != ContentStatus.PUBLISHED and not _has_role(request, "curator", "admin")):
+        return error(404, "not_found", "content item not found")
+    return answer(item)
+
+
+async def create_item(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "curator", "admin"):
+        return _forbidden("curator", "admin")
+    body = await _body(request, clients.CREATE_CONTENT_ITEM.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    data = body.model_dump(mode="json")
+    item = state.add_item(published=False, title=data["title"]).model_copy(
+        update={"url": data["url"], "summary": data["summary"], "suggested_caption": data["suggested_caption"]}
+    )
+    with state.lock:
+        state.items[item.id] = item
+    return answer(item, 201)
+
+
+async def publish_item(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "curator", "admin"):
+        return _forbidden("curator", "admin")
+    item_id = _uuid(request, "item_id")
+    if isinstance(item_id, JSONResponse):
+        return item_id
+    with state.lock:
         item = state.items.get(item_id)
         if item is None:
             return error(404, "not_found", "content item not found")
-        return JSONResponse(item)
+        if item.status == ContentStatus.PUBLISHED:
+            return error(409, "conflict", "the content item is already published")
+        item = item.model_copy(update={"status": ContentStatus.PUBLISHED, "published_at": datetime.now(UTC)})
+        state.items[item_id] = item
+    return answer(item)
 
-    @app.post("/api/v1/content-items")
-    async def create_item(request: Request) -> Response:
-        claims = _claims(request) or {}
-        if not {"curator", "admin"} & set(claims.get("roles", [])):
-            return error(403, "forbidden", "this needs one of the roles: curator, admin")
-        body = await request.json()
-        if not str(body.get("title", "")).strip():
-            return error(
-                422,
-                "validation_failed",
-                "the request is not valid",
-                [{"loc": ["body", "title"], "message": "Value error, the title is blank"}],
-            )
-        item = state.add_item(published=False, title=body["title"])
-        item.update(
-            url=body["url"],
-            summary=body.get("summary", ""),
-            suggested_caption=body.get("suggested_caption", ""),
+
+# --- policy -----------------------------------------------------------------------------------------
+
+
+async def check_post(request: Request, state: Downstream) -> Response:
+    body = await _body(request, clients.CHECK_POST.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    data = body.model_dump()
+    verdict = rules.check(data["network"], data["text"], data["url"] or f"{TRACKING_BASE}xxxxxxxx")
+    return answer(
+        PolicyCheckResult(
+            allowed=verdict.outcome == rules.Outcome.APPROVED,
+            outcome=verdict.outcome,
+            violations=[ViolationPublic(code=v.code, message=v.message) for v in verdict.violations],
+            length=verdict.length,
+            limit=verdict.limit,
         )
-        return JSONResponse(item, status_code=201)
-
-    @app.post("/api/v1/content-items/{item_id}/publish")
-    async def publish(item_id: str) -> Response:
-        with state.lock:
-            item = state.items.get(item_id)
-            if item is None:
-                return error(404, "not_found", "content item not found")
-            if item["status"] == "published":
-                return error(409, "conflict", "the content item is already published")
-            item.update(status="published", published_at=datetime.now(UTC).isoformat())
-        return JSONResponse(item)
+    )
 
 
-def _policy(app: FastAPI, state: Downstream) -> None:
-    @app.post("/api/v1/policy-checks")
-    async def check(request: Request) -> Response:
-        body = await request.json()
-        limit = NETWORK_LIMITS.get(body.get("network", ""))
-        if limit is None:
-            return error(
-                422,
-                "validation_failed",
-                "unknown network",
-                [{"loc": ["body", "network"], "message": "unknown network"}],
-            )
-        text = body.get("text", "")
-        violations = []
-        if "confidential" in text.lower():
-            violations.append({"code": "confidential_term", "message": "Do not share confidential information."})
-        if len(text) > limit:
-            violations.append({"code": "too_long", "message": f"At most {limit} characters."})
-        return JSONResponse(
-            {
-                "allowed": not violations,
-                "outcome": "rejected" if violations else "approved",
-                "violations": violations,
-                "length": len(text),
-                "limit": limit,
-            }
+async def get_decision(request: Request, state: Downstream) -> Response:
+    share_id = _uuid(request, "share_id")
+    if isinstance(share_id, JSONResponse):
+        return share_id
+    decision = state.decisions.get(share_id)
+    mine = decision is not None and decision.member_id == _claims(request).get("sub")
+    if decision is None or not (mine or _has_role(request, "reviewer", "admin")):
+        return error(404, "not_found", "share decision not found")
+    return answer(decision)
+
+
+async def create_team(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return _forbidden("admin")
+    body = await _body(request, clients.CREATE_TEAM.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    name = body.model_dump()["name"]
+    if any(t.name == name for t in state.teams.values()):
+        return error(409, "conflict", f"the org already has a team named {name!r}")
+    return answer(state.add_team(name), 201)
+
+
+async def list_teams(request: Request, state: Downstream) -> Response:
+    page = keyset_page(
+        request, list(state.teams.values()), sort=lambda t: t.created_at, row_id=lambda t: t.id, oldest_first=True
+    )
+    if isinstance(page, JSONResponse):
+        return page
+    return answer(clients.LIST_TEAMS.response(items=page[0], next_cursor=page[1]))
+
+
+async def get_team(request: Request, state: Downstream) -> Response:
+    team_id = _uuid(request, "team_id")
+    if isinstance(team_id, JSONResponse):
+        return team_id
+    team = state.teams.get(team_id)
+    return answer(team) if team is not None else error(404, "not_found", "team not found")
+
+
+async def create_member(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return _forbidden("admin")
+    body = await _body(request, clients.CREATE_MEMBER.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    data = body.model_dump()
+    if data["team_id"] is not None and data["team_id"] not in state.teams:
+        return error(404, "not_found", "team not found")
+    if any(m.subject == data["subject"] for m in state.members.values()):
+        return error(409, "conflict", f"the org already has a member with subject {data['subject']!r}")
+    member = state.add_member(data["subject"], roles=data["roles"], team_id=data["team_id"])
+    member = member.model_copy(update={"email": data["email"], "name": data["name"]})
+    with state.lock:
+        state.members[member.id] = member
+    return answer(member, 201)
+
+
+async def list_members(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin", "manager"):
+        return _forbidden("admin", "manager")
+    page = keyset_page(
+        request, list(state.members.values()), sort=lambda m: m.created_at, row_id=lambda m: m.id, oldest_first=True
+    )
+    if isinstance(page, JSONResponse):
+        return page
+    return answer(clients.LIST_MEMBERS.response(items=page[0], next_cursor=page[1]))
+
+
+async def my_member(request: Request, state: Downstream) -> Response:
+    subject = _claims(request).get("sub")
+    for member in state.members.values():
+        if member.subject == subject:
+            return answer(member)
+    return error(404, "not_found", "member not found")
+
+
+async def get_member(request: Request, state: Downstream) -> Response:
+    member_id = _uuid(request, "member_id")
+    if isinstance(member_id, JSONResponse):
+        return member_id
+    member = state.members.get(member_id)
+    if member is None or (member.subject != _claims(request).get("sub") and not _has_role(request, "admin", "manager")):
+        return error(404, "not_found", "member not found")
+    return answer(member)
+
+
+# --- sharing ----------------------------------------------------------------------------------------
+
+
+async def create_share(request: Request, state: Downstream) -> Response:
+    """Contract 2 of issue 5: Idempotency-Key repeats answer the first share; without a key, a share of
+    the same item to the same network still pending or published within the window is a conflict."""
+    body = await _body(request, clients.CREATE_SHARE.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    data = body.model_dump(mode="json")
+    if not data["text"].strip():
+        return error(
+            422, "validation_failed", "the request is not valid", [{"loc": ["body", "text"], "message": "blank"}]
         )
-
-
-def _sharing(app: FastAPI, state: Downstream) -> None:
-    @app.post("/api/v1/shares")
-    async def create_share(request: Request) -> Response:
-        claims = _claims(request) or {}
-        body = await request.json()
-        now = datetime.now(UTC).isoformat()
-        share = {
-            "id": str(uuid.uuid4()),
-            "content_id": body["content_id"],
-            "member_id": claims.get("sub"),
-            "network": body["network"],
-            "text": body["text"],
-            "status": "pending_policy",
-            "violations": [],
-            "publish_method": None,
-            "intent_url": None,
-            "intent_keeps_text": body["network"] != "linkedin",
-            "tracking_url": None,
-            "potential_reach": None,
-            "created_at": now,
-            "updated_at": now,
-        }
+    member = str(_claims(request).get("sub"))
+    key = request.headers.get("idempotency-key")
+    content_id = uuid.UUID(data["content_id"])
+    with state.lock:
+        if key is not None and (member, key) in state.idempotency:
+            first_body, share_id = state.idempotency[(member, key)]
+            if first_body != data:
+                return error(422, "idempotency_key_reused", "this Idempotency-Key was used for another share")
+            return answer(state.shares[share_id], 202)
+        item = state.items.get(content_id)
+        if item is None or item.status != ContentStatus.PUBLISHED:
+            return error(404, "not_found", "content item not found")
+        if key is None:
+            now = datetime.now(UTC)
+            for other in state.shares.values():
+                same = (other.member_id, other.content_id, other.network) == (member, content_id, data["network"])
+                waiting = other.status in (ShareStatus.PENDING_POLICY, ShareStatus.NEEDS_REVIEW)
+                recent = other.status == ShareStatus.PUBLISHED and now - other.updated_at < DUPLICATE_WINDOW
+                if same and (waiting or recent):
+                    return error(
+                        409,
+                        "duplicate_share",
+                        f"you already shared this item to {data['network']}",
+                        conflicting_id=other.id,
+                    )
+    share = state.add_share(member=member, content_id=content_id, network=Network(data["network"]), text=data["text"])
+    if key is not None:
         with state.lock:
-            state.shares[share["id"]] = share
-        return JSONResponse(share, status_code=202)
-
-    @app.get("/api/v1/shares/{share_id}")
-    async def get_share(share_id: str) -> Response:
-        share = state.shares.get(share_id)
-        if share is None:
-            return error(404, "not_found", "share not found")
-        return JSONResponse(share)
-
-    @app.get("/api/v1/shares")
-    async def list_shares(
-        request: Request, limit: int = 20, cursor: str | None = None, content_id: str | None = None
-    ) -> Response:
-        subject = (_claims(request) or {}).get("sub")
-        with state.lock:
-            own = [
-                s
-                for s in state.shares.values()
-                if s["member_id"] == subject and (content_id is None or s["content_id"] == content_id)
-            ]
-        own.sort(key=lambda s: (s["created_at"], s["id"]), reverse=True)
-        start = int(cursor) if cursor else 0
-        more = start + limit < len(own)
-        return JSONResponse({"items": own[start : start + limit], "next_cursor": str(start + limit) if more else None})
+            state.idempotency[(member, key)] = (data, share.id)
+    return answer(share, 202)
 
 
-def _metrics(app: FastAPI, state: Downstream) -> None:
-    @app.post("/api/v1/content-stats/batch")
-    async def batch(request: Request) -> Response:
-        ids = (await request.json()).get("content_ids", [])
-        if len(ids) > 100:
-            return error(422, "validation_failed", "at most 100 ids")
-        with state.lock:
-            return JSONResponse({"items": [state.stats[i] for i in ids if i in state.stats]})
+async def get_share(request: Request, state: Downstream) -> Response:
+    share_id = _uuid(request, "share_id")
+    if isinstance(share_id, JSONResponse):
+        return share_id
+    share = state.shares.get(share_id)
+    if share is None or (
+        share.member_id != _claims(request).get("sub") and not _has_role(request, "admin", "reviewer")
+    ):
+        return error(404, "not_found", "share not found")
+    return answer(share)
 
 
-ROUTES = {"content": _content, "policy": _policy, "sharing": _sharing, "metrics": _metrics}
+async def list_shares(request: Request, state: Downstream) -> Response:
+    subject = _claims(request).get("sub")
+    wanted = request.query_params.get("content_id")
+    with state.lock:
+        own = [
+            s
+            for s in state.shares.values()
+            if s.member_id == subject and (wanted is None or str(s.content_id) == wanted)
+        ]
+    page = keyset_page(request, own, sort=lambda s: s.created_at, row_id=lambda s: s.id)
+    if isinstance(page, JSONResponse):
+        return page
+    return answer(clients.LIST_MY_SHARES.response(items=page[0], next_cursor=page[1]))
+
+
+async def create_connection(request: Request, state: Downstream) -> Response:
+    body = await _body(request, clients.CREATE_CONNECTION.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    data = body.model_dump()
+    member = str(_claims(request).get("sub"))
+    with state.lock:
+        if any(m == member and c.network == data["network"] for m, c in state.connections.values()):
+            return error(409, "conflict", f"you already have a {data['network']} connection; delete it first")
+        connection = ConnectionPublic(id=uuid.uuid4(), created_at=datetime.now(UTC), **data)
+        state.connections[connection.id] = (member, connection)
+    return answer(connection, 201)
+
+
+async def list_connections(request: Request, state: Downstream) -> Response:
+    member = _claims(request).get("sub")
+    with state.lock:
+        own = sorted((c for m, c in state.connections.values() if m == member), key=lambda c: c.network)
+    return JSONResponse(TypeAdapter(clients.LIST_MY_CONNECTIONS.response).dump_python(own, mode="json"))
+
+
+async def delete_connection(request: Request, state: Downstream) -> Response:
+    connection_id = _uuid(request, "connection_id")
+    if isinstance(connection_id, JSONResponse):
+        return connection_id
+    with state.lock:
+        found = state.connections.get(connection_id)
+        if found is None or found[0] != _claims(request).get("sub"):
+            return error(404, "not_found", "connection not found")
+        del state.connections[connection_id]
+    return answer(None, 204)
+
+
+# --- metrics ----------------------------------------------------------------------------------------
+
+
+async def stats_batch(request: Request, state: Downstream) -> Response:
+    body = await _body(request, clients.CONTENT_STATS_BATCH.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    ids = body.model_dump()["content_ids"]
+    with state.lock:
+        return answer(ContentStatsBatch(items=[state.stats[i] for i in ids if i in state.stats]))
+
+
+async def summary(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin", "manager", "curator"):
+        return _forbidden("admin", "manager", "curator")
+    with state.lock:
+        rows = list(state.stats.values())
+    return answer(
+        OrgSummary(
+            content_items=len(rows),
+            shares=sum(r.shares for r in rows),
+            clicks=sum(r.clicks for r in rows),
+            unique_clicks=sum(r.unique_clicks for r in rows),
+            potential_reach=sum(r.potential_reach for r in rows),
+        )
+    )
+
+
+HANDLERS: dict[Endpoint[Any], Handler] = {
+    clients.FEED: feed,
+    clients.GET_CONTENT_ITEM: get_item,
+    clients.CREATE_CONTENT_ITEM: create_item,
+    clients.PUBLISH_CONTENT_ITEM: publish_item,
+    clients.CHECK_POST: check_post,
+    clients.GET_SHARE_DECISION: get_decision,
+    clients.CREATE_TEAM: create_team,
+    clients.LIST_TEAMS: list_teams,
+    clients.GET_TEAM: get_team,
+    clients.CREATE_MEMBER: create_member,
+    clients.LIST_MEMBERS: list_members,
+    clients.GET_MY_MEMBER: my_member,
+    clients.GET_MEMBER: get_member,
+    clients.CREATE_SHARE: create_share,
+    clients.GET_SHARE: get_share,
+    clients.LIST_MY_SHARES: list_shares,
+    clients.CREATE_CONNECTION: create_connection,
+    clients.LIST_MY_CONNECTIONS: list_connections,
+    clients.DELETE_CONNECTION: delete_connection,
+    clients.CONTENT_STATS_BATCH: stats_batch,
+    clients.ORG_SUMMARY: summary,
+}
 
 
 class ServerThread:
@@ -327,11 +715,15 @@ class ServerThread:
         self.thread.join(10)
 
 
+def stand_in_app(name: str, state: Downstream) -> FastAPI:
+    return _stand_in(name, state, {e: h for e, h in HANDLERS.items() if e.service == name})
+
+
 def start_downstream() -> tuple[Downstream, list[ServerThread]]:
     state = Downstream()
     servers = []
     for name in SERVICES:
-        server = ServerThread(_stand_in(name, state, ROUTES[name])).start()
+        server = ServerThread(stand_in_app(name, state)).start()
         state.urls[name] = server.url
         servers.append(server)
     return state, servers

@@ -24,6 +24,7 @@ from condividi.errors import ApiError
 from condividi.identity import TokenVerifier
 from condividi.testing import AUDIENCE, Issuer, running
 from gateway.main import build_app
+from gateway.relay import to_global_id
 from gateway.tests.conftest import ORG, Gql, employee_headers, error_codes, gateway_settings
 from gateway.tests.fakes import Downstream, ServerThread
 
@@ -32,16 +33,16 @@ from gateway.tests.fakes import Downstream, ServerThread
 
 async def test_depth_limit_rejects_deeper_queries(issuer: Issuer, downstream: Downstream, gql: Gql) -> None:
     downstream.add_item()
-    settings = gateway_settings(issuer, downstream, GRAPHQL_MAX_DEPTH=2)
+    settings = gateway_settings(issuer, downstream, GRAPHQL_MAX_DEPTH=3)
     async with running(build_app(settings)) as client:
-        shallow = await gql("{ feed { items { id } } }", client=client)
-        deep = await gql("{ feed { items { id stats { shares } } } }", client=client)
+        shallow = await gql("{ feed { edges { node { id } } } }", client=client)
+        deep = await gql("{ feed { edges { node { id stats { shares } } } } }", client=client)
 
     assert "errors" not in shallow, shallow
-    assert len(shallow["data"]["feed"]["items"]) == 1
+    assert len(shallow["data"]["feed"]["edges"]) == 1
     assert deep.get("data") is None
     (err,) = deep["errors"]
-    assert "exceeds maximum operation depth of 2" in err["message"]
+    assert "exceeds maximum operation depth of 3" in err["message"]
     assert err["extensions"]["code"] == "graphql_validation_failed"
     # Refused before execution: the deep query reached no service.
     assert len(downstream.calls_to("content")) == 1
@@ -58,7 +59,7 @@ async def test_introspection_passes_the_depth_limit(gql: Gql) -> None:
 
 
 async def test_too_many_aliases_are_refused(gql: Gql, downstream: Downstream) -> None:
-    query = "{ " + " ".join(f"a{i}: feed {{ items {{ id }} }}" for i in range(31)) + " }"
+    query = "{ " + " ".join(f"a{i}: feed {{ edges {{ cursor }} }}" for i in range(31)) + " }"
     body = await gql(query)
 
     assert error_codes(body) == ["graphql_validation_failed"]
@@ -90,7 +91,7 @@ async def test_queries_via_get_are_refused_but_graphiql_is_served(gateway: httpx
 
 # --- websockets ---------------------------------------------------------------------------------
 
-STATS_QUERY = "{ feed { items { id stats { clicks } } } }"
+STATS_QUERY = "{ feed { edges { node { id stats { clicks } } } } }"
 
 
 @pytest.fixture
@@ -121,7 +122,7 @@ async def test_websocket_operations_each_get_fresh_loaders(
 ) -> None:
     """Over a websocket the context lives as long as the connection; DataLoaders must not."""
     item = downstream.add_item()
-    downstream.set_stats(item["id"], shares=1, clicks=5, unique_clicks=5, reach=100)
+    downstream.set_stats(item.id, shares=1, clicks=5, unique_clicks=5, reach=100)
     token = employee_headers(issuer)["Authorization"]
 
     async with connect(ws_url(gateway_server), subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
@@ -129,11 +130,12 @@ async def test_websocket_operations_each_get_fresh_loaders(
         assert json.loads(await ws.recv())["type"] == "connection_ack"
 
         first = await _ws_operation(ws, "1", STATS_QUERY)
-        downstream.set_stats(item["id"], shares=2, clicks=9, unique_clicks=8, reach=200)
+        downstream.set_stats(item.id, shares=2, clicks=9, unique_clicks=8, reach=200)
         second = await _ws_operation(ws, "2", STATS_QUERY)
 
-    assert first == {"data": {"feed": {"items": [{"id": item["id"], "stats": {"clicks": 5}}]}}}
-    assert second == {"data": {"feed": {"items": [{"id": item["id"], "stats": {"clicks": 9}}]}}}
+    item_id = to_global_id("ContentItem", item.id)
+    assert first == {"data": {"feed": {"edges": [{"node": {"id": item_id, "stats": {"clicks": 5}}}]}}}
+    assert second == {"data": {"feed": {"edges": [{"node": {"id": item_id, "stats": {"clicks": 9}}}]}}}
     assert len(downstream.calls_to("metrics", "/api/v1/content-stats/batch")) == 2
     assert downstream.calls_to("metrics")[0].headers["authorization"] == token
 
@@ -313,23 +315,15 @@ def test_dev_token_works_end_to_end_over_http(tmp_path: Path, issuer: Issuer, do
     finally:
         server.stop()
     assert answer.status_code == 200
-    assert json.loads(answer.text) == {"data": {"me": {"subject": subject, "orgId": ORG, "roles": ["employee"]}}}
+    assert json.loads(answer.text) == {"data": {"me": {"subject": subject, "orgId": ORG, "roles": ["EMPLOYEE"]}}}
     assert error_codes(forged.json()) == ["unauthenticated"]
 
 
 SHARE_UPDATED = "subscription($id: ID!) { shareUpdated(id: $id) { id status violations { code } } }"
 
 
-def pending_share(downstream: Downstream) -> str:
-    share_id = str(uuid.uuid4())
-    with downstream.lock:
-        downstream.shares[share_id] = {
-            "id": share_id, "content_id": str(uuid.uuid4()), "member_id": "employee-1", "network": "x",
-            "text": "mine", "status": "pending_policy", "violations": [], "publish_method": None,
-            "intent_url": None, "intent_keeps_text": True, "tracking_url": None, "potential_reach": None,
-            "created_at": "2026-11-26T08:00:00+00:00", "updated_at": "2026-11-26T08:00:00+00:00",
-        }  # fmt: skip
-    return share_id
+def pending_share(downstream: Downstream) -> uuid.UUID:
+    return downstream.add_share(member="employee-1").id
 
 
 async def test_share_updated_pushes_each_status_until_the_share_settles(
@@ -341,19 +335,14 @@ async def test_share_updated_pushes_each_status_until_the_share_settles(
     async with connect(ws_url(gateway_server), subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": token}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
-        subscribe = {"query": SHARE_UPDATED, "variables": {"id": share_id}}
+        subscribe = {"query": SHARE_UPDATED, "variables": {"id": to_global_id("Share", share_id)}}
         await ws.send(json.dumps({"id": "s", "type": "subscribe", "payload": subscribe}))
         first = json.loads(await ws.recv())
         assert first["payload"]["data"]["shareUpdated"]["status"] == "PENDING_POLICY"
-        with downstream.lock:
-            downstream.shares[share_id] = {
-                **downstream.shares[share_id],
-                "status": "rejected",
-                "violations": [{"code": "too_long", "message": "too long"}],
-            }
+        downstream.update_share(share_id, status="rejected", violations=[{"code": "too_long", "message": "too long"}])
         second = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert second["payload"]["data"]["shareUpdated"] == {
-            "id": share_id, "status": "REJECTED", "violations": [{"code": "too_long"}],
+            "id": to_global_id("Share", share_id), "status": "REJECTED", "violations": [{"code": "too_long"}],
         }  # fmt: skip
         assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"id": "s", "type": "complete"}
     polls = downstream.calls_to("sharing", f"/api/v1/shares/{share_id}")
@@ -366,13 +355,13 @@ async def test_share_updated_never_leaks_an_unexpected_error(
     def broken(data: Any) -> Any:
         raise RuntimeError("db password=hunter2")
 
-    monkeypatch.setattr("gateway.schema.Share.from_data", broken)
+    monkeypatch.setattr("gateway.schema.Share.from_model", broken)
     share_id = pending_share(downstream)
     token = employee_headers(issuer)["Authorization"]
     async with connect(ws_url(gateway_server), subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": token}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
-        subscribe = {"query": SHARE_UPDATED, "variables": {"id": share_id}}
+        subscribe = {"query": SHARE_UPDATED, "variables": {"id": to_global_id("Share", share_id)}}
         await ws.send(json.dumps({"id": "s", "type": "subscribe", "payload": subscribe}))
         answer = await asyncio.wait_for(ws.recv(), 5)
     assert "hunter2" not in answer

@@ -13,7 +13,7 @@ from condividi.db import Database, utcnow
 from condividi.errors import conflict, not_found
 from condividi.identity import Caller, CallerDep, Role, require_roles
 from condividi.openapi import DocumentedRoute, error_responses
-from condividi.pagination import MAX_PAGE_SIZE, Page, read_page
+from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page
 from condividi.service import DatabaseDep
 from services.content.models import ContentItem, ContentItemCreate, ContentItemPublic, ContentStatus
 
@@ -97,7 +97,7 @@ async def publish_content_item(item_id: uuid.UUID, caller: Curator, db: Database
 
 @router.get("/feed", tags=["feed"], operation_id="feed-list", responses=error_responses(400))
 async def get_feed(
-    caller: CallerDep, db: DatabaseDep, limit: PageSize = 20, cursor: str | None = None
+    caller: CallerDep, db: DatabaseDep, limit: PageSize = 20, cursor: str | None = None, before: Before = None
 ) -> Page[ContentItemPublic]:
     """The caller's feed: the org's published items, newest first."""
     query = select(ContentItem).where(
@@ -105,6 +105,12 @@ async def get_feed(
     )
     async with db.read() as session:
         rows, next_cursor = await read_page(
-            session, query, sort=ContentItem.published_at, row_id=ContentItem.id, limit=limit, cursor=cursor
+            session,
+            query,
+            sort=ContentItem.published_at,
+            row_id=ContentItem.id,
+            limit=limit,
+            cursor=cursor,
+            before=before,
         )
     return Page[ContentItemPublic](items=[_public(r) for r in rows], next_cursor=next_cursor)

@@ -13,7 +13,7 @@ from condividi.db import utcnow
 from condividi.errors import conflict, not_found
 from condividi.identity import Caller, CallerDep, Role, require_roles
 from condividi.openapi import DocumentedRoute, error_responses
-from condividi.pagination import MAX_PAGE_SIZE, Page, read_page
+from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page
 from condividi.service import DatabaseDep
 from services.policy import rules
 from services.policy.models import (
@@ -92,32 +92,48 @@ async def get_share_decision(share_id: uuid.UUID, caller: CallerDep, db: Databas
     responses=error_responses(409, s409="The org already has a team of that name."),
 )
 async def create_team(body: TeamCreate, caller: Admin, db: DatabaseDep) -> TeamPublic:
-    team_id = uuid.uuid4()
+    team_id, now = uuid.uuid4(), utcnow()
     async with db.unit_of_work() as uow:
         # ON CONFLICT rather than catching IntegrityError: a duplicate is an expected answer (409), not a
         # failed transaction.
         created = await uow.session.scalar(
             insert(Team)
-            .values(id=team_id, org_id=caller.org_id, name=body.name, created_at=utcnow())
+            .values(id=team_id, org_id=caller.org_id, name=body.name, created_at=now)
             .on_conflict_do_nothing(index_elements=["org_id", "name"])
             .returning(col(Team.id))
         )
     if created is None:
         raise conflict(f"the org already has a team named {body.name!r}")
-    return TeamPublic(id=team_id, name=body.name)
+    return TeamPublic(id=team_id, name=body.name, created_at=now)
 
 
 @router.get("/teams", tags=["teams"], operation_id="teams-list", responses=error_responses(400))
 async def list_teams(
-    caller: CallerDep, db: DatabaseDep, limit: PageSize = 50, cursor: Cursor = None
+    caller: CallerDep, db: DatabaseDep, limit: PageSize = 50, cursor: Cursor = None, before: Before = None
 ) -> Page[TeamPublic]:
     """The org's teams, oldest first."""
     query = select(Team).where(col(Team.org_id) == caller.org_id)
     async with db.read() as session:
         teams, next_cursor = await read_page(
-            session, query, sort=Team.created_at, row_id=Team.id, limit=limit, cursor=cursor, oldest_first=True
+            session,
+            query,
+            sort=Team.created_at,
+            row_id=Team.id,
+            limit=limit,
+            cursor=cursor,
+            oldest_first=True,
+            before=before,
         )
-    return Page[TeamPublic](items=[TeamPublic(id=t.id, name=t.name) for t in teams], next_cursor=next_cursor)
+    return Page[TeamPublic](items=[_team_public(t) for t in teams], next_cursor=next_cursor)
+
+
+@router.get("/teams/{team_id}", tags=["teams"], operation_id="teams-get")
+async def get_team(team_id: uuid.UUID, caller: CallerDep, db: DatabaseDep) -> TeamPublic:
+    async with db.read() as session:
+        team = await session.get(Team, team_id)
+    if team is None or team.org_id != caller.org_id:
+        raise not_found("team")
+    return _team_public(team)
 
 
 @router.post(
@@ -158,13 +174,20 @@ async def create_member(body: MemberCreate, caller: Admin, db: DatabaseDep) -> M
 
 @router.get("/members", tags=["members"], operation_id="members-list", responses=error_responses(400))
 async def list_members(
-    caller: RosterReader, db: DatabaseDep, limit: PageSize = 50, cursor: Cursor = None
+    caller: RosterReader, db: DatabaseDep, limit: PageSize = 50, cursor: Cursor = None, before: Before = None
 ) -> Page[MemberPublic]:
     """The org's roster, oldest first."""
     query = select(Member).where(col(Member.org_id) == caller.org_id)
     async with db.read() as session:
         members, next_cursor = await read_page(
-            session, query, sort=Member.created_at, row_id=Member.id, limit=limit, cursor=cursor, oldest_first=True
+            session,
+            query,
+            sort=Member.created_at,
+            row_id=Member.id,
+            limit=limit,
+            cursor=cursor,
+            oldest_first=True,
+            before=before,
         )
     return Page[MemberPublic](items=[_member_public(m) for m in members], next_cursor=next_cursor)
 
@@ -185,7 +208,24 @@ async def get_my_member(caller: CallerDep, db: DatabaseDep) -> MemberPublic:
     return _member_public(member)
 
 
+@router.get("/members/{member_id}", tags=["members"], operation_id="members-get")
+async def get_member(member_id: uuid.UUID, caller: CallerDep, db: DatabaseDep) -> MemberPublic:
+    """One roster entry: any of the org's for admins and managers, one's own for everyone."""
+    async with db.read() as session:
+        member = await session.get(Member, member_id)
+    # Another org's member, and a colleague for a caller who may not read the roster, answer like a missing one.
+    if member is None or member.org_id != caller.org_id:
+        raise not_found("member")
+    if member.subject != caller.subject and not caller.has_any(Role.ADMIN, Role.MANAGER):
+        raise not_found("member")
+    return _member_public(member)
+
+
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _team_public(team: Team) -> TeamPublic:
+    return TeamPublic(id=team.id, name=team.name, created_at=team.created_at)
 
 
 def _member_public(member: Member) -> MemberPublic:

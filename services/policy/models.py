@@ -153,6 +153,8 @@ class TeamCreate(BaseModel):
 class TeamPublic(BaseModel):
     id: uuid.UUID
     name: str
+    # Orders the teams' pages (oldest first); the gateway builds its edge cursors from it.
+    created_at: datetime
 
 
 class MemberCreate(BaseModel):

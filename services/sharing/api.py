@@ -17,7 +17,7 @@ from condividi.errors import ApiError, conflict, not_found
 from condividi.identity import Caller, CallerDep, Role
 from condividi.networks import NETWORKS, Network
 from condividi.openapi import DocumentedRoute, error_responses
-from condividi.pagination import MAX_PAGE_SIZE, Page, read_page
+from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page
 from condividi.service import DatabaseDep
 from services.sharing import rules
 from services.sharing.catalog import find_shareable
@@ -257,6 +257,7 @@ async def list_my_shares(
     content_id: uuid.UUID | None = None,
     limit: PageSize = 20,
     cursor: str | None = None,
+    before: Before = None,
 ) -> Page[SharePublic]:
     """The caller's own shares, newest first."""
     query = select(Share).where(Share.org_id == caller.org_id, Share.member_id == caller.subject)
@@ -264,7 +265,7 @@ async def list_my_shares(
         query = query.where(Share.content_id == content_id)
     async with db.read() as session:
         rows, next_cursor = await read_page(
-            session, query, sort=Share.created_at, row_id=Share.id, limit=limit, cursor=cursor
+            session, query, sort=Share.created_at, row_id=Share.id, limit=limit, cursor=cursor, before=before
         )
     settings = _settings(request)
     return Page[SharePublic](

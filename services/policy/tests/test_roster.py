@@ -28,7 +28,7 @@ async def test_admin_builds_the_roster_and_a_member_finds_themselves(client: htt
     admin = headers(issuer, org, Role.ADMIN, subject="ada")
     team = await client.post("/api/v1/teams", json={"name": "  Sales Italia "}, headers=admin)
     assert team.status_code == 201, team.text
-    assert team.json() == {"id": team.json()["id"], "name": "Sales Italia"}
+    assert team.json() == {"id": team.json()["id"], "name": "Sales Italia", "created_at": team.json()["created_at"]}
 
     created = await client.post(
         "/api/v1/members",
@@ -215,3 +215,60 @@ async def test_malformed_json_answers_in_the_error_shape(client: httpx.AsyncClie
     )
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "validation_failed"
+
+
+async def test_lists_read_backward_from_a_cursor_or_from_the_end(client: httpx.AsyncClient, issuer: Issuer) -> None:
+    org = new_org()
+    admin = headers(issuer, org, Role.ADMIN)
+    team_ids = [
+        (await client.post("/api/v1/teams", json={"name": f"b{n}"}, headers=admin)).json()["id"] for n in range(5)
+    ]
+
+    async def page(**params: Any) -> dict[str, Any]:
+        response = await client.get("/api/v1/teams", params=params, headers=admin)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    last = await page(limit=2, before="")
+    assert [t["id"] for t in last["items"]] == team_ids[3:]  # the end of the list, in the list's order
+    earlier = await page(limit=2, before=last["next_cursor"])  # next_cursor continues backward
+    assert [t["id"] for t in earlier["items"]] == team_ids[1:3]
+    first = await page(limit=2, before=earlier["next_cursor"])
+    assert [t["id"] for t in first["items"]] == team_ids[:1]
+    assert first["next_cursor"] is None
+
+    # A forward page's cursor and a backward one name the same positions.
+    forward = await page(limit=3)
+    back_from_it = await page(limit=5, before=forward["next_cursor"])
+    assert [t["id"] for t in back_from_it["items"]] == team_ids[:2]
+
+    for before in ("", forward["next_cursor"]):  # one direction a page
+        clash = await client.get(
+            "/api/v1/teams", params={"cursor": forward["next_cursor"], "before": before}, headers=admin
+        )
+        assert clash.status_code == 400 and clash.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_one_team_and_one_member_by_id_within_the_org(client: httpx.AsyncClient, issuer: Issuer) -> None:
+    org = new_org()
+    admin = headers(issuer, org, Role.ADMIN)
+    team = (await client.post("/api/v1/teams", json={"name": "One"}, headers=admin)).json()
+    member = (await client.post("/api/v1/members", json=member_body("solo"), headers=admin)).json()
+    colleague = (await client.post("/api/v1/members", json=member_body("other"), headers=admin)).json()
+    stranger = headers(issuer, new_org(), Role.ADMIN)
+    self_ = headers(issuer, org, Role.EMPLOYEE, subject="solo")
+
+    assert (await client.get(f"/api/v1/teams/{team['id']}", headers=self_)).json() == team
+    assert (await client.get(f"/api/v1/members/{member['id']}", headers=self_)).json() == member
+    assert (await client.get(f"/api/v1/members/{colleague['id']}", headers=admin)).json() == colleague
+    for path, who in (
+        (f"/api/v1/teams/{team['id']}", stranger),
+        (f"/api/v1/teams/{uuid.uuid4()}", admin),
+        (f"/api/v1/members/{member['id']}", stranger),
+        (f"/api/v1/members/{colleague['id']}", self_),  # an employee sees only their own entry
+        (f"/api/v1/members/{uuid.uuid4()}", admin),
+    ):
+        response = await client.get(path, headers=who)
+        assert response.status_code == 404, (path, response.text)
+        assert response.json()["error"]["code"] == "not_found"
