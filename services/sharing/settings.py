@@ -16,6 +16,9 @@ class SharingSettings(ServiceSettings):
     CONTENT_SERVICE_URL: str = "http://localhost:8001"
     # Links are immutable once made, so the click redirect keeps this many in memory.
     LINK_CACHE_SIZE: int = 100_000
+    # At shutdown, the clicks still queued are written for up to this long (through a database
+    # failover, if one is under way), before the outbox relay drains (OUTBOX_DRAIN_SECONDS).
+    CLICK_DRAIN_SECONDS: float = 10.0
 
     @model_validator(mode="after")
     def _real_salt_outside_development(self) -> "SharingSettings":
