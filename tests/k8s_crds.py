@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CRD_DIR = ROOT.parent / "shared" / "k8s-crds"
+# Beside the repository by convention (DESIGN.md); K8S_CRDS_DIR points elsewhere.
+CRD_DIR = Path(os.environ.get("K8S_CRDS_DIR") or ROOT.parent / "shared" / "k8s-crds")
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
