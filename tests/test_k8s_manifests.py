@@ -940,17 +940,21 @@ def test_dev_keeps_no_backups() -> None:
     assert all("plugins" not in c["spec"] for c in of_kind("Cluster", rendered("dev")))
 
 
-def readme_manifests() -> list[Resource]:
-    """The manifests shown in deploy/k8s/README.md (its ```yaml blocks)."""
+def readme_yaml() -> list[Any]:
+    """The YAML documents shown in deploy/k8s/README.md (its ```yaml blocks)."""
     text = (K8S / "README.md").read_text(encoding="utf-8")
     # Blocks may sit indented in a list item; the indentation is the block's, not the YAML's.
     blocks = re.findall(r"^( *)```yaml\n(.*?)^\1```", text, flags=re.MULTILINE | re.DOTALL)
-    return [
-        doc
-        for _, block in blocks
-        for doc in yaml.safe_load_all(textwrap.dedent(block))
-        if isinstance(doc, dict) and "kind" in doc
-    ]
+    return [doc for _, block in blocks for doc in yaml.safe_load_all(textwrap.dedent(block))]
+
+
+def readme_manifests() -> list[Resource]:
+    return [doc for doc in readme_yaml() if isinstance(doc, dict) and "kind" in doc]
+
+
+def readme_patches() -> list[Resource]:
+    """Entries for a kustomization's ``patches:`` that the README tells ops to add."""
+    return [entry for doc in readme_yaml() if isinstance(doc, list) for entry in doc if "target" in entry]
 
 
 def test_documented_restore_recovers_a_cluster_to_a_point_in_time_in_place() -> None:
@@ -980,6 +984,13 @@ def test_documented_restore_recovers_a_cluster_to_a_point_in_time_in_place() -> 
         assert archiver["parameters"]["serverName"] not in {read_from["serverName"], name}
         for field in ("instances", "imageName", "storage", "postgresql", "resources"):
             assert restore["spec"][field] == original["spec"][field], f"{name}: {field} differs from production"
+        # The patch that records the restore keeps the next apply archiving where the restore does.
+        recorded = copy.deepcopy(original)
+        for patch in readme_patches():
+            if targeted(recorded, patch["target"]):
+                json_patch(recorded, yaml.safe_load(patch["patch"]))
+        (kept,) = [p for p in recorded["spec"]["plugins"] if p.get("isWALArchiver")]
+        assert kept == archiver, f"{name}: after the documented patch, production archives with {kept}"
 
 
 # -- Kafka: TLS, logins, ACLs and topics -----------------------------------------------------------
