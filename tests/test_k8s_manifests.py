@@ -302,7 +302,8 @@ def test_deployment_drains_on_sigterm(deployment: Resource) -> None:
 
 
 def settings_of(deployment: Resource) -> ServiceSettings:
-    """The process's settings as the manifest configures them (literal env values; the rest defaults)."""
+    """The process's settings as the manifest configures them (env values, literal or from the base's
+    ConfigMaps; Secrets and what the manifest leaves out keep their defaults)."""
     module = app_container(deployment)["command"][1].split(":")[0]  # services.sharing.main
     package = importlib.import_module(module.rsplit(".", 1)[0] + ".settings")
     (cls,) = [
@@ -311,8 +312,12 @@ def settings_of(deployment: Resource) -> ServiceSettings:
         if isinstance(c, type) and issubclass(c, ServiceSettings) and c.__module__ == package.__name__
     ]
     env = env_of(app_container(deployment))
-    literal = {name: entry["value"] for name, entry in env.items() if "value" in entry and name in cls.model_fields}
-    settings: ServiceSettings = cls.model_construct(**literal)
+    values = {}
+    for name, entry in env.items():
+        ref = entry.get("valueFrom", {}).get("configMapKeyRef")
+        if name in cls.model_fields and ("value" in entry or ref):
+            values[name] = entry["value"] if "value" in entry else named("ConfigMap", ref["name"])["data"][ref["key"]]
+    settings: ServiceSettings = cls.model_construct(**values)
     return settings
 
 
@@ -335,6 +340,12 @@ def shutdown_steps(deployment: Resource) -> dict[str, float]:
     return steps
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_shutdown_budget_holds_after_each_overlays_patches(overlay: str) -> None:
+    for deployment in of_kind("Deployment", rendered(overlay)):
+        test_deployment_drains_on_sigterm(deployment)
+
+
 def test_shutdown_budget_counts_every_drain_and_catches_the_old_grace_period() -> None:
     sharing = copy.deepcopy(named("Deployment", "sharing"))
     steps = shutdown_steps(sharing)
@@ -343,10 +354,13 @@ def test_shutdown_budget_counts_every_drain_and_catches_the_old_grace_period() -
     sharing["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 30
     with pytest.raises(AssertionError, match="> 30 s"):
         test_deployment_drains_on_sigterm(sharing)
-    # A drain lengthened in the manifest's environment counts too.
+    # A drain lengthened in the manifest's environment counts too, literal or from a ConfigMap.
     env = app_container(sharing)["env"]
     env.append({"name": "OUTBOX_DRAIN_SECONDS", "value": "12"})
     assert shutdown_steps(sharing)["OUTBOX_DRAIN_SECONDS"] == 12
+    ref = {"configMapKeyRef": {"name": "condividi-runtime", "key": "KAFKA_TOPIC_PARTITIONS"}}
+    env.append({"name": "CLICK_DRAIN_SECONDS", "valueFrom": ref})
+    assert shutdown_steps(sharing)["CLICK_DRAIN_SECONDS"] == 12  # the ConfigMap's "12"
     # The gateway has no outbox (no database): its budget is preStop and uvicorn.
     assert set(shutdown_steps(named("Deployment", GATEWAY))) == {"preStop", "uvicorn"}
 
