@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from google.protobuf.message import Message
@@ -33,6 +33,7 @@ from condividi.events import (
     parse_envelope,
     type_name,
 )
+from condividi.kafka import make_consumer
 from condividi.observability import EVENTS_CONSUMED, event_id_var, traceparent_var
 from condividi.settings import ServiceSettings
 
@@ -118,16 +119,7 @@ class EventConsumer:
         self.max_attempts = settings.CONSUMER_MAX_ATTEMPTS
         self.backoff = settings.CONSUMER_RETRY_BACKOFF_SECONDS
         self.batch_lock = asyncio.Lock()
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-            group_id=settings.kafka_name(subscription.group),
-            client_id=f"{settings.SERVICE_NAME}-{subscription.group}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=2000,
-            session_timeout_ms=settings.KAFKA_SESSION_TIMEOUT_MS,
-            heartbeat_interval_ms=settings.KAFKA_HEARTBEAT_INTERVAL_MS,
-        )
+        self.consumer = make_consumer(settings, subscription.group)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 

@@ -76,7 +76,7 @@ class ServiceRuntime:
         for consumer in self.consumers:
             await consumer.stop()
         if self._producer is not None:
-            await self.relay.drain_and_stop()
+            await self.relay.drain_and_stop(self.settings.OUTBOX_DRAIN_SECONDS)
         if self._relay_task is not None:
             self._relay_task.cancel()  # already returned, unless the drain ran out of time
             await asyncio.gather(self._relay_task, return_exceptions=True)
@@ -147,6 +147,8 @@ def create_service_app(
         generate_unique_id_function=operation_id,
     )
     app.state.runtime = runtime
+    # What the service consumes, for whoever must know it from outside (its Kafka ACLs in deploy/k8s).
+    app.state.subscriptions = tuple(subscriptions)
     app.state.verifier = TokenVerifier(
         issuer=settings.OIDC_ISSUER,
         audience=settings.OIDC_AUDIENCE,

@@ -7,8 +7,9 @@ Each service subclasses ``ServiceSettings`` for what only it needs, so that one 
 from __future__ import annotations
 
 import ipaddress
+from typing import Literal
 
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,6 +38,14 @@ class ServiceSettings(BaseSettings):
     KAFKA_HEARTBEAT_INTERVAL_MS: int = 3_000
     KAFKA_TOPIC_PARTITIONS: int = 3
     KAFKA_REPLICATION_FACTOR: int = 1
+    # How the clients reach the brokers. Locally PLAINTEXT; production's Strimzi listener takes SASL_SSL
+    # with SCRAM-SHA-512, each process logging in as its own KafkaUser (deploy/k8s), and verifies the
+    # brokers against KAFKA_SSL_CAFILE (the cluster CA; empty: the system's trusted CAs).
+    KAFKA_SECURITY_PROTOCOL: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    KAFKA_SASL_MECHANISM: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    KAFKA_SASL_USERNAME: str = ""
+    KAFKA_SASL_PASSWORD: SecretStr = SecretStr("")
+    KAFKA_SSL_CAFILE: str = ""
 
     # OIDC: tokens are RS256 JWTs signed by the company's identity provider.
     OIDC_ISSUER: str = "http://localhost:8000/dev-issuer"
@@ -45,6 +54,11 @@ class ServiceSettings(BaseSettings):
 
     # Outbox relay: how long it sleeps when it finds nothing (a commit wakes it sooner in-process).
     OUTBOX_POLL_SECONDS: float = 0.5
+    # At shutdown, after uvicorn has finished the requests in flight, the relay publishes what is
+    # committed for up to this long (the rest goes after a restart). Every *_DRAIN_SECONDS setting is a
+    # step of the shutdown, one after the other: deploy/k8s's terminationGracePeriodSeconds must cover
+    # their sum plus preStop and uvicorn's --timeout-graceful-shutdown (tests/test_k8s_manifests.py).
+    OUTBOX_DRAIN_SECONDS: float = 5.0
     # Consumer: attempts before a message goes to the dead-letter topic, and the first backoff.
     CONSUMER_MAX_ATTEMPTS: int = 3
     CONSUMER_RETRY_BACKOFF_SECONDS: float = 0.2
@@ -66,6 +80,23 @@ class ServiceSettings(BaseSettings):
             if value.startswith(plain):
                 return "postgresql+asyncpg://" + value[len(plain) :]
         return value
+
+    @model_validator(mode="after")
+    def _kafka_login(self) -> ServiceSettings:
+        # Refused at start rather than as an authentication failure on the first connection.
+        if self.KAFKA_SECURITY_PROTOCOL.startswith("SASL_"):
+            missing = [
+                name
+                for name, value in (
+                    ("KAFKA_SASL_USERNAME", self.KAFKA_SASL_USERNAME),
+                    ("KAFKA_SASL_PASSWORD", self.KAFKA_SASL_PASSWORD.get_secret_value()),
+                )
+                if not value
+            ]
+            if missing:
+                protocol = self.KAFKA_SECURITY_PROTOCOL
+                raise ValueError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs {' and '.join(missing)}")
+        return self
 
     @field_validator("FORWARDED_ALLOW_IPS")
     @classmethod

@@ -6,13 +6,26 @@ only add a few resources and patches. So the rules of the deploy are checked on 
 process reads), the references between resources are checked to resolve (Services, autoscalers,
 disruption budgets and NetworkPolicies select existing pods; ConfigMap and Secret keys exist), and
 each overlay's patches are checked to aim at resources, containers and fields that exist.
+
+The custom resources (Strimzi's, CloudNativePG's, the Barman Cloud plugin's) are checked as each
+overlay renders them, here by a small kustomize of our own (the same output as ``kubectl kustomize``
+where kubectl is installed, which a test compares), against the operators' CRDs in
+``../shared/k8s-crds``; a custom resource kind without a CRD there fails unless it is listed, with
+what checks it instead, in ``WITHOUT_CRD``. The Kafka users' ACLs and the topics are derived from the
+services' own subscriptions, and the shutdown budget from the manifests and the settings.
 """
 
 from __future__ import annotations
 
+import copy
+import datetime
 import functools
+import importlib
 import ipaddress
 import re
+import shutil
+import subprocess
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +33,10 @@ from typing import Any
 import pytest
 import yaml
 
+from condividi.consumer import Subscription
+from condividi.events import dead_letter_topic, topic_of
 from condividi.settings import ServiceSettings
+from tests.k8s_crds import CRD_DIR, schemas_for, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
@@ -31,6 +47,7 @@ KUSTOMIZATION_DIRS = (
     BASE,
     COMPONENTS / "network-policies",
     COMPONENTS / "data",
+    COMPONENTS / "backups",
     *(K8S / "overlays" / name for name in OVERLAYS),
 )
 
@@ -48,6 +65,7 @@ SERVICE_ENV = (
     "OIDC_JWKS_URL",
     "LOG_LEVEL",
 )
+# Closing the clients and the pool after the budgeted steps of the shutdown.
 GRACEFUL_SHUTDOWN_MARGIN_SECONDS = 3
 
 Resource = dict[str, Any]
@@ -207,7 +225,7 @@ def test_every_manifest_file_is_referenced(directory: Path) -> None:
 
 
 def test_base_and_components_are_namespace_less() -> None:
-    for directory in KUSTOMIZATION_DIRS[:3]:
+    for directory in KUSTOMIZATION_DIRS[:4]:
         assert "namespace" not in kustomization(directory), directory
     for resource in base_resources():
         assert "namespace" not in resource["metadata"], resource["metadata"]["name"]
@@ -277,11 +295,74 @@ def test_deployment_drains_on_sigterm(deployment: Resource) -> None:
     assert int(option(command, "--port")) == container["ports"][0]["containerPort"]
     assert "--proxy-headers" in command
     assert "--no-access-log" in command  # the app writes the one access line per request
-    graceful = int(option(command, "--timeout-graceful-shutdown"))
+    steps = shutdown_steps(deployment)
+    needed = sum(steps.values()) + GRACEFUL_SHUTDOWN_MARGIN_SECONDS
+    grace = spec["terminationGracePeriodSeconds"]
+    assert grace >= needed, f"{deployment['metadata']['name']}: {steps} + margin = {needed} s > {grace} s"
+
+
+def settings_of(deployment: Resource) -> ServiceSettings:
+    """The process's settings as the manifest configures them (env values, literal or from the base's
+    ConfigMaps; Secrets and what the manifest leaves out keep their defaults)."""
+    module = app_container(deployment)["command"][1].split(":")[0]  # services.sharing.main
+    package = importlib.import_module(module.rsplit(".", 1)[0] + ".settings")
+    (cls,) = [
+        c
+        for c in vars(package).values()
+        if isinstance(c, type) and issubclass(c, ServiceSettings) and c.__module__ == package.__name__
+    ]
+    env = env_of(app_container(deployment))
+    values = {}
+    for name, entry in env.items():
+        ref = entry.get("valueFrom", {}).get("configMapKeyRef")
+        if name in cls.model_fields and ("value" in entry or ref):
+            values[name] = entry["value"] if "value" in entry else named("ConfigMap", ref["name"])["data"][ref["key"]]
+    settings: ServiceSettings = cls.model_construct(**values)
+    return settings
+
+
+def shutdown_steps(deployment: Resource) -> dict[str, float]:
+    """Seconds each step of the shutdown may take, one after the other: the preStop sleep (the pod
+    leaves the endpoints), uvicorn finishing requests in flight, then every ``*_DRAIN_SECONDS`` of the
+    process's settings (the outbox's only where there is a database, the outbox's home)."""
+    container = app_container(deployment)
     pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep", pre_stop
-    needed = int(pre_stop[1]) + graceful + GRACEFUL_SHUTDOWN_MARGIN_SECONDS
-    assert spec["terminationGracePeriodSeconds"] >= needed
+    steps = {
+        "preStop": float(pre_stop[1]),
+        "uvicorn": float(option(container["command"], "--timeout-graceful-shutdown")),
+    }
+    settings = settings_of(deployment)
+    has_database = "DATABASE_URL" in env_of(container)
+    for name in type(settings).model_fields:
+        if name.endswith("_DRAIN_SECONDS") and (has_database or name != "OUTBOX_DRAIN_SECONDS"):
+            steps[name] = float(getattr(settings, name))
+    return steps
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_shutdown_budget_holds_after_each_overlays_patches(overlay: str) -> None:
+    for deployment in of_kind("Deployment", rendered(overlay)):
+        test_deployment_drains_on_sigterm(deployment)
+
+
+def test_shutdown_budget_counts_every_drain_and_catches_the_old_grace_period() -> None:
+    sharing = copy.deepcopy(named("Deployment", "sharing"))
+    steps = shutdown_steps(sharing)
+    assert steps == {"preStop": 5, "uvicorn": 20, "OUTBOX_DRAIN_SECONDS": 5, "CLICK_DRAIN_SECONDS": 10}
+    # The grace period of before (30 s) could not hold these 40 s: the check says so.
+    sharing["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 30
+    with pytest.raises(AssertionError, match="> 30 s"):
+        test_deployment_drains_on_sigterm(sharing)
+    # A drain lengthened in the manifest's environment counts too, literal or from a ConfigMap.
+    env = app_container(sharing)["env"]
+    env.append({"name": "OUTBOX_DRAIN_SECONDS", "value": "12"})
+    assert shutdown_steps(sharing)["OUTBOX_DRAIN_SECONDS"] == 12
+    ref = {"configMapKeyRef": {"name": "condividi-runtime", "key": "KAFKA_TOPIC_PARTITIONS"}}
+    env.append({"name": "CLICK_DRAIN_SECONDS", "valueFrom": ref})
+    assert shutdown_steps(sharing)["CLICK_DRAIN_SECONDS"] == 12  # the ConfigMap's "12"
+    # The gateway has no outbox (no database): its budget is preStop and uvicorn.
+    assert set(shutdown_steps(named("Deployment", GATEWAY))) == {"preStop", "uvicorn"}
 
 
 def test_deployment_is_scaled_by_its_autoscaler(deployment: Resource) -> None:
@@ -498,6 +579,19 @@ def test_network_policies_allow_each_service_its_database_and_kafka() -> None:
         assert any(selects(s, kafka_pod_labels(kafka)) for s in tos), f"{name}: Kafka"
 
 
+def test_network_policies_reach_kafka_on_its_listener_only() -> None:
+    """Whoever may reach Kafka (the gateway too, once it reads events) reaches the TLS listener."""
+    (kafka,) = of_kind("Kafka")
+    bootstrap_port = int(named("ConfigMap", "condividi-runtime")["data"]["KAFKA_BOOTSTRAP_SERVERS"].split(":")[1])
+    assert bootstrap_port in {listener["port"] for listener in kafka["spec"]["kafka"]["listeners"]}
+    for policy in network_policies():
+        for rule in policy["spec"].get("egress", []):
+            if any(selects(peer, kafka_pod_labels(kafka)) for peer in pod_peers(rule.get("to", []))):
+                ports = {port.get("port") for port in rule.get("ports", [{}])}
+                name = policy["metadata"]["name"]
+                assert ports == {bootstrap_port}, f"{name}: Kafka on {ports}, not {bootstrap_port}"
+
+
 def test_network_policies_let_the_ingress_controller_in() -> None:
     # The gateway, and sharing for the public click redirect.
     for name in (GATEWAY, "sharing"):
@@ -615,3 +709,427 @@ def test_dockerfile_builds_what_the_manifests_run() -> None:
         module = app_container(d)["command"][1]  # uvicorn <package.module:app>
         assert module.split(".")[0] in copied, f"{module} is not in the image"
     assert "condividi" in copied
+
+
+# -- rendering, as kustomize does it -------------------------------------------------------------
+
+
+def is_custom(resource: Resource) -> bool:
+    """Whether a resource's kind comes from a CRD (Kubernetes' own groups are dot-less or *.k8s.io)."""
+    group = resource["apiVersion"].rpartition("/")[0]
+    return "." in group and not group.endswith(".k8s.io")
+
+
+def merge_patch(target: Any, patch: Any, *, by_name: bool) -> Any:
+    """JSON merge patch (RFC 7386), which is what kustomize applies to custom resources; with
+    ``by_name``, lists of named items merge item by item, as strategic merge does for built-in kinds."""
+    if not isinstance(patch, dict) or not isinstance(target, dict):
+        if by_name and isinstance(patch, list) and isinstance(target, list) and all("name" in i for i in patch):
+            items: list[Any] = copy.deepcopy(target)
+            for item in patch:
+                index = next((n for n, t in enumerate(items) if t.get("name") == item["name"]), None)
+                if index is None:
+                    items.append(copy.deepcopy(item))
+                else:
+                    items[index] = merge_patch(items[index], item, by_name=by_name)
+            return items
+        return copy.deepcopy(patch)
+    fields: dict[str, Any] = copy.deepcopy(target)
+    for key, value in patch.items():
+        if value is None:
+            fields.pop(key, None)
+        else:
+            fields[key] = merge_patch(fields.get(key), value, by_name=by_name)
+    return fields
+
+
+def json_patch(document: Resource, operations: list[Resource]) -> None:
+    for operation in operations:
+        steps = [s.replace("~1", "/").replace("~0", "~") for s in operation["path"].lstrip("/").split("/")]
+        parent: Any = document
+        for step in steps[:-1]:
+            parent = parent[int(step)] if isinstance(parent, list) else parent[step]
+        last, op = steps[-1], operation["op"]
+        if op == "remove":
+            del parent[int(last) if isinstance(parent, list) else last]
+        elif op in ("add", "replace") and isinstance(parent, list):
+            if last == "-":
+                parent.append(copy.deepcopy(operation["value"]))
+            elif op == "add":
+                parent.insert(int(last), copy.deepcopy(operation["value"]))
+            else:
+                parent[int(last)] = copy.deepcopy(operation["value"])
+        elif op in ("add", "replace"):
+            assert op == "add" or last in parent, f"replace of a missing field: {operation}"
+            parent[last] = copy.deepcopy(operation["value"])
+        else:
+            raise AssertionError(f"unsupported patch operation {operation}")
+
+
+def targeted(resource: Resource, target: Resource) -> bool:
+    group = resource["apiVersion"].rpartition("/")[0]
+    return (
+        resource["kind"] == target.get("kind", resource["kind"])
+        and group == target.get("group", group)
+        and re.fullmatch(target.get("name", ".*"), resource["metadata"]["name"]) is not None
+    )
+
+
+def build(directory: Path, accumulated: list[Resource]) -> list[Resource]:
+    """A kustomization's output: its resources, then each component (adding resources and patching
+    all so far), then its own patches. Namespaces and images are left out (no check needs them)."""
+    doc = kustomization(directory)
+    resources = list(accumulated)
+    for entry in doc.get("resources", []):
+        path = (directory / entry).resolve()
+        resources += build(path, []) if path.is_dir() else [copy.deepcopy(r) for r in load(path)]
+    for entry in doc.get("components", []):
+        resources = build((directory / entry).resolve(), resources)
+    for patch in doc.get("patches", []):
+        if "path" in patch:
+            for doc_patch in load((directory / patch["path"]).resolve()):
+                target = {"kind": doc_patch["kind"], "name": re.escape(doc_patch["metadata"]["name"])}
+                resources = [
+                    merge_patch(r, doc_patch, by_name=not is_custom(r)) if targeted(r, target) else r for r in resources
+                ]
+        else:
+            operations = yaml.safe_load(patch["patch"])
+            for resource in resources:
+                if targeted(resource, patch["target"]):
+                    json_patch(resource, operations)
+    return resources
+
+
+@functools.cache
+def _rendered(overlay: str) -> tuple[Resource, ...]:
+    return tuple(build(overlay_dir(overlay), []))
+
+
+def rendered(overlay: str) -> tuple[Resource, ...]:
+    return copy.deepcopy(_rendered(overlay))
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with its kustomize) is not installed")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_rendering_matches_kustomize_for_custom_resources(overlay: str) -> None:
+    """The checks below read the custom resources as rendered here; kustomize renders the same."""
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(overlay_dir(overlay))], capture_output=True, text=True, timeout=120, check=True
+    )
+    theirs = {}
+    for resource in yaml.safe_load_all(result.stdout):
+        if resource and is_custom(resource):
+            resource["metadata"].pop("namespace", None)
+            theirs[(resource["kind"], resource["metadata"]["name"])] = resource
+    ours = {(r["kind"], r["metadata"]["name"]): r for r in rendered(overlay) if is_custom(r)}
+    assert ours == theirs
+
+
+# -- custom resources against their CRDs ---------------------------------------------------------
+
+BARMAN_CLOUD = "barman-cloud.cloudnative-pg.io"
+BACKUP_CREDENTIALS = "condividi-backup-s3"
+
+# Kinds whose CRD is not in ../shared/k8s-crds, each with what checks it instead. The Barman Cloud
+# plugin's ObjectStore CRD ships with the plugin; test_object_store_is_what_the_plugin_accepts checks
+# the fields used against the plugin's documented API.
+WITHOUT_CRD = {("barmancloud.cnpg.io", "ObjectStore"): "test_object_store_is_what_the_plugin_accepts"}
+
+
+def crd_problems(resource: Resource) -> list[str]:
+    """Why the API server would refuse this custom resource, per CRD file that serves its apiVersion."""
+    group = resource["apiVersion"].rpartition("/")[0]
+    schemas = schemas_for(resource["apiVersion"], resource["kind"])
+    where = f"{resource['kind']} {resource['metadata']['name']}"
+    if (group, resource["kind"]) in WITHOUT_CRD:
+        # Once its CRD is there, validate against it and drop the exception.
+        return [f"{where}: {CRD_DIR} now has its CRD; remove it from WITHOUT_CRD"] if schemas else []
+    if not schemas:
+        return [f"{where}: no CRD in {CRD_DIR} serves {resource['apiVersion']}; add it so the resource is checked"]
+    return [f"{where} ({file}) {error}" for file, schema in schemas for error in validate(resource, schema)]
+
+
+def requires_crds() -> None:
+    if not CRD_DIR.is_dir():
+        pytest.skip(f"the operators' CRDs are kept beside the repository, in {CRD_DIR}, which is absent")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_custom_resource_is_valid_against_its_crd(overlay: str) -> None:
+    requires_crds()
+    resources = [r for r in rendered(overlay) if is_custom(r)]
+    kinds = {r["kind"] for r in resources}
+    assert {"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "Cluster"} <= kinds, kinds
+    problems = [problem for r in resources for problem in crd_problems(r)]
+    assert not problems, "\n".join(problems)
+
+
+def test_documented_manifests_are_valid_against_their_crds() -> None:
+    requires_crds()
+    examples = readme_manifests()
+    assert examples, "deploy/k8s/README.md shows no manifest"
+    problems = [problem for r in examples if is_custom(r) for problem in crd_problems(r)]
+    assert not problems, "\n".join(problems)
+
+
+def test_crd_check_refuses_a_misspelt_field_a_wrong_type_and_an_unknown_kind() -> None:
+    requires_crds()
+    cluster = next(r for r in rendered("production") if r["kind"] == "Cluster")
+    cluster["spec"]["storage"]["sise"] = "1Gi"
+    cluster["spec"]["instances"] = "3"
+    problems = crd_problems(cluster)
+    # Three CloudNativePG versions, two mistakes each.
+    assert len(problems) == 6 and all("sise" in p or "instances" in p for p in problems), problems
+    topic = next(r for r in rendered("production") if r["kind"] == "KafkaTopic")
+    topic["spec"]["partitions"] = 0
+    assert any("minimum" in p for p in crd_problems(topic))
+    monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "x"}}
+    assert "no CRD" in crd_problems(monitor)[0]
+
+
+# -- backups ---------------------------------------------------------------------------------------
+
+
+def object_stores(resources: tuple[Resource, ...]) -> dict[str, Resource]:
+    return {r["metadata"]["name"]: r for r in resources if r["kind"] == "ObjectStore"}
+
+
+def retention_days(policy: str) -> int:
+    match = re.fullmatch(r"([1-9][0-9]*)([dwm])", policy)
+    assert match, f"retentionPolicy {policy!r} is not <n>d, <n>w or <n>m"
+    return int(match[1]) * {"d": 1, "w": 7, "m": 30}[match[2]]
+
+
+def test_every_production_database_archives_its_wal_and_is_backed_up_nightly() -> None:
+    resources = rendered("production")
+    stores = object_stores(resources)
+    servers = []
+    for cluster in of_kind("Cluster", resources):
+        name = cluster["metadata"]["name"]
+        # The in-tree barmanObjectStore is deprecated (CloudNativePG 1.26) and removed in 1.32.
+        assert "barmanObjectStore" not in cluster["spec"].get("backup", {}), name
+        (plugin,) = [p for p in cluster["spec"].get("plugins", []) if p["name"] == BARMAN_CLOUD]
+        assert plugin["isWALArchiver"] is True and plugin.get("enabled", True), name
+        assert plugin["parameters"]["barmanObjectName"] in stores, name
+        servers.append((plugin["parameters"]["barmanObjectName"], plugin["parameters"].get("serverName", name)))
+        (scheduled,) = [b for b in of_kind("ScheduledBackup", resources) if b["spec"]["cluster"]["name"] == name]
+        spec = scheduled["spec"]
+        assert spec["method"] == "plugin" and spec["pluginConfiguration"]["name"] == BARMAN_CLOUD, name
+        assert not spec.get("suspend", False), name
+        fields = spec["schedule"].split()
+        # Six fields, seconds first (not a CronJob's five): once a day.
+        assert len(fields) == 6 and all(f.isdigit() for f in fields[:3]) and fields[3:] == ["*", "*", "*"], name
+    assert len(servers) == len(set(servers)), f"two clusters write into one folder: {servers}"
+    assert len(of_kind("ScheduledBackup", resources)) == len(of_kind("Cluster", resources))
+
+
+def test_object_store_is_what_the_plugin_accepts() -> None:
+    """No CRD to validate against (see WITHOUT_CRD): the fields used, checked against the Barman Cloud
+    plugin's API (barmancloud.cnpg.io/v1), and what recovery needs of them."""
+    (store,) = object_stores(rendered("production")).values()
+    assert store["apiVersion"] == "barmancloud.cnpg.io/v1"
+    spec = store["spec"]
+    assert set(spec) <= {"configuration", "retentionPolicy", "instanceSidecarConfiguration"}, set(spec)
+    assert 7 <= retention_days(spec["retentionPolicy"]) <= 400
+    configuration = spec["configuration"]
+    known = {"destinationPath", "endpointURL", "endpointCA", "s3Credentials", "azureCredentials"}
+    known |= {"googleCredentials", "wal", "data", "tags", "historyTags"}
+    # serverName belongs in the Cluster's plugin parameters; the plugin refuses it here.
+    assert set(configuration) <= known, set(configuration) - known
+    assert re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]+[a-z0-9](/\S*)?", configuration["destinationPath"])
+    credentials = configuration["s3Credentials"]
+    for field, key in (("accessKeyId", "ACCESS_KEY_ID"), ("secretAccessKey", "ACCESS_SECRET_KEY")):
+        assert credentials[field] == {"name": BACKUP_CREDENTIALS, "key": key}
+    assert configuration["wal"]["compression"] in {"bzip2", "gzip", "lz4", "snappy", "xz", "zstd"}
+    assert configuration["data"]["compression"] in {"bzip2", "gzip", "snappy"}
+    assert configuration["wal"]["maxParallel"] >= 1 and configuration["data"]["jobs"] >= 1
+    sidecar = spec["instanceSidecarConfiguration"]
+    assert set(sidecar) <= {"env", "resources", "retentionPolicyIntervalSeconds", "logLevel", "additionalContainerArgs"}
+    assert {"requests", "limits"} <= set(sidecar["resources"])
+
+
+def test_dev_keeps_no_backups() -> None:
+    # No object storage on a laptop cluster: the backups component is production's.
+    assert not object_stores(rendered("dev"))
+    assert all("plugins" not in c["spec"] for c in of_kind("Cluster", rendered("dev")))
+
+
+def readme_yaml() -> list[Any]:
+    """The YAML documents shown in deploy/k8s/README.md (its ```yaml blocks)."""
+    text = (K8S / "README.md").read_text(encoding="utf-8")
+    # Blocks may sit indented in a list item; the indentation is the block's, not the YAML's.
+    blocks = re.findall(r"^( *)```yaml\n(.*?)^\1```", text, flags=re.MULTILINE | re.DOTALL)
+    return [doc for _, block in blocks for doc in yaml.safe_load_all(textwrap.dedent(block))]
+
+
+def readme_manifests() -> list[Resource]:
+    return [doc for doc in readme_yaml() if isinstance(doc, dict) and "kind" in doc]
+
+
+def readme_patches() -> list[Resource]:
+    """Entries for a kustomization's ``patches:`` that the README tells ops to add."""
+    return [entry for doc in readme_yaml() if isinstance(doc, list) for entry in doc if "target" in entry]
+
+
+def test_documented_restore_recovers_a_cluster_to_a_point_in_time_in_place() -> None:
+    production = rendered("production")
+    stores = object_stores(production)
+    restores = [r for r in readme_manifests() if r["kind"] == "Cluster"]
+    assert restores, "deploy/k8s/README.md shows no recovery Cluster"
+    for restore in restores:
+        name = restore["metadata"]["name"]
+        original = named("Cluster", name, production)  # same name: the service's Secret and policies hold
+        recovery = restore["spec"]["bootstrap"]["recovery"]
+        assert "initdb" not in restore["spec"]["bootstrap"]
+        initdb = original["spec"]["bootstrap"]["initdb"]
+        assert (recovery["database"], recovery["owner"]) == (initdb["database"], initdb["owner"])
+        target = datetime.datetime.fromisoformat(recovery["recoveryTarget"]["targetTime"])
+        assert target.tzinfo is not None, "a point in time without its zone"
+        (source,) = [c for c in restore["spec"]["externalClusters"] if c["name"] == recovery["source"]]
+        assert source["plugin"]["name"] == BARMAN_CLOUD
+        read_from = source["plugin"]["parameters"]
+        assert read_from["barmanObjectName"] in stores
+        # The archive it reads is the one the original cluster wrote (its folder is its name).
+        original_plugin = next(p for p in original["spec"]["plugins"] if p["name"] == BARMAN_CLOUD)
+        assert read_from["serverName"] == original_plugin["parameters"].get("serverName", name)
+        # It archives again at once, into a new folder: never into the history it recovers from.
+        (archiver,) = [p for p in restore["spec"]["plugins"] if p.get("isWALArchiver")]
+        assert archiver["name"] == BARMAN_CLOUD and archiver["parameters"]["barmanObjectName"] in stores
+        assert archiver["parameters"]["serverName"] not in {read_from["serverName"], name}
+        for field in ("instances", "imageName", "storage", "postgresql", "resources"):
+            assert restore["spec"][field] == original["spec"][field], f"{name}: {field} differs from production"
+        # The patch that records the restore keeps the next apply archiving where the restore does.
+        recorded = copy.deepcopy(original)
+        for patch in readme_patches():
+            if targeted(recorded, patch["target"]):
+                json_patch(recorded, yaml.safe_load(patch["patch"]))
+        (kept,) = [p for p in recorded["spec"]["plugins"] if p.get("isWALArchiver")]
+        assert kept == archiver, f"{name}: after the documented patch, production archives with {kept}"
+
+
+# -- Kafka: TLS, logins, ACLs and topics -----------------------------------------------------------
+
+# The gateway's live subscriptions read these topics (read-only), in one consumer group per replica.
+GATEWAY_READS = (topic_of("sharing"), topic_of("policy"))
+GATEWAY_GROUP_PREFIX = "gateway."
+
+
+def subscriptions_of(service: str) -> tuple[Subscription, ...]:
+    """What the service consumes, from the app itself (services/<name>/main.py)."""
+    app = importlib.import_module(f"services.{service}.main").app
+    subscriptions: tuple[Subscription, ...] = app.state.subscriptions
+    return subscriptions
+
+
+def expected_acls(service: str) -> set[tuple[str, str, str, str]]:
+    """(resource type, name, pattern type, operation) the code of a service needs, and nothing more."""
+    acls = {("topic", topic_of(service), "literal", op) for op in ("Write", "Describe")}
+    for subscription in subscriptions_of(service):
+        acls.add(("group", subscription.group, "literal", "Read"))
+        for topic in subscription.topics:
+            acls |= {("topic", topic, "literal", op) for op in ("Read", "Describe")}
+            acls |= {("topic", dead_letter_topic(topic), "literal", op) for op in ("Write", "Describe")}
+    return acls
+
+
+def acls_of(user: Resource) -> set[tuple[str, str, str, str]]:
+    authorization = user["spec"]["authorization"]
+    assert authorization["type"] == "simple"
+    found = set()
+    for acl in authorization["acls"]:
+        assert acl.get("type", "allow") == "allow" and acl.get("host", "*") == "*", acl
+        resource = acl["resource"]
+        for operation in acl["operations"]:
+            found.add((resource["type"], resource["name"], resource.get("patternType", "literal"), operation))
+    return found
+
+
+def kafka_user(name: str) -> Resource:
+    user = named("KafkaUser", f"condividi-{name}")
+    (kafka,) = of_kind("Kafka")
+    assert user["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
+    assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+    return user
+
+
+def test_every_service_has_a_kafka_user_limited_to_its_own_topics_and_groups(service_deployment: Resource) -> None:
+    name = service_deployment["metadata"]["name"]
+    granted, needed = acls_of(kafka_user(name)), expected_acls(name)
+    assert granted == needed, f"{name}: granted beyond its code {granted - needed}, missing {needed - granted}"
+
+
+def test_gateway_kafka_user_only_reads() -> None:
+    granted = acls_of(kafka_user(GATEWAY))
+    topics = {(name, op) for kind, name, pattern, op in granted if kind == "topic"}
+    assert topics == {(t, op) for t in GATEWAY_READS for op in ("Read", "Describe")}, topics
+    groups = {(name, pattern, op) for kind, name, pattern, op in granted if kind == "group"}
+    assert groups == {(GATEWAY_GROUP_PREFIX, "prefix", "Read")}, groups
+    assert {kind for kind, *_ in granted} == {"topic", "group"}
+
+
+def test_no_other_kafka_users() -> None:
+    users = {u["metadata"]["name"] for u in of_kind("KafkaUser")}
+    assert users == {f"condividi-{name}" for name in deployment_names()}
+
+
+def used_topics() -> set[str]:
+    topics = set(GATEWAY_READS)
+    for service in service_names():
+        topics.add(topic_of(service))
+        for subscription in subscriptions_of(service):
+            topics |= {t for topic in subscription.topics for t in (topic, dead_letter_topic(topic))}
+    return topics
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_topic_and_dead_letter_topic_is_a_kafka_topic_sized_as_the_services_expect(overlay: str) -> None:
+    resources = rendered(overlay)
+    (kafka,) = of_kind("Kafka", resources)
+    topics = {t["spec"].get("topicName", t["metadata"]["name"]): t for t in of_kind("KafkaTopic", resources)}
+    assert set(topics) == used_topics()
+    runtime = named("ConfigMap", "condividi-runtime", resources)["data"]
+    assert not runtime.get("KAFKA_NAMESPACE"), "a namespace prefix would rename every topic and group of the ACLs"
+    for name, topic in topics.items():
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"], name
+        assert topic["spec"]["partitions"] == int(runtime["KAFKA_TOPIC_PARTITIONS"]), f"{overlay}: {name}"
+        assert topic["spec"]["replicas"] == int(runtime["KAFKA_REPLICATION_FACTOR"]), f"{overlay}: {name}"
+    # The services may not create topics (no Create ACL), nor may the brokers on a whim.
+    assert kafka["spec"]["kafka"]["config"]["auto.create.topics.enable"] is False
+    assert {"topicOperator", "userOperator"} <= set(kafka["spec"]["entityOperator"])
+
+
+def test_kafka_listens_only_with_tls_and_scram() -> None:
+    (kafka,) = of_kind("Kafka")
+    listeners = kafka["spec"]["kafka"]["listeners"]
+    for listener in listeners:
+        assert listener["tls"] is True, listener["name"]
+        assert listener["authentication"]["type"] == "scram-sha-512", listener["name"]
+    assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
+    runtime = named("ConfigMap", "condividi-runtime")["data"]
+    assert (runtime["KAFKA_SECURITY_PROTOCOL"], runtime["KAFKA_SASL_MECHANISM"]) == ("SASL_SSL", "SCRAM-SHA-512")
+    # What every process checks at start accepts it.
+    ServiceSettings(**runtime, KAFKA_SASL_USERNAME="someone", KAFKA_SASL_PASSWORD="secret")
+
+
+def test_every_kafka_client_logs_in_as_its_own_user_and_verifies_the_brokers(deployment: Resource) -> None:
+    """Every process given Kafka (the gateway too, once it reads events) connects as its KafkaUser."""
+    name = deployment["metadata"]["name"]
+    container = app_container(deployment)
+    env = env_of(container)
+    if "KAFKA_BOOTSTRAP_SERVERS" not in env:
+        assert name == GATEWAY, f"{name} has no Kafka"
+        return
+    (kafka,) = of_kind("Kafka")
+    for var in ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM"):
+        assert env[var]["valueFrom"]["configMapKeyRef"] == {"name": "condividi-runtime", "key": var}, name
+    user = kafka_user(name)["metadata"]["name"]
+    assert env["KAFKA_SASL_USERNAME"]["value"] == user
+    # The User Operator writes the password into a Secret named after the user.
+    assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": user, "key": "password"}
+    ca_file = Path(env["KAFKA_SSL_CAFILE"]["value"])
+    (mount,) = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == ca_file.parent]
+    assert mount.get("readOnly") is True
+    (volume,) = [v for v in pod_spec(deployment)["volumes"] if v["name"] == mount["name"]]
+    # Strimzi's cluster CA, which signs the brokers' certificates.
+    assert volume["secret"]["secretName"] == f"{kafka['metadata']['name']}-cluster-ca-cert"
+    assert {"key": "ca.crt", "path": ca_file.name} in volume["secret"]["items"]

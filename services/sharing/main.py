@@ -1,6 +1,8 @@
 """The sharing service: shares and their states, social connections, tracking links and the click
 redirect."""
 
+import functools
+
 from fastapi import FastAPI
 
 from condividi.service import ServiceRuntime, create_service_app
@@ -15,7 +17,7 @@ def build_app(settings: SharingSettings | None = None) -> FastAPI:
 
     async def start_click_recorder(runtime: ServiceRuntime) -> None:
         recorder.start()
-        runtime.on_stop.append(recorder.stop)
+        runtime.on_stop.append(functools.partial(recorder.stop, settings.CLICK_DRAIN_SECONDS))
 
     app = create_service_app(
         settings,

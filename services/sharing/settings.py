@@ -19,6 +19,9 @@ class SharingSettings(ServiceSettings):
     # Without an Idempotency-Key, sharing an item to a network again within this many hours of an
     # earlier share's publication answers 409 duplicate_share (an accidental second click, most often).
     DUPLICATE_SHARE_WINDOW_HOURS: float = Field(default=24, ge=0)
+    # At shutdown, the clicks still queued are written for up to this long (through a database
+    # failover, if one is under way), before the outbox relay drains (OUTBOX_DRAIN_SECONDS).
+    CLICK_DRAIN_SECONDS: float = 10.0
 
     @model_validator(mode="after")
     def _real_salt_outside_development(self) -> "SharingSettings":
