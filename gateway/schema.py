@@ -22,10 +22,8 @@ from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.types import ExecutionContext
 
@@ -34,6 +32,7 @@ from gateway.clients import ContentStatus, PolicyOutcome, PublishMethod, ShareSt
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError, validation_failed
 from gateway.loaders import PerOperationLoaders
+from gateway.protocol import RequestChecks
 
 log = logging.getLogger(__name__)
 
@@ -437,7 +436,14 @@ class Subscription:
             await asyncio.sleep(SHARE_WATCH_INTERVAL_SECONDS)
 
 
-def build_schema(*, max_depth: int = 10, max_aliases: int = 30) -> strawberry.Schema:
+def build_schema(
+    *,
+    max_depth: int = 10,
+    max_aliases: int = 30,
+    max_cost: int = 1000,
+    max_list_size: int = 100,
+    trusted_documents: frozenset[str] | None = None,
+) -> strawberry.Schema:
     # The limiters' validation rules are made once here, not per request: a limiter builds a new rule
     # class each time it is constructed, and ValidationCache keys its entries on the rule classes, so
     # a per-request limiter would make every validation a cache miss.
@@ -450,9 +456,11 @@ def build_schema(*, max_depth: int = 10, max_aliases: int = 30) -> strawberry.Sc
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
+            # Parses and validates through the shared caches (in place of ParserCache and
+            # ValidationCache), gives request errors their codes, checks variables, the cost budget
+            # and, when configured, the trusted documents. After AddValidationRules: it validates.
             lambda: AddValidationRules(limits),
-            ParserCache,
-            ValidationCache,
+            lambda: RequestChecks(max_cost=max_cost, max_list_size=max_list_size, trusted=trusted_documents),
             PerOperationLoaders,
             ErrorShaping,
         ],

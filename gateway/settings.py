@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from condividi.settings import ServiceSettings
 
@@ -32,12 +32,22 @@ class GatewaySettings(ServiceSettings):
     GRAPHQL_MAX_DEPTH: int = 10
     GRAPHQL_MAX_ALIASES: int = 30
     GRAPHQL_MAX_SUBSCRIPTIONS_PER_CONNECTION: int = 10
+    # The most a query may cost (gateway/cost.py: objects it can fetch, lists multiplied by their
+    # first/last); the largest page a list serves, which a list whose size the query does not give
+    # counts as.
+    GRAPHQL_MAX_COST: int = Field(default=1000, ge=1)
+    GRAPHQL_COST_MAX_LIST_SIZE: int = Field(default=100, ge=1)
+    # Automatic persisted queries: the most query text a replica remembers, in bytes.
+    GRAPHQL_APQ_CACHE_BYTES: int = Field(default=4 * 1024 * 1024, ge=0)
+    # Production switch: a JSON manifest {"<sha256 hex>": "<document>"} of the documents the frontends
+    # were built with. When set, only those run (by hash); query text and unknown hashes are refused.
+    GRAPHQL_TRUSTED_DOCUMENTS_FILE: Path | None = None
 
     # Serves the development OIDC issuer under /dev-issuer when set (``make run`` sets it). Refused when
     # ENVIRONMENT is "production": anyone could mint a token there.
     DEV_ISSUER_KEY_FILE: Path | None = None
 
-    @field_validator("DEV_ISSUER_KEY_FILE", mode="before")
+    @field_validator("DEV_ISSUER_KEY_FILE", "GRAPHQL_TRUSTED_DOCUMENTS_FILE", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

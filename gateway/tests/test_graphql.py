@@ -387,7 +387,7 @@ async def test_invalid_documents_have_graphql_codes(gql: Gql, downstream: Downst
     syntax = await gql("{ feed { items { id }")
     unknown = await gql("{ feed { items { secretField } } }")
 
-    assert error_codes(syntax) == ["graphql_parse_failed"]
-    assert error_codes(unknown) == ["graphql_validation_failed"]
+    assert error_codes(syntax) == ["GRAPHQL_PARSE_FAILED"]
+    assert error_codes(unknown) == ["GRAPHQL_VALIDATION_FAILED"]
     assert unknown["errors"][0]["extensions"]["status"] == 400
     assert downstream.calls == []

@@ -42,7 +42,7 @@ async def test_depth_limit_rejects_deeper_queries(issuer: Issuer, downstream: Do
     assert deep.get("data") is None
     (err,) = deep["errors"]
     assert "exceeds maximum operation depth of 2" in err["message"]
-    assert err["extensions"]["code"] == "graphql_validation_failed"
+    assert err["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     # Refused before execution: the deep query reached no service.
     assert len(downstream.calls_to("content")) == 1
     assert downstream.calls_to("metrics") == []
@@ -61,7 +61,7 @@ async def test_too_many_aliases_are_refused(gql: Gql, downstream: Downstream) ->
     query = "{ " + " ".join(f"a{i}: feed {{ items {{ id }} }}" for i in range(31)) + " }"
     body = await gql(query)
 
-    assert error_codes(body) == ["graphql_validation_failed"]
+    assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
     assert downstream.calls == []
 
 
@@ -78,14 +78,18 @@ async def test_repeated_query_hits_the_validation_cache(gql: Gql, downstream: Do
     assert cache.cache_info().hits == hits + 3
 
 
-async def test_queries_via_get_are_refused_but_graphiql_is_served(gateway: httpx.AsyncClient, issuer: Issuer) -> None:
+async def test_graphiql_is_served_to_a_browser_and_queries_run_over_get(
+    gateway: httpx.AsyncClient, issuer: Issuer
+) -> None:
+    """Queries over GET are allowed since persisted queries (tests in test_http_protocol.py); a
+    browser's GET without a document still gets GraphiQL."""
     ide = await gateway.get("/graphql", headers={"Accept": "text/html"})
     assert ide.status_code == 200
     assert "graphiql" in ide.text.lower()
 
     via_get = await gateway.get("/graphql", params={"query": "{ me { subject } }"}, headers=employee_headers(issuer))
-    assert via_get.status_code in (400, 404, 405)
-    assert "subject" not in via_get.text
+    assert via_get.status_code == 200
+    assert via_get.json() == {"data": {"me": {"subject": "employee-1"}}}
 
 
 # --- websockets ---------------------------------------------------------------------------------
