@@ -27,7 +27,7 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
-from gateway import clients
+from gateway import clients, live
 from gateway.clients import ContentStatus, PolicyOutcome, PublishMethod, ShareStatus
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError, validation_failed
@@ -394,8 +394,8 @@ class GatewaySchema(strawberry.Schema):
 # A share waits in PENDING_POLICY for policy's decision; these states are where it rests.
 _SETTLED = {ShareStatus.REJECTED, ShareStatus.NEEDS_REVIEW, ShareStatus.PUBLISHED}
 SHARE_WATCH_SECONDS = 120.0
-SHARE_WATCH_INTERVAL_SECONDS = 0.5
 _WATCH_HICCUPS = 3  # consecutive "service unavailable" answers a watch rides out
+_HICCUP_PAUSE_SECONDS = 0.5
 
 
 @strawberry.type
@@ -406,34 +406,47 @@ class Subscription:
     )
     async def share_updated(self, info: Info, id: strawberry.ID) -> AsyncGenerator[Share, None]:
         share_id = parse_id(id)
+        caller = info.context.require_caller()
         services = info.context.services
+        runtime = info.context.runtime
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SHARE_WATCH_SECONDS
         last: ShareStatus | None = None
         hiccups = 0
-        while True:
-            try:
-                share = Share.from_data(await services.sharing.get_share(share_id))
-            except GatewayError as exc:
-                # A passing outage of sharing need not end the watch; anything else (not found) does.
-                hiccups += 1
-                if exc.code != "service_unavailable" or hiccups > _WATCH_HICCUPS or loop.time() > deadline:
-                    raise
-                await asyncio.sleep(SHARE_WATCH_INTERVAL_SECONDS)
-                continue
-            except Exception as exc:
-                # Streamed results skip the error shaping of queries: shape this one here, never leak it.
-                log.exception("share watch failed", extra={"share_id": str(share_id)})
-                raise GatewayError("internal", "an unexpected error occurred; it has been logged", status=500) from exc
-            hiccups = 0
-            if share.status != last:
-                last = share.status
-                yield share
-            if share.status in _SETTLED or loop.time() > deadline:
-                return
-            # The gateway reads no events; asking sharing twice a second for a few seconds is what a
-            # decision costs, and it keeps the gateway free of Kafka.
-            await asyncio.sleep(SHARE_WATCH_INTERVAL_SECONDS)
+        follow_ups: list[float] = []
+        # Watching starts before the first read, so that an event between the read and the wait still
+        # rings. Events only say "look again": the share is always re-read with the subscriber's token.
+        with runtime.hub.watch(share_id, caller.org_id) as watch:
+            while True:
+                try:
+                    share = Share.from_data(await services.sharing.get_share(share_id))
+                except GatewayError as exc:
+                    # A passing outage of sharing need not end the watch; anything else (not found) does.
+                    hiccups += 1
+                    if exc.code != "service_unavailable" or hiccups > _WATCH_HICCUPS or loop.time() > deadline:
+                        raise
+                    await asyncio.sleep(_HICCUP_PAUSE_SECONDS)
+                    continue
+                except Exception as exc:
+                    # Streamed results skip the error shaping of queries: shape this one here, never leak it.
+                    log.exception("share watch failed", extra={"share_id": str(share_id)})
+                    raise GatewayError(
+                        "internal", "an unexpected error occurred; it has been logged", status=500
+                    ) from exc
+                hiccups = 0
+                if share.status != last:
+                    last = share.status
+                    follow_ups = []
+                    yield share
+                if share.status in _SETTLED or loop.time() > deadline:
+                    return
+                if watch.decision_pending:
+                    # Policy decided, and sharing may not have applied it yet: look again shortly.
+                    watch.decision_pending = False
+                    follow_ups = list(live.DECISION_FOLLOW_UPS)
+                # Without events, the slow safety re-read (a broker outage, an event missed on reconnect).
+                wait = follow_ups.pop(0) if follow_ups else runtime.settings.GRAPHQL_SUBSCRIPTION_REREAD_SECONDS
+                await watch.wait(min(wait, max(deadline - loop.time(), 0.0)))
 
 
 def build_schema(

@@ -1,7 +1,9 @@
-"""The gateway's configuration: where the four services are, and the development issuer.
+"""The gateway's configuration: where the four services are, the GraphQL guards, and the development
+issuer.
 
-The gateway has no database and no Kafka; the ``DATABASE_*`` and ``KAFKA_*`` settings it inherits are
-unused."""
+The gateway has no database (the ``DATABASE_*`` settings it inherits are unused). It reads Kafka for
+subscriptions (``gateway/live.py``) with the ``KAFKA_*`` settings it inherits: ``KAFKA_BOOTSTRAP_SERVERS``
+and ``KAFKA_NAMESPACE`` must be the services'."""
 
 from __future__ import annotations
 
@@ -42,6 +44,11 @@ class GatewaySettings(ServiceSettings):
     # Production switch: a JSON manifest {"<sha256 hex>": "<document>"} of the documents the frontends
     # were built with. When set, only those run (by hash); query text and unknown hashes are refused.
     GRAPHQL_TRUSTED_DOCUMENTS_FILE: Path | None = None
+
+    # Subscriptions: pushed from the events the gateway reads; without events (broker down, or this
+    # off) a subscription still re-reads what it watches every GRAPHQL_SUBSCRIPTION_REREAD_SECONDS.
+    GRAPHQL_LIVE_EVENTS: bool = True
+    GRAPHQL_SUBSCRIPTION_REREAD_SECONDS: float = Field(default=30.0, gt=0)
 
     # Serves the development OIDC issuer under /dev-issuer when set (``make run`` sets it). Refused when
     # ENVIRONMENT is "production": anyone could mint a token there.

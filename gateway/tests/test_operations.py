@@ -336,10 +336,22 @@ def pending_share(downstream: Downstream) -> str:
     return share_id
 
 
-async def test_share_updated_pushes_each_status_until_the_share_settles(
-    gateway_server: ServerThread, issuer: Issuer, downstream: Downstream, monkeypatch: pytest.MonkeyPatch
+async def test_share_updated_without_events_falls_back_on_the_safety_reread(
+    issuer: Issuer, downstream: Downstream
 ) -> None:
-    monkeypatch.setattr("gateway.schema.SHARE_WATCH_INTERVAL_SECONDS", 0.05)
+    """Pushes come from events (test_live_subscriptions.py); with no broker, the slow re-read (here made
+    fast) still brings each status until the share settles."""
+    settings = gateway_settings(
+        issuer, downstream, GRAPHQL_LIVE_EVENTS=False, GRAPHQL_SUBSCRIPTION_REREAD_SECONDS=0.05
+    )
+    server = ServerThread(build_app(settings), lifespan="on").start()
+    try:
+        await _watch_until_rejected(server, issuer, downstream)
+    finally:
+        server.stop()
+
+
+async def _watch_until_rejected(gateway_server: ServerThread, issuer: Issuer, downstream: Downstream) -> None:
     share_id = pending_share(downstream)
     token = employee_headers(issuer)["Authorization"]
     async with connect(ws_url(gateway_server), subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
