@@ -341,9 +341,7 @@ async def test_share_updated_without_events_falls_back_on_the_safety_reread(
 ) -> None:
     """Pushes come from events (test_live_subscriptions.py); with no broker, the slow re-read (here made
     fast) still brings each status until the share settles."""
-    settings = gateway_settings(
-        issuer, downstream, GRAPHQL_LIVE_EVENTS=False, GRAPHQL_SUBSCRIPTION_REREAD_SECONDS=0.05
-    )
+    settings = gateway_settings(issuer, downstream, GRAPHQL_LIVE_EVENTS=False, GRAPHQL_SUBSCRIPTION_REREAD_SECONDS=0.05)
     server = ServerThread(build_app(settings), lifespan="on").start()
     try:
         await _watch_until_rejected(server, issuer, downstream)
