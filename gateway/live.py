@@ -47,6 +47,7 @@ TOPICS = (topic_of("sharing"), topic_of("policy"))
 
 # After a policy decision, sharing applies it within moments: re-read at these delays until it shows.
 DECISION_FOLLOW_UPS = (0.2, 0.5, 1.0, 2.0, 4.0)
+STOP_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -149,10 +150,13 @@ class LiveEvents:
         self._task = asyncio.create_task(self._run(), name="gateway-live-events")
 
     async def stop(self) -> None:
+        """Never holds the gateway's shutdown for long: a consumer stuck on an unreachable broker is
+        left behind after a few seconds."""
         if self._task is not None:
             self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+            done, _ = await asyncio.wait({self._task}, timeout=STOP_SECONDS)
+            if not done:
+                log.warning("live events did not stop in time; leaving them")
             self._task = None
 
     async def _run(self) -> None:
@@ -182,7 +186,8 @@ class LiveEvents:
                 log.warning("live events interrupted; retrying", extra={"error": repr(exc), "retry_in": backoff})
             finally:
                 self.ready.clear()
-                await consumer.stop()
+                with suppress(Exception):
+                    await asyncio.wait_for(consumer.stop(), STOP_SECONDS)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,20 +130,28 @@ class RequestChecks(SchemaExtension):
         self.trusted = trusted
 
     def on_parse(self) -> Iterator[None]:
+        # Nothing may be raised here: over a websocket strawberry does not catch an error raised by a
+        # hook of this step. A text that does not parse is left to strawberry, which reports it; its
+        # error gets its code on the way out.
         context = self.execution_context
         if context.graphql_document is None and context.query:
-            if self.trusted is not None and sha256_hex(context.query) not in self.trusted:
-                raise request_error(
-                    "PERSISTED_QUERY_NOT_IN_LIST", "this document is not in the list of trusted documents"
-                )
-            context.graphql_document = parse_document(context.query)
+            with suppress(GraphQLError):
+                context.graphql_document = _parse(context.query)
         yield
+        for error in context.pre_execution_errors or ():
+            if not (error.extensions or {}).get("code"):
+                error.extensions = {"code": PARSE_FAILED, "status": 400, "details": []}
 
     def on_validate(self) -> Iterator[None]:
         # Validates here (in place of ValidationCache, through its shared cache) so that the errors get
         # their code before strawberry reads them: it builds its result inside the validation step.
         context = self.execution_context
-        if context.graphql_document is not None and context.pre_execution_errors is None:
+        if self.trusted is not None and sha256_hex(context.query or "") not in self.trusted:
+            # Over HTTP the document came from the list already; a websocket sends text.
+            context.pre_execution_errors = [
+                request_error("PERSISTED_QUERY_NOT_IN_LIST", "this document is not in the list of trusted documents")
+            ]
+        elif context.graphql_document is not None and context.pre_execution_errors is None:
             errors = _validate(context.schema._schema, context.graphql_document, context.validation_rules)
             context.pre_execution_errors = [
                 error

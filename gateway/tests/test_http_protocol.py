@@ -4,6 +4,7 @@ so that the schema's type shapes can change without touching these tests."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -11,12 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from condividi.testing import Issuer, running
 from gateway.main import build_app
 from gateway.persisted import DocumentStore, sha256_hex
 from gateway.tests.conftest import employee_headers, gateway_settings
-from gateway.tests.fakes import Downstream
+from gateway.tests.fakes import Downstream, ServerThread
 
 NEW = "application/graphql-response+json"
 LEGACY = "application/json"
@@ -460,3 +463,68 @@ def test_a_broken_manifest_stops_the_gateway_from_starting(
     manifest.write_text(content)
     with pytest.raises(ValueError, match="GRAPHQL_TRUSTED_DOCUMENTS_FILE"):
         build_app(gateway_settings(issuer, downstream, GRAPHQL_TRUSTED_DOCUMENTS_FILE=str(manifest)))
+
+
+async def test_websocket_operations_must_be_trusted_documents_too(
+    issuer: Issuer, downstream: Downstream, tmp_path: Path
+) -> None:
+    manifest = write_manifest(tmp_path / "documents.json", ME)
+    settings = gateway_settings(
+        issuer, downstream, GRAPHQL_TRUSTED_DOCUMENTS_FILE=str(manifest), GRAPHQL_LIVE_EVENTS=False
+    )
+    server = ServerThread(build_app(settings), lifespan="on").start()
+    answers: dict[str, Any] = {}
+    try:
+        url = server.url.replace("http://", "ws://") + "/graphql"
+        async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+            token = employee_headers(issuer)["Authorization"]
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": token}}))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            for op_id, query in (("listed", ME), ("unlisted", "{ me { roles } }")):
+                await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query}}))
+                answers[op_id] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if answers[op_id]["type"] == "next":
+                    await ws.recv()  # complete
+    finally:
+        server.stop()
+
+    assert answers["listed"]["payload"] == {"data": {"me": {"subject": "employee-1"}}}
+    refused = answers["unlisted"]
+    errors = refused["payload"]["errors"] if refused["type"] == "next" else refused["payload"]
+    assert [e["extensions"]["code"] for e in errors] == ["PERSISTED_QUERY_NOT_IN_LIST"]
+
+
+async def test_request_errors_over_a_websocket_have_the_same_codes(
+    issuer: Issuer, downstream: Downstream, no_error_logs: pytest.LogCaptureFixture
+) -> None:
+    server = ServerThread(build_app(gateway_settings(issuer, downstream, GRAPHQL_LIVE_EVENTS=False)), lifespan="on")
+    server.start()
+    answers: dict[str, Any] = {}
+    # (A text that does not parse closes the socket with 4400, as strawberry's handler does.)
+    operations = {
+        "variable": {"query": "subscription($id: ID!) { shareUpdated(id: $id) { status } }", "variables": {"id": 7.5}},
+        "unknown": {"query": 'subscription { shareUpdated(id: "x") { secret } }'},
+    }
+    try:
+        url = server.url.replace("http://", "ws://") + "/graphql"
+        async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+            token = employee_headers(issuer)["Authorization"]
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": token}}))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            for op_id, payload in operations.items():
+                await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
+                while op_id not in answers:  # skips the previous operation's "complete"
+                    message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                    if message["id"] == op_id:
+                        answers[op_id] = message
+    finally:
+        server.stop()
+
+    def codes_of(message: dict[str, Any]) -> list[str]:
+        errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
+        return [e["extensions"]["code"] for e in errors]
+
+    assert codes_of(answers["variable"]) == ["BAD_USER_INPUT"]
+    assert codes_of(answers["unknown"]) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert downstream.calls == []
+    assert_no_error_logged(no_error_logs)
