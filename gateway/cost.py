@@ -12,9 +12,10 @@ is introspection (GraphiQL's query must always run).
         1 + 100 * (edges 1 + node 1 + shares 1 + 100 * (edges 1 + node 1))               = 20 301
 
 ``max_list_size`` is the largest page a list field serves (the resolvers refuse more, with their own
-error): a larger ``first`` counts as it, and a list argument left out counts as the field's declared
-default, or as the largest page when it has none. ``first``/``last`` usually come as variables, so
-the cost is computed with the request's variable values, once validation has passed.
+error): a larger ``first`` counts as it. A list argument left out counts as the field's declared
+default, or as ``default_list_size`` (the page size the resolvers use when none is asked for) when the
+schema declares none. ``first``/``last`` usually come as variables, so the cost is computed with the
+request's variable values, once validation has passed.
 
 Linear in the document's size: a selection set's cost is ``fixed + size * per_item`` (``size`` being
 its lists' length), so each fragment is costed once, as that pair, and every further spread of it is
@@ -61,10 +62,12 @@ class CostCalculator:
         variables: Mapping[str, Any],
         *,
         max_list_size: int,
+        default_list_size: int,
     ) -> None:
         self.schema = schema
         self.variables = variables
         self.max_list_size = max_list_size
+        self.default_list_size = min(default_list_size, max_list_size)
         self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         self._fragment_costs: dict[str, Cost] = {}
         self._in_progress: set[str] = set()
@@ -145,9 +148,8 @@ class CostCalculator:
                 value = coerce_default_value(arguments[name])
             if isinstance(value, int):
                 sizes.append(min(max(value, 0), self.max_list_size))
-        # Neither given nor defaulted: the resolver picks a page size the schema cannot tell; the
-        # largest page is the safe guess.
-        return max(sizes) if sizes else self.max_list_size
+        # Neither given nor declared: the resolver's own default page size.
+        return max(sizes) if sizes else self.default_list_size
 
 
 @dataclass(frozen=True)
@@ -168,5 +170,9 @@ def operation_cost(
     variables: Mapping[str, Any],
     *,
     max_list_size: int = 100,
+    default_list_size: int = 20,
 ) -> int:
-    return CostCalculator(schema, document, variables, max_list_size=max_list_size).operation_cost(operation)
+    calculator = CostCalculator(
+        schema, document, variables, max_list_size=max_list_size, default_list_size=default_list_size
+    )
+    return calculator.operation_cost(operation)

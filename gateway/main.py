@@ -106,6 +106,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         max_aliases=settings.GRAPHQL_MAX_ALIASES,
         max_cost=settings.GRAPHQL_MAX_COST,
         max_list_size=settings.GRAPHQL_COST_MAX_LIST_SIZE,
+        default_list_size=settings.GRAPHQL_COST_DEFAULT_LIST_SIZE,
         trusted_documents=frozenset(trusted) if trusted is not None else None,
     )
     documents = PersistedDocuments(DocumentStore(settings.GRAPHQL_APQ_CACHE_BYTES), trusted)

@@ -123,10 +123,18 @@ class RequestChecks(SchemaExtension):
     Variables are coerced here before execution because graphql-core reports a wrong variable as an
     error with an ``original_error``, which is indistinguishable from a resolver's bug once it is out."""
 
-    def __init__(self, *, max_cost: int, max_list_size: int, trusted: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_cost: int,
+        max_list_size: int,
+        default_list_size: int,
+        trusted: frozenset[str] | None = None,
+    ) -> None:
         super().__init__()
         self.max_cost = max_cost
         self.max_list_size = max_list_size
+        self.default_list_size = default_list_size
         self.trusted = trusted
 
     def on_parse(self) -> Iterator[None]:
@@ -175,7 +183,14 @@ class RequestChecks(SchemaExtension):
                     nodes=coerced[0].nodes,
                     details=[{"loc": _variable_loc(e), "message": e.message} for e in coerced],
                 )
-            cost = operation_cost(schema, document, operation, coerced.coerced, max_list_size=self.max_list_size)
+            cost = operation_cost(
+                schema,
+                document,
+                operation,
+                coerced.coerced,
+                max_list_size=self.max_list_size,
+                default_list_size=self.default_list_size,
+            )
             if cost > self.max_cost:
                 raise request_error(
                     COST_LIMIT_EXCEEDED,

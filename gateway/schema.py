@@ -455,6 +455,7 @@ def build_schema(
     max_aliases: int = 30,
     max_cost: int = 1000,
     max_list_size: int = 100,
+    default_list_size: int = 20,
     trusted_documents: frozenset[str] | None = None,
 ) -> strawberry.Schema:
     # The limiters' validation rules are made once here, not per request: a limiter builds a new rule
@@ -473,7 +474,12 @@ def build_schema(
             # ValidationCache), gives request errors their codes, checks variables, the cost budget
             # and, when configured, the trusted documents. After AddValidationRules: it validates.
             lambda: AddValidationRules(limits),
-            lambda: RequestChecks(max_cost=max_cost, max_list_size=max_list_size, trusted=trusted_documents),
+            lambda: RequestChecks(
+                max_cost=max_cost,
+                max_list_size=max_list_size,
+                default_list_size=default_list_size,
+                trusted=trusted_documents,
+            ),
             PerOperationLoaders,
             ErrorShaping,
         ],

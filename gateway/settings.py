@@ -35,10 +35,11 @@ class GatewaySettings(ServiceSettings):
     GRAPHQL_MAX_ALIASES: int = 30
     GRAPHQL_MAX_SUBSCRIPTIONS_PER_CONNECTION: int = 10
     # The most a query may cost (gateway/cost.py: objects it can fetch, lists multiplied by their
-    # first/last); the largest page a list serves, which a list whose size the query does not give
-    # counts as.
+    # first/last). A list size above the largest page counts as the largest page; one not given counts
+    # as the field's declared default, else as the default page size.
     GRAPHQL_MAX_COST: int = Field(default=1000, ge=1)
     GRAPHQL_COST_MAX_LIST_SIZE: int = Field(default=100, ge=1)
+    GRAPHQL_COST_DEFAULT_LIST_SIZE: int = Field(default=20, ge=1)
     # Automatic persisted queries: the most query text a replica remembers, in bytes.
     GRAPHQL_APQ_CACHE_BYTES: int = Field(default=4 * 1024 * 1024, ge=0)
     # Production switch: a JSON manifest {"<sha256 hex>": "<document>"} of the documents the frontends

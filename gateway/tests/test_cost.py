@@ -37,10 +37,10 @@ SCHEMA = build_schema(
 )
 
 
-def cost(query: str, variables: dict[str, Any] | None = None, *, max_list_size: int = 100) -> int:
+def cost(query: str, variables: dict[str, Any] | None = None) -> int:
     document = parse(query)
     (operation,) = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    return operation_cost(SCHEMA, document, operation, variables or {}, max_list_size=max_list_size)
+    return operation_cost(SCHEMA, document, operation, variables or {}, max_list_size=100, default_list_size=20)
 
 
 def test_scalars_and_introspection_are_free() -> None:
@@ -66,9 +66,10 @@ def test_sizes_come_from_variables_defaults_and_the_largest_page() -> None:
     query = "query($n: Int) { feed(first: $n) { edges { node { shares { edges { node { id } } } } } } }"
     # shares defaults to first: 10 in the schema.
     assert cost(query, {"n": 5}) == 1 + 5 * (3 + 10 * 2)
-    # Not given at all: the largest page (100); above it: counted as it (the resolver refuses more).
-    assert cost(query, {}) == 1 + 100 * (3 + 10 * 2)
-    assert cost(query, {"n": 10_000}) == cost(query, {"n": 100})
+    # Not given, no default declared: the default page size (20); above the largest page (100): counted
+    # as the largest page (the resolver refuses more).
+    assert cost(query, {}) == 1 + 20 * (3 + 10 * 2)
+    assert cost(query, {"n": 10_000}) == cost(query, {"n": 100}) == 1 + 100 * (3 + 10 * 2)
     assert cost("{ feed(last: 7) { edges { node { id } } } }") == 1 + 7 * 2
     assert cost("{ feed(first: 2, last: 7) { edges { node { id } } } }") == 1 + 7 * 2
 
