@@ -63,6 +63,7 @@ def live_settings(infra: Infra, issuer: Issuer, downstream: Downstream) -> Gatew
         downstream,
         KAFKA_BOOTSTRAP_SERVERS=infra.kafka_bootstrap,
         KAFKA_NAMESPACE=f"live{uuid.uuid4().hex[:8]}",
+        GRAPHQL_LIVE_EVENTS=True,
         GRAPHQL_SUBSCRIPTION_REREAD_SECONDS=60.0,
     )
 
