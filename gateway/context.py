@@ -23,6 +23,7 @@ from condividi.identity.verifier import TOKEN_REQUIRED
 from condividi.observability import current_request_id, traceparent_var
 from gateway.clients import Credentials, Services, check_health
 from gateway.errors import GatewayError, unauthenticated
+from gateway.live import Hub, LiveEvents
 from gateway.loaders import Loaders, current_loaders
 from gateway.settings import GatewaySettings
 
@@ -37,6 +38,9 @@ class GatewayRuntime:
         self.urls = settings.service_urls()
         self._http: httpx.AsyncClient | None = None
         self._verifier: TokenVerifier | None = None
+        # Subscriptions wait on the hub; the consumer rings it from the events (gateway/live.py).
+        self.hub = Hub()
+        self.live = LiveEvents(settings, self.hub) if settings.GRAPHQL_LIVE_EVENTS else None
 
     async def start(self) -> None:
         # One pooled client for the process (engineering.md, trap 4): the services, and the JWKS.
@@ -56,8 +60,12 @@ class GatewayRuntime:
             jwks_url=self.settings.OIDC_JWKS_URL,
             http=self._http,
         )
+        if self.live is not None:
+            await self.live.start()
 
     async def stop(self) -> None:
+        if self.live is not None:
+            await self.live.stop()
         if self._http is not None:
             await self._http.aclose()
             self._http = None

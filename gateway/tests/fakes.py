@@ -153,7 +153,8 @@ class Downstream:
             publish_method=None,
             intent_url=None,
             intent_keeps_text=NETWORKS[network].intent_keeps_text,
-            tracking_url=f"{TRACKING_BASE}{uuid.uuid4().hex[:8]}",
+            # As sharing: a share has its tracking link once published.
+            tracking_url=f"{TRACKING_BASE}{uuid.uuid4().hex[:8]}" if status == ShareStatus.PUBLISHED else None,
             potential_reach=0,
             created_at=created,
             updated_at=created,

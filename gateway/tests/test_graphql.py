@@ -468,7 +468,7 @@ async def test_check_post_takes_the_network_enum_and_asks_the_policy_service(gql
     for name in ("INSTAGRAM", "PINTEREST"):
         refused = await gql(f'{{ checkPost(network: {name}, text: "hi") {{ allowed }} }}')
         assert refused.get("data") is None
-        assert error_codes(refused) == ["graphql_validation_failed"]
+        assert error_codes(refused) == ["GRAPHQL_VALIDATION_FAILED"]
     assert len(downstream.calls_to("policy")) == 2
 
 
@@ -873,7 +873,7 @@ async def test_invalid_documents_have_graphql_codes(gql: Gql, downstream: Downst
     syntax = await gql("{ feed { edges { cursor }")
     unknown = await gql("{ feed { edges { secretField } } }")
 
-    assert error_codes(syntax) == ["graphql_parse_failed"]
-    assert error_codes(unknown) == ["graphql_validation_failed"]
+    assert error_codes(syntax) == ["GRAPHQL_PARSE_FAILED"]
+    assert error_codes(unknown) == ["GRAPHQL_VALIDATION_FAILED"]
     assert unknown["errors"][0]["extensions"]["status"] == 400
     assert downstream.calls == []
