@@ -1,4 +1,6 @@
 import asyncio
+import base64
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -177,6 +179,19 @@ async def test_approved_share_gets_intent_link_and_clicks_are_counted(harness: H
     assert clicks[0].payload.share_id == share["id"]
     assert clicks[0].payload.visitor_hash == clicks[1].payload.visitor_hash, "the crawler was counted"
     assert "127.0.0.1" not in clicks[0].payload.visitor_hash
+
+
+async def test_list_of_shares_refuses_a_cursor_it_did_not_hand_out(harness: Harness) -> None:
+    h = harness
+    await create_share(h, await published_content(h))
+    first = await h.client.get("/api/v1/shares", params={"limit": 1}, headers=employee(h.issuer))
+    assert first.status_code == 200 and len(first.json()["items"]) == 1, first.text
+    share_id = first.json()["items"][0]["id"]
+    for at in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-01-01T00:00:00"):
+        cursor = base64.urlsafe_b64encode(json.dumps([at, share_id]).encode()).decode()
+        bad = await h.client.get("/api/v1/shares", params={"cursor": cursor}, headers=employee(h.issuer))
+        assert bad.status_code == 400, (at, bad.text)
+        assert bad.json()["error"]["code"] == "invalid_cursor"
 
 
 async def test_rejected_share_carries_the_reasons(harness: Harness) -> None:
