@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from condividi.contracts.content_pb2 import ContentPublished
 from condividi.contracts.policy_pb2 import DecisionOutcome, ShareDecision, Violation
-from condividi.contracts.sharing_pb2 import LinkClicked, SharePublished, ShareRequested
+from condividi.contracts.sharing_pb2 import LinkClicked, SharePublished, ShareRejected, ShareRequested
 from condividi.events import new_envelope, open_envelope, parse_envelope
 from condividi.identity import Role
 from condividi.testing import Infra, Issuer, running, service_env
@@ -203,6 +203,10 @@ async def test_rejected_share_carries_the_reasons(harness: Harness) -> None:
     assert share["violations"] == [{"code": "too_long", "message": reason.message}]
     assert share["intent_url"] is None
     assert share["tracking_url"] is None, "a rejected share has no link to hand out"
+    [rejected] = await h.events("sharing", ShareRejected, lambda e: e.payload.share_id == share["id"])
+    assert (rejected.org_id, rejected.aggregate_id) == (ORG, share["id"])
+    assert (rejected.payload.member_id, rejected.payload.content_id) == ("emp-1", share["content_id"])
+    assert list(rejected.payload.reason_codes) == ["too_long"]
     [requested] = await h.events("sharing", ShareRequested, lambda e: e.payload.share_id == share["id"])
     code = requested.payload.url.rsplit("/", 1)[1]
     assert (await h.client.get(f"/r/{code}", headers=BROWSER)).status_code == 404
