@@ -9,6 +9,7 @@ by user agent in a cache bounded by bytes.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from typing import Final
 
@@ -45,17 +46,51 @@ def _matches_crawler_list(user_agent: bytes) -> bool:
     return bool(text) and get_compiled_crawler_regex().search(text) is not None
 
 
-class CrawlerCheck:
-    def __init__(self, cache_bytes: int = DEFAULT_CRAWLER_CACHE_BYTES) -> None:
-        self._verdicts: ByteBoundedLRU[bytes, bool] = ByteBoundedLRU(cache_bytes)
+class _RateLimit:
+    """Token buckets by key: ``per_minute`` tokens a minute, at most a minute's worth saved up."""
 
-    def __call__(self, user_agent: bytes) -> bool:
+    def __init__(self, per_minute: float, memory_bytes: int) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = per_minute
+        self._buckets: ByteBoundedLRU[bytes | str, list[float]] = ByteBoundedLRU(memory_bytes)
+
+    def take(self, key: bytes | str, now: float) -> bool:
+        if self.burst <= 0:
+            return True
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            # A forgotten bucket starts full again: eviction can only favour a visitor, never lose a click.
+            self._buckets.put(key, [self.burst - 1, now], len(key) + 64)
+            return True
+        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+        bucket[1] = now
+        if tokens < 1:
+            bucket[0] = tokens
+            return False
+        bucket[0] = tokens - 1
+        return True
+
+
+class CrawlerCheck:
+    def __init__(
+        self, cache_bytes: int = DEFAULT_CRAWLER_CACHE_BYTES, checks_per_address_per_minute: float = 60
+    ) -> None:
+        self._verdicts: ByteBoundedLRU[bytes, bool] = ByteBoundedLRU(cache_bytes)
+        # Matching a user agent not seen before costs up to 2 ms; a client sending a new one with each
+        # request could keep a core busy. So each address gets this many of those a minute; past them,
+        # a new user agent is not matched (nor counted) until the budget refills.
+        self._new_agents = _RateLimit(checks_per_address_per_minute, 1024 * 1024)
+
+    def __call__(self, user_agent: bytes, address: str = "") -> bool:
         """Whether the user agent is anything but a person's browser or app: a crawler, a link preview,
-        a headless browser, a command-line tool or an HTTP library; and one too long to be a browser's."""
+        a headless browser, a command-line tool or an HTTP library; and one too long to be a browser's,
+        or a new one from an address that has sent too many new ones lately."""
         if len(user_agent) > MAX_USER_AGENT_BYTES:
             return True
         verdict = self._verdicts.get(user_agent)
         if verdict is None:
+            if not self._new_agents.take(address, time.monotonic()):
+                return True
             verdict = _matches_crawler_list(user_agent)
             self._verdicts.put(user_agent, verdict, len(user_agent))
         return verdict
@@ -94,31 +129,6 @@ class FilterSettings:
     visitor_clicks_per_minute: float  # 0: no limit
     link_clicks_per_minute: float  # 0: no limit
     memory_bytes: int
-
-
-class _RateLimit:
-    """Token buckets by key: ``per_minute`` tokens a minute, at most a minute's worth saved up."""
-
-    def __init__(self, per_minute: float, memory_bytes: int) -> None:
-        self.rate = per_minute / 60.0
-        self.burst = per_minute
-        self._buckets: ByteBoundedLRU[bytes | str, list[float]] = ByteBoundedLRU(memory_bytes)
-
-    def take(self, key: bytes | str, now: float) -> bool:
-        if self.burst <= 0:
-            return True
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            # A forgotten bucket starts full again: eviction can only favour a visitor, never lose a click.
-            self._buckets.put(key, [self.burst - 1, now], len(key) + 64)
-            return True
-        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
-        bucket[1] = now
-        if tokens < 1:
-            bucket[0] = tokens
-            return False
-        bucket[0] = tokens - 1
-        return True
 
 
 class ClickFilter:

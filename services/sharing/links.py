@@ -331,8 +331,10 @@ class ClickRedirect:
             if name == b"user-agent":
                 user_agent = value
                 break
-        if scope["method"] == "GET" and user_agent and not self.is_crawler(user_agent):
-            self._count(scope, code, target, user_agent)
+        client = scope.get("client")
+        ip = client[0] if client else ""
+        if scope["method"] == "GET" and user_agent and not self.is_crawler(user_agent, ip):
+            self._count(code, target, user_agent, ip)
         else:
             _NOT_COUNTED.inc()
         await send(
@@ -349,9 +351,7 @@ class ClickRedirect:
         )
         await send({"type": "http.response.body", "body": b""})
 
-    def _count(self, scope: Scope, code: str, target: LinkTarget, user_agent: bytes) -> None:
-        client = scope.get("client")
-        ip = client[0] if client else ""
+    def _count(self, code: str, target: LinkTarget, user_agent: bytes, ip: str) -> None:
         at_ns = time.time_ns()
         visitor = visitor_digest(self.salt, code=code, day=at_ns // _NS_PER_DAY, ip=ip, user_agent=user_agent)
         filtered = self.click_filter.check(visitor=visitor, address=ip, code=code, now=at_ns / 1e9)

@@ -43,7 +43,9 @@ def build_app(settings: SharingSettings | None = None) -> FastAPI:
                         memory_bytes=settings.CLICK_FILTER_MEMORY_BYTES,
                     )
                 ),
-                crawler_check=CrawlerCheck(settings.CRAWLER_CACHE_BYTES),
+                crawler_check=CrawlerCheck(
+                    settings.CRAWLER_CACHE_BYTES, settings.CRAWLER_CHECKS_PER_ADDRESS_PER_MINUTE
+                ),
             ),
         ),
     )

@@ -26,6 +26,9 @@ class SharingSettings(ServiceSettings):
     CLICK_FILTER_MEMORY_BYTES: int = Field(default=64 * 1024 * 1024, ge=0)
     # Memory the crawler verdicts (by user agent) may hold, in bytes.
     CRAWLER_CACHE_BYTES: int = Field(default=4 * 1024 * 1024, ge=0)
+    # User agents not seen before that one client address may have matched against the crawler list per
+    # minute (each costs up to 2 ms); past them its new user agents are not counted (0: no limit).
+    CRAWLER_CHECKS_PER_ADDRESS_PER_MINUTE: float = Field(default=60, ge=0)
     # Without an Idempotency-Key, sharing an item to a network again within this many hours of an
     # earlier share's publication answers 409 duplicate_share (an accidental second click, most often).
     DUPLICATE_SHARE_WINDOW_HOURS: float = Field(default=24, ge=0)

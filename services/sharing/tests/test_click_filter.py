@@ -8,6 +8,7 @@ import hashlib
 import pytest
 
 from condividi.caches import ENTRY_OVERHEAD_BYTES, ByteBoundedLRU
+from services.sharing import click_filter as click_filter_module
 from services.sharing.click_filter import (
     LINK_RATE,
     MAX_USER_AGENT_BYTES,
@@ -104,13 +105,33 @@ def test_a_user_agent_too_long_for_a_browser_is_not_a_person_and_is_not_cached()
 
 
 def test_the_crawler_cache_holds_bytes_not_entries() -> None:
-    check = CrawlerCheck(cache_bytes=16 * 1024)
+    check = CrawlerCheck(cache_bytes=16 * 1024, checks_per_address_per_minute=0)
     for n in range(120):
         # Distinct user agents, each just within the length a browser's can have.
         user_agent = PEOPLE[0] + b" " + str(n).encode() * (MAX_USER_AGENT_BYTES // 8)
         check(user_agent[:MAX_USER_AGENT_BYTES])
         assert check.cached_bytes <= 16 * 1024
     assert check.cached_bytes > 8 * 1024, "the cache should fill up to its bytes"
+
+
+def test_an_address_sending_new_user_agents_again_and_again_gets_them_matched_only_so_often(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    matched: list[bytes] = []
+    real = click_filter_module._matches_crawler_list
+
+    def counting(user_agent: bytes) -> bool:
+        matched.append(user_agent)
+        return real(user_agent)
+
+    monkeypatch.setattr(click_filter_module, "_matches_crawler_list", counting)
+    check = CrawlerCheck(checks_per_address_per_minute=20)
+    verdicts = [check(PEOPLE[0] + b" Build/%d" % n, "203.0.113.7") for n in range(100)]
+    assert len(matched) == 20, "each new user agent past the budget was matched all the same"
+    assert verdicts[:20] == [False] * 20 and all(verdicts[20:]), "past the budget a new one is not a click"
+    # Known user agents, and other addresses, are not held back by it.
+    assert check(PEOPLE[0] + b" Build/3", "203.0.113.7") is False
+    assert check(PEOPLE[1], "198.51.100.9") is False
 
 
 # --- the byte-bounded cache ------------------------------------------------------------------------
