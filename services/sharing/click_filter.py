@@ -76,6 +76,9 @@ class CrawlerCheck:
         self, cache_bytes: int = DEFAULT_CRAWLER_CACHE_BYTES, checks_per_address_per_minute: float = 60
     ) -> None:
         self._verdicts: ByteBoundedLRU[bytes, bool] = ByteBoundedLRU(cache_bytes)
+        # Compiled now (a tenth of a second, once per process), not on the first click.
+        get_compiled_exclusions_regex()
+        get_compiled_crawler_regex()
         # Matching a user agent not seen before costs up to 2 ms; a client sending a new one with each
         # request could keep a core busy. So each address gets this many of those a minute; past them,
         # a new user agent is not matched (nor counted) until the budget refills.
