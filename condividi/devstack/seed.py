@@ -215,9 +215,14 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
             # from here (a tunnel, a short-link domain).
             code = share["tracking_url"].rsplit("/", 1)[1]
             for _ in range(rng.randint(0, 4)):
+                # Each click from a visitor of its own (an address of the documentation range, passed as
+                # a local proxy would): from this one address they would be repeats and over the rate.
                 http.get(
                     f"{urls['sharing']}/r/{code}",
-                    headers={"User-Agent": rng.choice(BROWSERS)},
+                    headers={
+                        "User-Agent": rng.choice(BROWSERS),
+                        "X-Forwarded-For": f"198.51.100.{rng.randint(1, 254)}",
+                    },
                     follow_redirects=False,
                 )
         log.info("seeded the demo organisation", extra={"members": len(users), "shares": len(shares)})
