@@ -49,10 +49,10 @@ from services.policy.models import (
     MyTrainingStatus,
     PolicyCheckRequest,
     PolicyCheckResult,
+    PolicyProgressPublic,
     PolicyPublish,
     PolicyVersionCreate,
     PolicyVersionPublic,
-    ProgressPublic,
     QuizAttemptCreate,
     QuizAttemptPublic,
     ShareDecisionPublic,
@@ -60,6 +60,7 @@ from services.policy.models import (
     TeamPublic,
     TrainingModuleCreate,
     TrainingModulePublic,
+    TrainingProgressPublic,
 )
 from services.sharing.models import ConnectionCreate, ConnectionPublic, ShareCreate, SharePublic
 
@@ -134,8 +135,8 @@ GET_POLICY_VERSION: Endpoint[PolicyVersionPublic] = Endpoint(
 PUBLISH_POLICY_VERSION: Endpoint[PolicyVersionPublic] = Endpoint(
     "policy", "POST", "/api/v1/policy-versions/{version_id}/publish", PolicyVersionPublic, PolicyPublish
 )
-POLICY_PROGRESS: Endpoint[ProgressPublic] = Endpoint(
-    "policy", "GET", "/api/v1/policy-versions/{version_id}/progress", ProgressPublic
+POLICY_PROGRESS: Endpoint[PolicyProgressPublic] = Endpoint(
+    "policy", "GET", "/api/v1/policy-versions/{version_id}/progress", PolicyProgressPublic
 )
 ACKNOWLEDGE_POLICY: Endpoint[AcknowledgementPublic] = Endpoint(
     "policy", "POST", "/api/v1/policy-acknowledgements", AcknowledgementPublic, AcknowledgementCreate
@@ -156,8 +157,8 @@ SUBMIT_QUIZ_ATTEMPT: Endpoint[QuizAttemptPublic] = Endpoint(
 GET_QUIZ_ATTEMPT: Endpoint[QuizAttemptPublic] = Endpoint(
     "policy", "GET", "/api/v1/quiz-attempts/{attempt_id}", QuizAttemptPublic
 )
-TRAINING_PROGRESS: Endpoint[ProgressPublic] = Endpoint(
-    "policy", "GET", "/api/v1/training-modules/{module_id}/progress", ProgressPublic
+TRAINING_PROGRESS: Endpoint[TrainingProgressPublic] = Endpoint(
+    "policy", "GET", "/api/v1/training-modules/{module_id}/progress", TrainingProgressPublic
 )
 MY_TRAINING_STATUS: Endpoint[MyTrainingStatus] = Endpoint("policy", "GET", "/api/v1/training-status", MyTrainingStatus)
 # sharing
@@ -448,7 +449,7 @@ class PolicyClient(ServiceClient):
         body = request_body(PolicyPublish, requires_acknowledgement=requires_acknowledgement, team_ids=team_ids)
         return await self._send(PUBLISH_POLICY_VERSION, path={"version_id": str(version_id)}, json=body)
 
-    async def policy_progress(self, version_id: uuid.UUID) -> ProgressPublic:
+    async def policy_progress(self, version_id: uuid.UUID) -> PolicyProgressPublic:
         return await self._send(POLICY_PROGRESS, path={"version_id": str(version_id)})
 
     async def acknowledge_policy(self, version_id: uuid.UUID, *, content_hash: str | None) -> AcknowledgementPublic:
@@ -474,7 +475,7 @@ class PolicyClient(ServiceClient):
     async def get_quiz_attempt(self, attempt_id: uuid.UUID) -> QuizAttemptPublic:
         return await self._send(GET_QUIZ_ATTEMPT, path={"attempt_id": str(attempt_id)})
 
-    async def training_progress(self, module_id: uuid.UUID) -> ProgressPublic:
+    async def training_progress(self, module_id: uuid.UUID) -> TrainingProgressPublic:
         return await self._send(TRAINING_PROGRESS, path={"module_id": str(module_id)})
 
     async def my_training_status(self) -> MyTrainingStatus:

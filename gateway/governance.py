@@ -34,10 +34,11 @@ from services.policy.models import (
     CertificationPublic,
     MyPolicyStatus,
     MyTrainingModule,
+    PolicyProgressPublic,
     PolicyVersionPublic,
-    ProgressPublic,
     QuizAttemptPublic,
     TrainingModulePublic,
+    TrainingProgressPublic,
 )
 
 # --- types --------------------------------------------------------------------------------------
@@ -58,7 +59,7 @@ class Progress:
     teams: list[TeamProgress]
 
     @classmethod
-    def from_model(cls, data: ProgressPublic) -> Progress:
+    def from_model(cls, data: PolicyProgressPublic | TrainingProgressPublic) -> Progress:
         return cls(
             members=data.members,
             done=data.done,

@@ -45,15 +45,16 @@ from services.policy.models import (
     MyTrainingModule,
     MyTrainingStatus,
     PolicyCheckResult,
+    PolicyProgressPublic,
     PolicyStatus,
     PolicyVersionPublic,
-    ProgressPublic,
     QuestionPublic,
     QuizAttemptPublic,
     ShareDecisionPublic,
     TeamProgressPublic,
     TeamPublic,
     TrainingModulePublic,
+    TrainingProgressPublic,
     ViolationPublic,
 )
 from services.sharing.models import ConnectionPublic, SharePublic, ShareStatus
@@ -585,12 +586,9 @@ def _standing(state: Downstream, subject: str) -> governance.Standing:
         )
 
 
-def _progress(figures: governance.Progress) -> ProgressPublic:
-    return ProgressPublic(
-        members=figures.members,
-        done=figures.done,
-        teams=[TeamProgressPublic(**vars(t)) for t in figures.teams],
-    )
+def _progress(figures: governance.Progress) -> dict[str, Any]:
+    teams = [TeamProgressPublic(**vars(t)) for t in figures.teams]
+    return {"members": figures.members, "done": figures.done, "teams": teams}
 
 
 def _roster(state: Downstream) -> tuple[list[governance.RosterEntry], dict[uuid.UUID, str]]:
@@ -685,7 +683,8 @@ async def policy_progress(request: Request, state: Downstream) -> Response:
         return version
     entries, names = _roster(state)
     done = {a.member_subject for a in state.acknowledgements if a.content_hash == version.content_hash}
-    return answer(_progress(governance.progress(entries, names, done, frozenset(version.target_team_ids))))
+    figures = governance.progress(entries, names, done, frozenset(version.target_team_ids))
+    return answer(PolicyProgressPublic(policy_version_id=version.id, **_progress(figures)))
 
 
 async def acknowledge_policy(request: Request, state: Downstream) -> Response:
@@ -844,7 +843,8 @@ async def training_progress(request: Request, state: Downstream) -> Response:
         s for (s, m), c in state.certifications.items() if m == found[0].id and governance.is_current(c.expires_at, now)
     }
     entries, names = _roster(state)
-    return answer(_progress(governance.progress(entries, names, done)))
+    figures = governance.progress(entries, names, done)
+    return answer(TrainingProgressPublic(module_id=found[0].id, **_progress(figures)))
 
 
 async def my_training_status(request: Request, state: Downstream) -> Response:

@@ -248,7 +248,15 @@ def progress(
     return Progress(len(concerned), finished, progress_by_team(concerned, team_names, done, targeted))
 
 
-ACKNOWLEDGEMENT_COLUMNS = ("member", "email", "name", "version", "content_hash", "acknowledged_at")
+ACKNOWLEDGEMENT_COLUMNS = (
+    "member",
+    "email",
+    "name",
+    "policy_version_id",
+    "version",
+    "content_hash",
+    "acknowledged_at",
+)
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection); names and emails come
 # from the identity provider and anyone's profile, so such cells are quoted as text.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -263,6 +271,7 @@ class AcknowledgementRow:
     subject: str
     email: str
     name: str
+    policy_version_id: uuid.UUID
     version: int
     content_hash: str
     acknowledged_at: datetime
@@ -278,6 +287,7 @@ def acknowledgements_csv(rows: Iterable[AcknowledgementRow]) -> str:
                 _cell(row.subject),
                 _cell(row.email),
                 _cell(row.name),
+                str(row.policy_version_id),
                 row.version,
                 row.content_hash,
                 row.acknowledged_at.isoformat(),

@@ -396,9 +396,17 @@ class TeamProgressPublic(BaseModel):
 
 
 class ProgressPublic(BaseModel):
-    members: int
+    members: int = PydanticField(description="Members concerned, each once whatever their number of teams.")
     done: int
     teams: list[TeamProgressPublic]
+
+
+class PolicyProgressPublic(ProgressPublic):
+    policy_version_id: uuid.UUID
+
+
+class TrainingProgressPublic(ProgressPublic):
+    module_id: uuid.UUID
 
 
 class Lesson(_Strict):

@@ -4,7 +4,7 @@ acknowledgement, the caller's status, and the progress and CSV export admins rea
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import func, text
@@ -25,12 +25,12 @@ from services.policy.models import (
     Member,
     MyPolicyStatus,
     PolicyAcknowledgement,
+    PolicyProgressPublic,
     PolicyPublish,
     PolicyStatus,
     PolicyVersion,
     PolicyVersionCreate,
     PolicyVersionPublic,
-    ProgressPublic,
     Team,
     TeamProgressPublic,
 )
@@ -145,7 +145,7 @@ async def publish_policy_version(
     tags=["policy-versions"],
     operation_id="policy-versions-progress",
 )
-async def policy_progress(version_id: uuid.UUID, caller: Admin, db: DatabaseDep) -> ProgressPublic:
+async def policy_progress(version_id: uuid.UUID, caller: Admin, db: DatabaseDep) -> PolicyProgressPublic:
     """How many of the members concerned by the version have accepted it, team by team."""
     async with db.read() as session:
         version = await _visible_version(session, version_id, caller)
@@ -157,7 +157,7 @@ async def policy_progress(version_id: uuid.UUID, caller: Admin, db: DatabaseDep)
             )
         )
         figures = governance.progress(entries, names, set(done.all()), frozenset(version.target_team_ids))
-    return progress_public(figures)
+    return PolicyProgressPublic(policy_version_id=version.id, **progress_fields(figures))
 
 
 @router.get(
@@ -188,7 +188,13 @@ async def export_acknowledgements(version_id: uuid.UUID, caller: Admin, db: Data
         ).all()
     document = governance.acknowledgements_csv(
         governance.AcknowledgementRow(
-            ack.member_subject, email or "", name or "", ack.version, ack.content_hash, ack.acknowledged_at
+            ack.member_subject,
+            email or "",
+            name or "",
+            ack.policy_version_id,
+            ack.version,
+            ack.content_hash,
+            ack.acknowledged_at,
         )
         for ack, email, name in rows
     )
@@ -299,12 +305,12 @@ def version_public(version: PolicyVersion) -> PolicyVersionPublic:
     return PolicyVersionPublic.model_validate(version, from_attributes=True)
 
 
-def progress_public(figures: governance.Progress) -> ProgressPublic:
-    return ProgressPublic(
-        members=figures.members,
-        done=figures.done,
-        teams=[
+def progress_fields(figures: governance.Progress) -> dict[str, Any]:
+    return {
+        "members": figures.members,
+        "done": figures.done,
+        "teams": [
             TeamProgressPublic(team_id=t.team_id, team_name=t.team_name, members=t.members, done=t.done)
             for t in figures.teams
         ],
-    )
+    }

@@ -27,7 +27,6 @@ from services.policy.models import (
     Lesson,
     MyTrainingModule,
     MyTrainingStatus,
-    ProgressPublic,
     QuestionPublic,
     QuizAttempt,
     QuizAttemptCreate,
@@ -35,8 +34,9 @@ from services.policy.models import (
     TrainingModule,
     TrainingModuleCreate,
     TrainingModulePublic,
+    TrainingProgressPublic,
 )
-from services.policy.policies_api import progress_public
+from services.policy.policies_api import progress_fields
 from services.policy.standing import roster
 
 router = APIRouter(prefix="/api/v1", route_class=DocumentedRoute)
@@ -176,7 +176,7 @@ async def get_quiz_attempt(attempt_id: uuid.UUID, caller: CallerDep, db: Databas
 @router.get(
     "/training-modules/{module_id}/progress", tags=["training-modules"], operation_id="training-modules-progress"
 )
-async def training_progress(module_id: uuid.UUID, caller: Admin, db: DatabaseDep) -> ProgressPublic:
+async def training_progress(module_id: uuid.UUID, caller: Admin, db: DatabaseDep) -> TrainingProgressPublic:
     """How many members hold a current certification of the module, team by team."""
     now = utcnow()
     async with db.read() as session:
@@ -188,7 +188,7 @@ async def training_progress(module_id: uuid.UUID, caller: Admin, db: DatabaseDep
             )
         )
         done = {c.member_subject for c in held.all() if governance.is_current(c.expires_at, now)}
-    return progress_public(governance.progress(entries, names, done))
+    return TrainingProgressPublic(module_id=module.id, **progress_fields(governance.progress(entries, names, done)))
 
 
 @router.get("/training-status", tags=["training-status"], operation_id="training-status-get")

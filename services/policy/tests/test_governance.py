@@ -223,15 +223,26 @@ def test_progress_of_a_targeted_version_counts_only_the_targeted_teams() -> None
 
 def test_the_csv_export_is_rfc_4180_and_defuses_formulas() -> None:
     at = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    version = uuid.uuid4()
     document = governance.acknowledgements_csv(
         [
-            governance.AcknowledgementRow("ada", "ada@acme.example", "Ada, Countess", 3, HASH_V3, at),
-            governance.AcknowledgementRow("eve", "eve@acme.example", '=HYPERLINK("http://evil")', 3, HASH_V3, at),
+            governance.AcknowledgementRow("ada", "ada@acme.example", "Ada, Countess", version, 3, HASH_V3, at),
+            governance.AcknowledgementRow(
+                "eve", "eve@acme.example", '=HYPERLINK("http://evil")', version, 3, HASH_V3, at
+            ),
         ]
     )
-    assert document.startswith("member,email,name,version,content_hash,acknowledged_at\r\n")
+    assert document.startswith("member,email,name,policy_version_id,version,content_hash,acknowledged_at\r\n")
     rows = list(csv.reader(io.StringIO(document)))
-    assert rows[1] == ["ada", "ada@acme.example", "Ada, Countess", "3", HASH_V3, "2026-12-01T09:30:00+00:00"]
+    assert rows[1] == [
+        "ada",
+        "ada@acme.example",
+        "Ada, Countess",
+        str(version),
+        "3",
+        HASH_V3,
+        "2026-12-01T09:30:00+00:00",
+    ]
     assert rows[2][2] == '\'=HYPERLINK("http://evil")'
 
 

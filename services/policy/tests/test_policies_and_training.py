@@ -150,6 +150,7 @@ async def test_a_targeted_version_asks_only_its_teams_and_progress_counts_them(
 
     progress = ok(await client.get(f"/api/v1/policy-versions/{draft['id']}/progress", headers=admin))
     assert progress == {
+        "policy_version_id": draft["id"],
         "members": 2,
         "done": 1,
         "teams": [{"team_id": teams["Sales"], "team_name": "Sales", "members": 2, "done": 1}],
