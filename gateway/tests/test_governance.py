@@ -125,6 +125,9 @@ async def test_acknowledging_names_the_input_at_fault(gql: Gql, issuer: Issuer, 
     assert [(e["__typename"], e["code"]) for e in errors] == [("ConflictError", "policy_text_changed")]
     again = await gql(PUBLISH, {"input": {"id": version["id"]}}, headers=admin(issuer))
     assert again["data"]["publishPolicyVersion"]["errors"][0]["code"] == "already_published"
+    # Nobody can be named as the member: the input has no such field, and the service takes the caller.
+    fields = await gql('{ __type(name: "AcknowledgePolicyInput") { inputFields { name } } }')
+    assert {f["name"] for f in fields["data"]["__type"]["inputFields"]} == {"policyVersionId", "contentHash"}
     denied = await gql(DRAFT, {"input": {"title": "Mine", "body": "No."}})
     assert denied["data"]["draftPolicyVersion"]["errors"][0]["__typename"] == "PermissionDeniedError"
 

@@ -3,9 +3,9 @@ authoritative decision on a submitted share can never disagree.
 
 Two kinds of rules decide: the post's own (its network, its length, here) and the member's standing
 (the policy they must have accepted, the certifications they must hold; ``governance.py``), which the
-caller loads and passes in as a ``Standing``. The networks, their limits and how each counts length come from the one
-table in ``condividi/networks.py`` (which sharing reads too, so a network it cannot share to is refused
-here as well); the counting itself lives here. An approximation must err towards what the network itself
+caller loads and passes in as a ``Standing``. The networks, their limits and how each counts length come
+from the one table in ``condividi/networks.py`` (which sharing reads too, so a network it cannot share to
+is refused here as well); the counting itself lives here. An approximation must err towards what the network itself
 shows the employee, so each is documented beside the code:
 
 - X counts with the weights of ``twitter-text`` (configuration v3): after NFC normalisation most
