@@ -78,6 +78,13 @@ class OrgA:
     member: str
     share: str
     connection: str
+    # The social-media policy and training (issue 6).
+    policy_draft: str = ""
+    policy_version: str = ""
+    module: str = ""
+    quiz_attempt: str = ""
+    # The version in force when asked: the publish case may have put another one in force meanwhile.
+    current_policy: Callable[[], str] = lambda: ""
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,13 @@ def _new_member(team_id: str) -> Request:
     body = {"subject": subject, "email": f"{subject}@acme.example", "name": "Nina", "team_id": team_id}
     return Request("/api/v1/members", json={**body, "roles": ["employee"]})
 
+
+_POLICY_MODULE = {
+    "title": "Tenancy training",
+    "lessons": [{"title": "One", "body": "Read me."}],
+    "questions": [{"prompt": "Yes?", "options": ["yes", "no"], "correct_options": [0]}],
+    "pass_mark": 100,
+}
 
 CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/content-items/{item_id}"): Case(
@@ -131,6 +145,45 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("DELETE", "/api/v1/connections/{connection_id}"): Case(
         "sharing", lambda a: a.connection, lambda i: Request(f"/api/v1/connections/{i}"), "employee"
+    ),
+    ("GET", "/api/v1/policy-versions/{version_id}"): Case(
+        "policy", lambda a: a.policy_version, lambda i: Request(f"/api/v1/policy-versions/{i}"), "employee"
+    ),
+    ("POST", "/api/v1/policy-versions/{version_id}/publish"): Case(
+        "policy",
+        lambda a: a.policy_draft,
+        lambda i: Request(f"/api/v1/policy-versions/{i}/publish", json={"requires_acknowledgement": False}),
+        "admin",
+    ),
+    ("GET", "/api/v1/policy-versions/{version_id}/progress"): Case(
+        "policy", lambda a: a.policy_version, lambda i: Request(f"/api/v1/policy-versions/{i}/progress"), "admin"
+    ),
+    ("GET", "/api/v1/policy-versions/{version_id}/acknowledgements.csv"): Case(
+        "policy",
+        lambda a: a.policy_version,
+        lambda i: Request(f"/api/v1/policy-versions/{i}/acknowledgements.csv"),
+        "admin",
+    ),
+    ("POST", "/api/v1/policy-acknowledgements"): Case(
+        "policy",
+        lambda a: a.current_policy(),
+        lambda i: Request("/api/v1/policy-acknowledgements", json={"policy_version_id": i}),
+        "employee",
+    ),
+    ("GET", "/api/v1/training-modules/{module_id}"): Case(
+        "policy", lambda a: a.module, lambda i: Request(f"/api/v1/training-modules/{i}"), "employee"
+    ),
+    ("POST", "/api/v1/training-modules/{module_id}/attempts"): Case(
+        "policy",
+        lambda a: a.module,
+        lambda i: Request(f"/api/v1/training-modules/{i}/attempts", json={"answers": [[1]]}),
+        "employee",
+    ),
+    ("GET", "/api/v1/training-modules/{module_id}/progress"): Case(
+        "policy", lambda a: a.module, lambda i: Request(f"/api/v1/training-modules/{i}/progress"), "admin"
+    ),
+    ("GET", "/api/v1/quiz-attempts/{attempt_id}"): Case(
+        "policy", lambda a: a.quiz_attempt, lambda i: Request(f"/api/v1/quiz-attempts/{i}"), "employee"
     ),
     ("GET", "/api/v1/content-stats/{content_id}"): Case(
         "metrics", lambda a: a.published_item, lambda i: Request(f"/api/v1/content-stats/{i}"), "employee"
@@ -229,7 +282,39 @@ def org_a(system: RunningSystem) -> OrgA:
             == 200
         )
     )
-    return OrgA(org, headers, published, draft, team["id"], member["id"], share["id"], connection["id"])
+    # The policy and training objects; nothing here asks org A's members for anything before sharing.
+    policy = f"{urls['policy']}/api/v1"
+    document = {"title": "Tenancy policy", "body": "Be yourself."}
+    version = ok(httpx.post(f"{policy}/policy-versions", json=document, headers=headers["admin"]), 201)
+    publish = {"requires_acknowledgement": False}
+    ok(httpx.post(f"{policy}/policy-versions/{version['id']}/publish", json=publish, headers=headers["admin"]), 200)
+    accept = {"policy_version_id": version["id"]}
+    ok(httpx.post(f"{policy}/policy-acknowledgements", json=accept, headers=headers["employee"]), 201)
+    policy_draft = ok(httpx.post(f"{policy}/policy-versions", json=document, headers=headers["admin"]), 201)
+    module = ok(httpx.post(f"{policy}/training-modules", json=_POLICY_MODULE, headers=headers["admin"]), 201)
+    attempt = ok(
+        httpx.post(
+            f"{policy}/training-modules/{module['id']}/attempts", json={"answers": [[0]]}, headers=headers["employee"]
+        ),
+        201,
+    )
+    return OrgA(
+        org,
+        headers,
+        published,
+        draft,
+        team["id"],
+        member["id"],
+        share["id"],
+        connection["id"],
+        policy_draft=policy_draft["id"],
+        policy_version=version["id"],
+        module=module["id"],
+        quiz_attempt=attempt["id"],
+        current_policy=lambda: str(
+            ok(httpx.get(f"{policy}/policy-status", headers=headers["employee"]), 200)["current"]["id"]
+        ),
+    )
 
 
 def _absent(body: dict[str, Any], object_id: str) -> bool:
