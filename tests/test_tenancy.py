@@ -24,7 +24,7 @@ from services.content.main import build_app as build_content
 from services.metrics.main import build_app as build_metrics
 from services.policy.main import build_app as build_policy
 from services.sharing.main import build_app as build_sharing
-from tests.tenancy import ROLE_SETS, OrgA, Request, make_org_a, new_member
+from tests.tenancy import ROLE_SETS, OrgA, Request, make_org_a, new_member, role_names
 
 SERVICES: dict[str, Callable[[], FastAPI]] = {
     "content": build_content,
@@ -162,7 +162,7 @@ def test_another_orgs_id_answers_like_an_unknown_one(
         caller = system.issuer.headers(org=org_b, roles=roles, subject=f"tenancy-b-{uuid.uuid4().hex[:6]}")
         theirs = send(system, case.service, method, case.request(owned), caller)
         unknown = send(system, case.service, method, case.request(str(uuid.uuid4())), caller)
-        where = f"{method} {path} as {[str(r) for r in roles]} of another org"
+        where = f"{method} {path} as {role_names(roles)} of another org"
         assert owned not in theirs.text, f"{where}: the other org's object leaked: {theirs.text}"
         assert theirs.status_code == unknown.status_code, f"{where}: {theirs.text} vs unknown id: {unknown.text}"
         if case.listed:
