@@ -21,6 +21,7 @@ from condividi.errors import install_error_handlers
 from condividi.events import dead_letter_topic, topic_of
 from condividi.identity import TokenVerifier
 from condividi.kafka import ensure_topics, make_producer
+from condividi.limits import within_limits
 from condividi.observability import RequestContextMiddleware, configure_logging, health_routes
 from condividi.openapi import documents_errors, install_openapi, operation_id, package_version
 from condividi.outbox import OutboxRelay
@@ -95,9 +96,18 @@ class ServiceApp(FastAPI):
     which cost several times what a bare handler does."""
 
     fast_paths: tuple[tuple[str, ASGIApp], ...] = ()
+    # Set from the settings by create_service_app; refused before any parsing (condividi/limits.py).
+    max_header_bytes: int = 16 * 1024
+    max_body_bytes: int = 1024 * 1024
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            limited = await within_limits(
+                scope, receive, send, max_header_bytes=self.max_header_bytes, max_body_bytes=self.max_body_bytes
+            )
+            if limited is None:
+                return
+            receive = limited
             path: str = scope["path"]
             for prefix, handler in self.fast_paths:
                 if path.startswith(prefix):
@@ -149,6 +159,8 @@ def create_service_app(
     app.state.runtime = runtime
     # What the service consumes, for whoever must know it from outside (its Kafka ACLs in deploy/k8s).
     app.state.subscriptions = tuple(subscriptions)
+    app.max_header_bytes = settings.MAX_HEADER_BYTES
+    app.max_body_bytes = settings.MAX_BODY_BYTES
     app.state.verifier = TokenVerifier(
         issuer=settings.OIDC_ISSUER,
         audience=settings.OIDC_AUDIENCE,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,11 @@ class ServiceSettings(BaseSettings):
     OIDC_ISSUER: str = "http://localhost:8000/dev-issuer"
     OIDC_AUDIENCE: str = "condividi"
     OIDC_JWKS_URL: str = "http://localhost:8000/dev-issuer/jwks"
+
+    # Request size limits (condividi/limits.py): larger headers, all of them together, answer 431; a
+    # larger body answers 413, before it is parsed. A bearer token and the usual headers take 2-4 KiB.
+    MAX_HEADER_BYTES: int = Field(default=16 * 1024, gt=0)
+    MAX_BODY_BYTES: int = Field(default=1024 * 1024, gt=0)
 
     # Outbox relay: how long it sleeps when it finds nothing (a commit wakes it sooner in-process).
     OUTBOX_POLL_SECONDS: float = 0.5

@@ -34,6 +34,8 @@ from gateway import live
 from gateway.clients import PageQuery
 from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
+from gateway.governance import FETCHERS as GOVERNANCE_FETCHERS
+from gateway.governance import GovernanceMutation, GovernanceQuery
 from gateway.inputs import (
     CreateContentItemInput,
     CreateMemberInput,
@@ -164,8 +166,11 @@ async def fetch_node_of(info: Info, type_name: str, value: str) -> Node | None:
 # --- operations ---------------------------------------------------------------------------------
 
 
+NODE_FETCHERS.update(GOVERNANCE_FETCHERS)
+
+
 @strawberry.type
-class Query:
+class Query(GovernanceQuery):
     @resolver("Refetches any object by its global id. Null when there is none the caller may see.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         info.context.require_caller()
@@ -290,7 +295,7 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 @strawberry.type
-class Mutation:
+class Mutation(GovernanceMutation):
     @mutation("Creates a draft (curators and admins).")
     async def create_content_item(self, info: Info, input: CreateContentItemInput) -> CreateContentItemPayload:
         services = info.context.services

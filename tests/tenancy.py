@@ -5,6 +5,7 @@ through the services' REST APIs on the running system."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,12 +46,27 @@ class OrgA:
     # the other cases' objects stay as they are whatever order the cases run in.
     spare_draft: str
     spare_connection: str
+    # The social-media policy and training (issue 6).
+    policy_draft: str
+    policy_version: str
+    module: str
+    quiz_attempt: str
+    # The version in force when asked: the publish case may have put another one in force meanwhile.
+    current_policy: Callable[[], str]
 
 
 def new_member(team_id: str) -> Request:
     subject = f"tenancy-{uuid.uuid4().hex[:10]}"
     body = {"subject": subject, "email": f"{subject}@acme.example", "name": "Nina", "team_id": team_id}
     return Request("/api/v1/members", json={**body, "roles": ["employee"]})
+
+
+_POLICY_MODULE = {
+    "title": "Tenancy training",
+    "lessons": [{"title": "One", "body": "Read me."}],
+    "questions": [{"prompt": "Yes?", "options": ["yes", "no"], "correct_options": [0]}],
+    "pass_mark": 100,
+}
 
 
 def ok(response: httpx.Response, *statuses: int) -> dict[str, Any]:
@@ -116,6 +132,22 @@ def make_org_a(system: RunningSystem) -> OrgA:
             == 200
         )
     )
+    # The policy and training objects; nothing here asks org A's members for anything before sharing.
+    policy = f"{urls['policy']}/api/v1"
+    document = {"title": "Tenancy policy", "body": "Be yourself."}
+    version = ok(httpx.post(f"{policy}/policy-versions", json=document, headers=headers["admin"]), 201)
+    publish = {"requires_acknowledgement": False}
+    ok(httpx.post(f"{policy}/policy-versions/{version['id']}/publish", json=publish, headers=headers["admin"]), 200)
+    accept = {"policy_version_id": version["id"]}
+    ok(httpx.post(f"{policy}/policy-acknowledgements", json=accept, headers=headers["employee"]), 201)
+    policy_draft = ok(httpx.post(f"{policy}/policy-versions", json=document, headers=headers["admin"]), 201)
+    module = ok(httpx.post(f"{policy}/training-modules", json=_POLICY_MODULE, headers=headers["admin"]), 201)
+    attempt = ok(
+        httpx.post(
+            f"{policy}/training-modules/{module['id']}/attempts", json={"answers": [[0]]}, headers=headers["employee"]
+        ),
+        201,
+    )
     return OrgA(
         org,
         headers,
@@ -125,6 +157,13 @@ def make_org_a(system: RunningSystem) -> OrgA:
         member["id"],
         share["id"],
         connections[0],
-        spare_draft,
-        connections[1],
+        spare_draft=spare_draft,
+        spare_connection=connections[1],
+        policy_draft=policy_draft["id"],
+        policy_version=version["id"],
+        module=module["id"],
+        quiz_attempt=attempt["id"],
+        current_policy=lambda: str(
+            ok(httpx.get(f"{policy}/policy-status", headers=headers["employee"]), 200)["current"]["id"]
+        ),
     )

@@ -40,6 +40,12 @@ NEEDS_A_ROLE = {
     "members-create",
     "members-list",
     "summary-get",
+    "policy-versions-create",
+    "policy-versions-publish",
+    "policy-versions-progress",
+    "policy-versions-export",
+    "training-modules-create",
+    "training-modules-progress",
 }
 CAN_CONFLICT = {
     "content-items-publish",
@@ -47,6 +53,8 @@ CAN_CONFLICT = {
     "members-create",
     "connections-create",
     "shares-create",
+    "policy-versions-publish",
+    "policy-acknowledgements-create",
 }
 
 

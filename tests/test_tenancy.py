@@ -103,6 +103,45 @@ CASES: dict[tuple[str, str], Case] = {
     ("DELETE", "/api/v1/connections/{connection_id}"): Case(
         "sharing", lambda a: a.connection, lambda i: Request(f"/api/v1/connections/{i}"), "employee"
     ),
+    ("GET", "/api/v1/policy-versions/{version_id}"): Case(
+        "policy", lambda a: a.policy_version, lambda i: Request(f"/api/v1/policy-versions/{i}"), "employee"
+    ),
+    ("POST", "/api/v1/policy-versions/{version_id}/publish"): Case(
+        "policy",
+        lambda a: a.policy_draft,
+        lambda i: Request(f"/api/v1/policy-versions/{i}/publish", json={"requires_acknowledgement": False}),
+        "admin",
+    ),
+    ("GET", "/api/v1/policy-versions/{version_id}/progress"): Case(
+        "policy", lambda a: a.policy_version, lambda i: Request(f"/api/v1/policy-versions/{i}/progress"), "admin"
+    ),
+    ("GET", "/api/v1/policy-versions/{version_id}/acknowledgements.csv"): Case(
+        "policy",
+        lambda a: a.policy_version,
+        lambda i: Request(f"/api/v1/policy-versions/{i}/acknowledgements.csv"),
+        "admin",
+    ),
+    ("POST", "/api/v1/policy-acknowledgements"): Case(
+        "policy",
+        lambda a: a.current_policy(),
+        lambda i: Request("/api/v1/policy-acknowledgements", json={"policy_version_id": i}),
+        "employee",
+    ),
+    ("GET", "/api/v1/training-modules/{module_id}"): Case(
+        "policy", lambda a: a.module, lambda i: Request(f"/api/v1/training-modules/{i}"), "employee"
+    ),
+    ("POST", "/api/v1/training-modules/{module_id}/attempts"): Case(
+        "policy",
+        lambda a: a.module,
+        lambda i: Request(f"/api/v1/training-modules/{i}/attempts", json={"answers": [[1]]}),
+        "employee",
+    ),
+    ("GET", "/api/v1/training-modules/{module_id}/progress"): Case(
+        "policy", lambda a: a.module, lambda i: Request(f"/api/v1/training-modules/{i}/progress"), "admin"
+    ),
+    ("GET", "/api/v1/quiz-attempts/{attempt_id}"): Case(
+        "policy", lambda a: a.quiz_attempt, lambda i: Request(f"/api/v1/quiz-attempts/{i}"), "employee"
+    ),
     ("GET", "/api/v1/content-stats/{content_id}"): Case(
         "metrics", lambda a: a.published_item, lambda i: Request(f"/api/v1/content-stats/{i}"), "employee"
     ),

@@ -37,7 +37,7 @@ from condividi.identity import Role
 from condividi.testing import RunningSystem
 from gateway.relay import to_global_id
 from gateway.schema import build_schema
-from tests.tenancy import ROLE_SETS, OrgA, make_org_a, role_names
+from tests.tenancy import ROLE_SETS, OrgA, make_org_a, ok, role_names
 
 ROOTS = ("Query", "Mutation", "Subscription")
 
@@ -96,6 +96,9 @@ NODE_OBJECTS: dict[str, NodeObject] = {
     "social account": NodeObject("SocialAccount", lambda a: a.connection, "employee"),
     "team": NodeObject("Team", lambda a: a.team, "admin"),
     "member": NodeObject("Member", lambda a: a.member, "admin"),
+    "policy version": NodeObject("PolicyVersion", lambda a: a.policy_version, "employee"),
+    "training module": NodeObject("TrainingModule", lambda a: a.module, "employee"),
+    "quiz attempt": NodeObject("QuizAttempt", lambda a: a.quiz_attempt, "employee"),
 }
 
 Kind = Literal["query", "mutation", "subscription"]
@@ -110,19 +113,31 @@ class Case:
     NODE_OBJECTS. ``missing`` is what a query's root field answers for an unknown id (for a field of
     another type, reached from a root field, the root field's whole answer); a mutation answers a
     NotFoundError and nothing else, a subscription a not_found error. The object's owner in org A must
-    then find the object's global id in the root field's answer, with no error."""
+    then find the object's global id in the root field's answer, with no error.
+
+    ``own`` makes, before each request, what the document needs of the caller's own org (the draft a
+    foreign team is attached to, say), as more variables: so that the id under test is the only thing
+    that is not the caller's."""
 
     kind: Kind
     document: str
     objects: tuple[str, ...] | None
     variables: Callable[[str], dict[str, Any]] = field(default=lambda i: {"id": i})
     missing: Any = None
+    own: Callable[[RunningSystem, uuid.UUID], dict[str, Any]] | None = None
 
 
 def _new_member(team_id: str) -> dict[str, Any]:
     subject = f"tenancy-gql-{uuid.uuid4().hex[:10]}"
     member = {"subject": subject, "email": f"{subject}@acme.example", "name": "Nina", "roles": ["EMPLOYEE"]}
     return {"i": {**member, "teamId": team_id}}
+
+
+def _policy_draft(system: RunningSystem, org: uuid.UUID) -> dict[str, Any]:
+    admin = system.issuer.headers(org=org, roles=[Role.ADMIN], subject="tenancy-gql-admin")
+    draft = {"title": "Tenancy policy", "body": "Be yourself."}
+    created = ok(httpx.post(f"{system.urls['policy']}/api/v1/policy-versions", json=draft, headers=admin), 201)
+    return {"draft": to_global_id("PolicyVersion", created["id"])}
 
 
 _ERRORS = "errors { __typename message path }"
@@ -169,6 +184,32 @@ CASES: dict[str, Case] = {
         ("team",),
         variables=_new_member,
     ),
+    "Mutation.publishPolicyVersion(input.id)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ publishPolicyVersion(input: {{id: $id, requiresAcknowledgement: false}})
+            {{ policyVersion {{ id }} {_ERRORS} }} }}""",
+        ("policy draft",),
+    ),
+    "Mutation.publishPolicyVersion(input.teamIds)": Case(
+        "mutation",
+        f"""mutation($id: ID!, $draft: ID!) {{
+            publishPolicyVersion(input: {{id: $draft, requiresAcknowledgement: false, teamIds: [$id]}})
+            {{ policyVersion {{ id targetTeamIds }} {_ERRORS} }} }}""",
+        ("team",),
+        own=_policy_draft,
+    ),
+    "Mutation.acknowledgePolicy(input.policyVersionId)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ acknowledgePolicy(input: {{policyVersionId: $id}})
+            {{ acknowledgement {{ policyVersionId }} {_ERRORS} }} }}""",
+        ("policy in force",),
+    ),
+    "Mutation.submitQuizAttempt(input.moduleId)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ submitQuizAttempt(input: {{moduleId: $id, answers: [[0]]}})
+            {{ quizAttempt {{ id moduleId }} {_ERRORS} }} }}""",
+        ("training module",),
+    ),
     "Subscription.shareUpdated(id)": Case(
         "subscription", "subscription($id: ID!) { shareUpdated(id: $id) { id status } }", ("share",)
     ),
@@ -179,6 +220,9 @@ CASES: dict[str, Case] = {
 SPARE_OBJECTS: dict[str, NodeObject] = {
     "spare draft": NodeObject("ContentItem", lambda a: a.spare_draft, "curator"),
     "spare social account": NodeObject("SocialAccount", lambda a: a.spare_connection, "employee"),
+    "policy draft": NodeObject("PolicyVersion", lambda a: a.policy_draft, "admin"),
+    # Asked when the case runs: publishing the draft puts another version in force.
+    "policy in force": NodeObject("PolicyVersion", lambda a: a.current_policy(), "employee"),
 }
 
 
@@ -255,7 +299,11 @@ def org_a(system: RunningSystem) -> OrgA:
     return make_org_a(system)
 
 
-def _graphql(system: RunningSystem, case: Case, variables: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+def _graphql(
+    system: RunningSystem, case: Case, variables: dict[str, Any], headers: dict[str, str], org: uuid.UUID
+) -> dict[str, Any]:
+    if case.own is not None:
+        variables = {**variables, **case.own(system, org)}
     if case.kind == "subscription":
         return _subscribe(system, case.document, variables, headers)
     response = httpx.post(
@@ -321,8 +369,8 @@ def test_another_orgs_id_answers_like_an_unknown_one(system: RunningSystem, org_
         caller = system.issuer.headers(org=org_b, roles=roles, subject=f"tenancy-b-{uuid.uuid4().hex[:6]}")
         unknown_raw = uuid.uuid4()
         unknown = to_global_id(target.type_name, unknown_raw)
-        theirs = _graphql(system, case, case.variables(owned), caller)
-        answer = _graphql(system, case, case.variables(unknown), caller)
+        theirs = _graphql(system, case, case.variables(owned), caller, org_b)
+        answer = _graphql(system, case, case.variables(unknown), caller, org_b)
         where = f"{key} on org A's {name} as {role_names(roles)} of another org"
         leaked = raw in json.dumps(theirs) or owned in json.dumps(theirs)
         assert not leaked, f"{where}: the other org's object leaked: {theirs}"
@@ -343,7 +391,7 @@ def test_another_orgs_id_answers_like_an_unknown_one(system: RunningSystem, org_
             assert codes == ["not_found"] and not _field(theirs), f"{where}: {theirs}"
 
     # The object is real and org A's own caller gets it through the same field (so the above could fail).
-    mine = _graphql(system, case, case.variables(owned), org_a.headers[target.owner])
+    mine = _graphql(system, case, case.variables(owned), org_a.headers[target.owner], org_a.org)
     value = _field(mine)
     assert "errors" not in mine and not _user_errors(value), f"{key} by org A itself: {mine}"
     assert owned in json.dumps(value), f"{key} by org A itself does not answer its {name}: {mine}"

@@ -5,7 +5,9 @@ from fastapi import FastAPI
 from condividi.service import create_service_app
 from services.policy.api import router
 from services.policy.handlers import share_decisions
+from services.policy.policies_api import router as policies_router
 from services.policy.settings import PolicySettings
+from services.policy.training_api import router as training_router
 
 
 def build_app(settings: PolicySettings | None = None) -> FastAPI:
@@ -14,9 +16,10 @@ def build_app(settings: PolicySettings | None = None) -> FastAPI:
         title="Condividi policy",
         description=(
             "The org's people (members, teams, roles) and its rules: the live check while an employee "
-            "writes a post, and the decision on every submitted share."
+            "writes a post, and the decision on every submitted share; the versioned social-media policy and its "
+            "acknowledgements; training, quizzes and certifications."
         ),
-        routers=[router],
+        routers=[router, policies_router, training_router],
         subscriptions=[share_decisions],
     )
 

@@ -156,10 +156,17 @@ async def test_lists_show_only_the_callers_org_in_pages(client: httpx.AsyncClien
     assert await read_all("/api/v1/teams", headers(issuer, org, Role.EMPLOYEE)) == team_ids
     assert await read_all("/api/v1/members", admin) == member_ids
 
-    for cursor in ("garbage!", base64.urlsafe_b64encode(json.dumps(["yesterday", "x"]).encode()).decode()):
-        bad = await client.get("/api/v1/teams", params={"cursor": cursor}, headers=admin)
-        assert bad.status_code == 400, bad.text
-        assert bad.json()["error"]["code"] == "invalid_cursor"
+    forged = [
+        "garbage!",
+        base64.urlsafe_b64encode(json.dumps(["yesterday", "x"]).encode()).decode(),
+        # A date that exists in Python but not in UTC, where the database compares it.
+        base64.urlsafe_b64encode(json.dumps(["0001-01-01T00:00:00+14:00", team_ids[0]]).encode()).decode(),
+    ]
+    for path in ("/api/v1/teams", "/api/v1/members"):
+        for cursor in forged:
+            bad = await client.get(path, params={"cursor": cursor}, headers=admin)
+            assert bad.status_code == 400, (path, bad.text)
+            assert bad.json()["error"]["code"] == "invalid_cursor"
     for limit in (0, 101):
         bad = await client.get("/api/v1/members", params={"limit": limit}, headers=admin)
         assert bad.status_code == 422, bad.text
