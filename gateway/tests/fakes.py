@@ -512,7 +512,7 @@ async def create_member(request: Request, state: Downstream) -> Response:
         return body
     data = body.model_dump()
     if data["team_id"] is not None and data["team_id"] not in state.teams:
-        return error(404, "not_found", "team not found")
+        return error(404, "not_found", "team not found", [{"loc": ["body", "team_id"], "message": "no such team"}])
     if any(m.subject == data["subject"] for m in state.members.values()):
         return error(409, "conflict", f"the org already has a member with subject {data['subject']!r}")
     member = state.add_member(data["subject"], roles=data["roles"], team_id=data["team_id"])
@@ -660,7 +660,7 @@ async def publish_policy_version(request: Request, state: Downstream) -> Respons
         return body
     data = body.model_dump()
     if any(t not in state.teams for t in data["team_ids"]):
-        return error(404, "not_found", "team not found")
+        return error(404, "not_found", "team not found", [{"loc": ["body", "team_ids"], "message": "no such team"}])
     if version.status == PolicyStatus.PUBLISHED:
         return error(409, "already_published", f"version {version.version} is already published")
     published = version.model_copy(

@@ -166,7 +166,7 @@ async def create_member(body: MemberCreate, caller: Admin, db: DatabaseDep) -> M
             team = await uow.session.get(Team, body.team_id)
             # A team of another org answers like a missing one.
             if team is None or team.org_id != caller.org_id:
-                raise not_found("team")
+                raise not_found("team", ["body", "team_id"])
         created = await uow.session.scalar(
             insert(Member)
             .values(_columns(member))

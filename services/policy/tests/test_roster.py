@@ -119,7 +119,8 @@ async def test_a_team_of_another_org_answers_not_found(client: httpx.AsyncClient
         assert response.json()["error"] == {
             "code": "not_found",
             "message": "team not found",
-            "details": [],
+            # Names the field that held the id, the same for another org's team and for none at all.
+            "details": [{"loc": ["body", "team_id"], "message": "names no team of the org"}],
             "request_id": response.json()["error"]["request_id"],
         }
     listed = await client.get("/api/v1/members", headers=headers(issuer, org, Role.ADMIN))
