@@ -62,6 +62,7 @@ class ServiceRuntime:
         self.http = httpx.AsyncClient(timeout=5.0)
         instrument_http_client(self.http)
         self.consumers: list[EventConsumer] = []
+        self._lag_labels: set[tuple[str, str, str]] = set()
         self._relay_task: asyncio.Task[None] | None = None
         self._producer: AIOKafkaProducer | None = None
         # Stopped first at shutdown, before the consumers and the relay: work that still writes events.
@@ -125,15 +126,25 @@ class ServiceRuntime:
             OUTBOX_AGE.set(max((utcnow() - oldest).total_seconds(), 0.0) if oldest is not None else 0.0)
         except Exception as exc:  # noqa: BLE001 - a scrape must answer whatever the database does
             log.warning("outbox metrics unavailable", extra={"error": str(exc)})
+        reported: set[tuple[str, str, str]] = set()
         for consumer in self.consumers:
+            group = consumer.subscription.group
             try:
                 async with asyncio.timeout(1.0):
                     lags = await consumer_lag(consumer)
             except Exception as exc:  # noqa: BLE001 - as above, for Kafka
-                log.warning("consumer lag unavailable", extra={"group": consumer.subscription.group, "error": str(exc)})
+                log.warning("consumer lag unavailable", extra={"group": group, "error": str(exc)})
+                reported |= {labels for labels in self._lag_labels if labels[0] == group}
                 continue
             for (topic, partition), lag in lags.items():
-                CONSUMER_LAG.labels(consumer.subscription.group, topic, str(partition)).set(lag)
+                labels = (group, topic, str(partition))
+                CONSUMER_LAG.labels(*labels).set(lag)
+                reported.add(labels)
+        # A partition that moved to another replica is that replica's to report: a stale value here
+        # would count its lag twice in the alert's sum.
+        for labels in self._lag_labels - reported:
+            CONSUMER_LAG.remove(*labels)
+        self._lag_labels = reported
 
 
 async def consumer_lag(consumer: EventConsumer) -> dict[tuple[str, int], int]:

@@ -425,6 +425,7 @@ async def test_consumer_lag_counts_the_events_after_the_consumers_position(infra
     await producer.start()
     consumer = EventConsumer(Subscription.of(group, [topic], {ContentPublished: slow}), runtime.db, producer, settings)
     runtime.consumers.append(consumer)
+    stopped = False
 
     async def publish(count: int) -> None:
         for n in range(count):
@@ -458,9 +459,19 @@ async def test_consumer_lag_counts_the_events_after_the_consumers_position(infra
         while await lag():
             assert loop.time() < deadline, "the consumer did not catch up"
             await asyncio.sleep(0.1)
+        # Partitions no longer this process's (here: its consumer went) are no longer reported.
+        await consumer.stop()
+        stopped = True
+        runtime.consumers.remove(consumer)
+        await runtime.refresh_metrics()
+        assert all(
+            sample("consumer_lag_events", {"group": group, "topic": topic, "partition": str(p)}) is None
+            for p in range(settings.KAFKA_TOPIC_PARTITIONS)
+        )
     finally:
         release.set()
-        await consumer.stop()
+        if not stopped:
+            await consumer.stop()
         await producer.stop()
         await runtime.db.dispose()
         await runtime.http.aclose()
