@@ -171,8 +171,9 @@ def remove_span_processor(processor: SpanProcessor) -> None:
     _processors.remove(processor)
 
 
-def flush(timeout_seconds: float = 5.0) -> None:
-    """Sends what is buffered (at shutdown: the spans of the last requests)."""
+def flush(timeout_seconds: float = 2.0) -> None:
+    """Sends what is buffered (at shutdown: the spans of the last requests). Bounded to fit in the
+    shutdown budget's margin for closing the clients (tests/test_k8s_manifests.py: 3 s)."""
     _processors.force_flush(int(timeout_seconds * 1000))
 
 
@@ -209,14 +210,6 @@ def context_of(traceparent: str) -> otel_context.Context | None:
         return None
     extracted = _propagator.extract({"traceparent": traceparent})
     return extracted if trace.get_current_span(extracted).get_span_context().is_valid else None
-
-
-def traceparent_of(span: trace.Span) -> str:
-    """The W3C ``traceparent`` that makes ``span`` the parent of what follows, or empty."""
-    span_context = span.get_span_context()
-    if not span_context.is_valid:
-        return ""
-    return f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-{int(span_context.trace_flags):02x}"
 
 
 def links_to(traceparents: Sequence[str]) -> list[Link]:
