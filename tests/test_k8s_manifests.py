@@ -745,6 +745,18 @@ def test_production_references_images_only_by_digest() -> None:
             assert DIGEST.fullmatch(digest), f"{value}: not a sha256 digest"
 
 
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with its kustomize) is not installed")
+def test_kustomize_renders_every_production_image_by_digest() -> None:
+    """The check above reads the overlay's ``images`` (which the small kustomize here leaves out);
+    kustomize itself applies them."""
+    command = ["kubectl", "kustomize", str(overlay_dir("production"))]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    found = re.findall(r"^\s*-?\s*(?:image|imageName): (\S+)$", result.stdout, flags=re.MULTILINE)
+    assert len(found) >= len(deployments()) + len(of_kind("Cluster")), found
+    for value in found:
+        assert DIGEST.fullmatch(value.partition("@")[2]), f"{value} is referenced by tag, not by digest"
+
+
 # -- rendering, as kustomize does it -------------------------------------------------------------
 
 
