@@ -197,6 +197,31 @@ def test_without_an_exporter_nothing_is_recorded_yet_ids_flow_and_the_callers_sa
         assert int(current_traceparent().rsplit("-", 1)[1], 16) & 1
 
 
+def test_a_batch_links_to_the_traces_of_its_events(spans: InMemorySpanExporter) -> None:
+    parents = [f"00-{n:032x}-{n:016x}-01" for n in range(1, tracing.MAX_LINKS + 10)]
+    with tracing.consuming_batch("metrics.clicks", "condividi.sharing", "LinkClicked", [*parents, "garbage"]):
+        pass
+    (batch,) = spans.get_finished_spans()
+    assert batch.kind == SpanKind.CONSUMER and batch.parent is None
+    assert batch.attributes is not None and batch.attributes["messaging.batch.message_count"] == len(parents) + 1
+    linked = [f"{link.context.trace_id:032x}" for link in batch.links]
+    assert linked == [p.split("-")[1] for p in parents[: tracing.MAX_LINKS]]
+
+    spans.clear()
+    with tracing.publishing("condividi.sharing", 3, lambda: parents[:3]):
+        pass
+    (publish,) = spans.get_finished_spans()
+    assert publish.kind == SpanKind.PRODUCER and len(publish.links) == 3
+
+
+def test_an_unrecorded_publish_reads_no_envelope() -> None:
+    def never() -> list[str]:
+        raise AssertionError("the envelopes are read only for a recorded span")
+
+    with tracing.publishing("condividi.sharing", 3, never) as span:
+        assert not span.is_recording()
+
+
 @pytest.mark.parametrize(
     ("endpoint", "traces_endpoint", "expected"),
     [
