@@ -68,6 +68,11 @@ class ServiceSettings(BaseSettings):
     CONSUMER_MAX_ATTEMPTS: int = 3
     CONSUMER_RETRY_BACKOFF_SECONDS: float = 0.2
 
+    # Traces go over OTLP/HTTP to this collector (``http://otel-collector:4318``; the traces endpoint,
+    # if given, is used as it is), and nowhere when both are empty (condividi/tracing.py).
+    OTEL_EXPORTER_OTLP_ENDPOINT: str = ""
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: str = ""
+
     # The proxies whose X-Forwarded-For is believed: IP addresses or CIDR ranges, comma-separated.
     # uvicorn reads this variable itself (ProxyHeadersMiddleware rewrites the client address, which
     # the click redirect hashes into the visitor). It is declared here so that every process checks it

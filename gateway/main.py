@@ -21,6 +21,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from condividi.errors import install_error_handlers
 from condividi.observability import RequestContextMiddleware, configure_logging, health_routes
 from condividi.openapi import install_openapi, operation_id, package_version
+from condividi.tracing import configure_tracing, flush, instrument_app
 from gateway.context import GatewayContext, GatewayRuntime, get_context
 from gateway.dev_issuer_routes import dev_issuer_router
 from gateway.http import graphql_http_endpoint
@@ -65,6 +66,7 @@ def _operation_id(route: APIRoute) -> str:
 def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
+    configure_tracing(settings)
     # Fail closed: anywhere but a development environment the dev issuer would let anyone mint tokens.
     if settings.DEV_ISSUER_KEY_FILE is not None and settings.ENVIRONMENT != "development":
         raise RuntimeError(
@@ -81,6 +83,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             yield
         finally:
             await runtime.stop()
+            flush()
             log.info("gateway stopped")
 
     app = FastAPI(
@@ -153,6 +156,8 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             )
         )
         log.warning("serving the development issuer at /dev-issuer: development only")
+    # Outermost: the server span covers the whole request, websockets included.
+    instrument_app(app)
     return app
 
 

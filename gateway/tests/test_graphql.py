@@ -97,7 +97,10 @@ async def test_feed_forwards_the_callers_token_request_id_and_trace(
         (call,) = downstream.calls_to(service, None)
         assert call.headers["authorization"] == headers["Authorization"]
         assert call.headers["x-request-id"] == "req-feed-42"
-        assert call.headers["traceparent"] == TRACE
+        # The same trace, sampled as the caller asked, with the gateway's call as the service's parent.
+        version, trace_id, parent_id, flags = call.headers["traceparent"].split("-")
+        assert (version, trace_id, flags) == tuple(TRACE.split("-")[i] for i in (0, 1, 3))
+        assert parent_id != TRACE.split("-")[2]
     assert downstream.calls_to("content")[0].query == {"limit": "20"}  # the default page size
 
 

@@ -20,6 +20,7 @@ from condividi.contracts.policy_pb2 import DecisionOutcome, ShareDecision, Viola
 from condividi.contracts.sharing_pb2 import LinkClicked, SharePublished, ShareRejected, ShareRequested
 from condividi.events import new_envelope, open_envelope, parse_envelope
 from condividi.identity import Role
+from condividi.observability import valid_traceparent
 from condividi.testing import Infra, Issuer, running, service_env
 from services.content.main import build_app as build_content_app
 from services.content.settings import ContentSettings
@@ -418,6 +419,16 @@ async def test_a_tracking_code_clash_draws_another_code(harness: Harness, monkey
     assert requested.payload.url.endswith("/r/FreshCode1")
 
 
+def continues(carried: str, caused_by: str) -> bool:
+    version, trace_id, parent_id, flags = carried.split("-")
+    cause = caused_by.split("-")
+    return (
+        valid_traceparent(carried) == carried
+        and (version, trace_id, flags) == (cause[0], cause[1], cause[3])
+        and (parent_id != cause[2])
+    )
+
+
 async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> None:
     h = harness
     request_trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -431,7 +442,9 @@ async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> N
     )
     share_id = created.json()["id"]
     [requested] = await h.events("sharing", ShareRequested, lambda e: e.payload.share_id == share_id)
-    assert requested.traceparent == request_trace
+    # The same trace, sampled alike, with the span that emitted the event (this service's, a child
+    # of the caller's) as the parent of what handles it.
+    assert continues(requested.traceparent, request_trace)
 
     envelope = new_envelope(
         ShareDecision(share_id=share_id, outcome=DecisionOutcome.DECISION_OUTCOME_APPROVED),
@@ -442,7 +455,7 @@ async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> N
     )
     await h.producer.send_and_wait(h.topic("policy"), envelope.SerializeToString(), key=share_id.encode())
     [published] = await h.events("sharing", SharePublished, lambda e: e.payload.share_id == share_id)
-    assert published.traceparent == decision_trace
+    assert continues(published.traceparent, decision_trace)
 
     bogus = await h.client.post(
         "/api/v1/shares",
@@ -450,7 +463,9 @@ async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> N
         headers={**employee(h.issuer), "traceparent": "not-a-trace"},
     )
     [untraced] = await h.events("sharing", ShareRequested, lambda e: e.payload.share_id == bogus.json()["id"])
-    assert untraced.traceparent == ""
+    # A malformed traceparent is ignored: the request starts a trace of its own.
+    assert valid_traceparent(untraced.traceparent)
+    assert untraced.traceparent.split("-")[1] != request_trace.split("-")[1]
 
 
 # --- one share per intent: Idempotency-Key and duplicate shares --------------------------------
