@@ -5,8 +5,10 @@ Error codes come in two families, told apart by case:
 - UPPER_CASE codes (Apollo's vocabulary, which GraphQL clients and tools recognise) mean the request
   itself was wrong and nothing ran: ``GRAPHQL_PARSE_FAILED``, ``GRAPHQL_VALIDATION_FAILED``,
   ``BAD_USER_INPUT`` (variables that do not fit their declared types), ``OPERATION_RESOLUTION_FAILURE``
-  (no operation of that name), ``COST_LIMIT_EXCEEDED``, ``PERSISTED_QUERY_*``, ``BAD_REQUEST`` (not a
-  GraphQL request at all). They never reach a service and are never logged as failures.
+  (no operation of that name), ``COST_LIMIT_EXCEEDED``, the document limits (``DOCUMENT_TOO_LARGE``,
+  ``TOO_MANY_TOKENS``, ``TOO_MANY_FRAGMENT_SPREADS``: gateway/limits.py), ``INTROSPECTION_DISABLED``,
+  ``PERSISTED_QUERY_*``, ``BAD_REQUEST`` (not a GraphQL request at all, or not JSON, UTF-8 and Unicode
+  text), ``PAYLOAD_TOO_LARGE``. They never reach a service and are never logged as failures.
 - lower_case codes are the same codes the services' REST errors carry (``not_found``,
   ``validation_failed``, ``unauthenticated``, ``service_unavailable``, ``internal``...): the operation
   ran and a field failed.
@@ -15,7 +17,8 @@ HTTP status follows the GraphQL-over-HTTP spec for the media type the client acc
 with ``application/graphql-response+json`` a request error is a 4xx (400 unparsable, 422 invalid);
 with ``application/json`` (the default, as in the 2025 text) it is 200 with ``errors`` and no ``data``,
 so that a client may trust the body only on a 200. Transport errors are 4xx in both: a body that is not
-JSON 400, an unsupported ``Content-Type`` 415, a mutation over GET 405 with ``Allow: POST``.
+JSON 400, one too large 413, an unsupported ``Content-Type`` 415, a mutation over GET 405 with
+``Allow: POST``.
 """
 
 from __future__ import annotations
