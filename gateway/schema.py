@@ -21,13 +21,9 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from graphql import ASTValidationRule, GraphQLError
+from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway import live
@@ -45,6 +41,7 @@ from gateway.inputs import (
     PublishContentItemInput,
     ShareContentInput,
 )
+from gateway.limits import DocumentLimits, depth_and_alias_rule
 from gateway.loaders import PerOperationLoaders
 from gateway.payloads import (
     USER_ERROR_TYPES,
@@ -491,6 +488,10 @@ def shape_error(error: GraphQLError) -> GraphQLError:
 
 
 class GatewaySchema(strawberry.Schema):
+    """The schema with the document limits it enforces (the HTTP endpoint checks them before parsing)."""
+
+    limits: DocumentLimits = DocumentLimits()
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """Expected failures (a service's 4xx, a bad token, an invalid query) are the caller's business
         and are logged briefly; anything else with its traceback."""
@@ -574,36 +575,52 @@ def build_schema(
     max_cost: int = 1000,
     max_list_size: int = 100,
     default_list_size: int = 20,
+    max_document_bytes: int = DocumentLimits.max_bytes,
+    max_tokens: int = DocumentLimits.max_tokens,
+    max_fragment_spreads: int = DocumentLimits.max_fragment_spreads,
     trusted_documents: frozenset[str] | None = None,
-) -> strawberry.Schema:
-    # The limiters' validation rules are made once here, not per request: a limiter builds a new rule
-    # class each time it is constructed, and ValidationCache keys its entries on the rule classes, so
-    # a per-request limiter would make every validation a cache miss.
-    limits = [
-        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
-    ]
-    return GatewaySchema(
+    unauthenticated_introspection: bool = True,
+    field_suggestions: bool = True,
+) -> GatewaySchema:
+    limits = DocumentLimits(
+        max_bytes=max_document_bytes,
+        max_tokens=max_tokens,
+        max_fragment_spreads=max_fragment_spreads,
+        max_depth=max_depth,
+        max_aliases=max_aliases,
+    )
+    # The rule class is made once here, not per request: the validation cache keys its entries on the
+    # rule classes, so a class per request would make every validation a miss.
+    rules: list[type[ASTValidationRule]] = [depth_and_alias_rule(max_depth, max_aliases)]
+    schema = GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         # Reached only through the UserError interface, so named here.
         types=list(USER_ERROR_TYPES),
+        # Suggestions are also left out of validation and variable errors by RequestChecks.
+        config=StrawberryConfig(disable_field_suggestions=not field_suggestions),
         extensions=[
             # Parses and validates through the shared caches (in place of ParserCache and
-            # ValidationCache), gives request errors their codes, checks variables, the cost budget
-            # and, when configured, the trusted documents. After AddValidationRules: it validates.
-            lambda: AddValidationRules(limits),
+            # ValidationCache) within the document limits, gives request errors their codes, checks
+            # variables, introspection, the cost budget and, when configured, the trusted documents.
+            # After AddValidationRules: it validates.
+            lambda: AddValidationRules(rules),
             lambda: RequestChecks(
                 max_cost=max_cost,
                 max_list_size=max_list_size,
                 default_list_size=default_list_size,
+                limits=limits,
                 trusted=trusted_documents,
+                unauthenticated_introspection=unauthenticated_introspection,
+                field_suggestions=field_suggestions,
             ),
             PerOperationLoaders,
             ErrorShaping,
         ],
     )
+    schema.limits = limits
+    return schema
 
 
 # For ``strawberry export-schema gateway.schema:schema``; the app builds its own from its settings.

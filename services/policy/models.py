@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from pydantic import (
     BaseModel,
     ConfigDict,
+    StrictInt,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -419,7 +420,10 @@ class QuestionCreate(_Strict):
     options: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]] = (
         PydanticField(min_length=2, max_length=10)
     )
-    correct_options: list[int] = PydanticField(min_length=1, max_length=10, description="Indexes into options.")
+    # Strict: JSON true/false are not indexes, though Python counts them as ints.
+    correct_options: list[Annotated[StrictInt, PydanticField(ge=0, le=9)]] = PydanticField(
+        min_length=1, max_length=10, description="Indexes into options.", json_schema_extra={"uniqueItems": True}
+    )
 
     @model_validator(mode="after")
     def _correct_in_range(self) -> QuestionCreate:
@@ -434,8 +438,8 @@ class TrainingModuleCreate(_Strict):
     title: Title
     lessons: list[Lesson] = PydanticField(min_length=1, max_length=50)
     questions: list[QuestionCreate] = PydanticField(min_length=1, max_length=100)
-    pass_mark: int = PydanticField(ge=1, le=100, description="The percentage of right answers that passes.")
-    certification_valid_days: int | None = PydanticField(
+    pass_mark: StrictInt = PydanticField(ge=1, le=100, description="The percentage of right answers that passes.")
+    certification_valid_days: StrictInt | None = PydanticField(
         default=None, ge=1, le=3650, description="How long a certification lasts; null: it does not expire."
     )
     required_for_networks: list[SupportedNetwork] = PydanticField(
