@@ -177,16 +177,16 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
-            route_name = getattr(route, "path", None) or _coarse_path(scope.get("path", ""))
+            route_name = _route_template(scope)
+            method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
             elapsed = time.perf_counter() - started
-            HTTP_REQUESTS.labels(scope["method"], route_name, str(status)).inc()
-            HTTP_LATENCY.labels(scope["method"], route_name).observe(elapsed)
+            HTTP_REQUESTS.labels(method, route_name, str(status)).inc()
+            HTTP_LATENCY.labels(method, route_name).observe(elapsed)
             access_log.log(
                 logging.DEBUG if route_name in _QUIET_ROUTES else logging.INFO,
                 "request",
                 extra={
-                    "method": scope["method"],
+                    "method": method,
                     "route": route_name,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 3),
@@ -196,10 +196,25 @@ class RequestContextMiddleware:
             traceparent_var.reset(trace_token)
 
 
-def _coarse_path(path: str) -> str:
-    # Unmatched or raw-ASGI paths: keep the label set bounded (no ids in metric labels).
-    parts = path.split("/")
-    return "/".join(parts[:2]) + ("/..." if len(parts) > 2 else "")
+# A path no route matched (a scanner, a typo, a token pasted into a URL) and a method no route
+# serves are chosen by the client: as labels, every new one would be a series kept for the life of
+# the process, and in the log a secret. They are counted under one value each.
+UNMATCHED_ROUTE = "<unmatched>"
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    if route is not None and isinstance(getattr(route, "path", None), str):
+        return str(route.path)
+    # Plain Starlette routes (the probes, /metrics, /docs) do not record themselves in the scope; a
+    # fixed path of one of the app's routes is its own template.
+    path = scope.get("path", "")
+    router = getattr(scope.get("app"), "router", None)
+    for candidate in getattr(router, "routes", ()):
+        if getattr(candidate, "path", None) == path and "{" not in path:
+            return str(path)
+    return UNMATCHED_ROUTE
 
 
 ReadinessCheck = Callable[[], Awaitable[None]]

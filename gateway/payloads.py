@@ -53,7 +53,9 @@ class NotFoundError(UserError):
 @strawberry.type(description="The request conflicts with the current state (a duplicate, a repeat).")
 class ConflictError(UserError):
     code: str = strawberry.field(description="The service's stable code, e.g. conflict or duplicate_share.")
-    conflicting: Node | None = strawberry.field(description="The existing object, when known (a duplicate share).")
+    conflicting: Node | None = strawberry.field(
+        description="The existing object, when known (a duplicate share, the connection to that network)."
+    )
 
 
 @strawberry.type(description="The policy refuses the post; the violations say why.")

@@ -27,7 +27,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway import live
-from gateway.clients import PageQuery
+from gateway.clients import PageQuery, Services
 from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
 from gateway.governance import FETCHERS as GOVERNANCE_FETCHERS
@@ -369,6 +369,8 @@ class Mutation(GovernanceMutation):
             InputPaths(),
         )
         connection = SocialAccount.from_model(data) if data is not None else None
+        if any(isinstance(e, ConflictError) for e in errors):
+            errors = await connection_conflict(services, input.network, errors)
         return CreateSocialAccountPayload(social_account=connection, errors=errors)
 
     @mutation("Revokes one of the caller's connections at once; the employee owns their accounts.")
@@ -436,6 +438,22 @@ async def share_refused(info: Info, exc: GatewayError, paths: InputPaths) -> lis
                 existing = None
         return [ConflictError(message=exc.message, path=None, code=exc.code, conflicting=existing)]
     return user_errors(exc, paths)
+
+
+async def connection_conflict(services: Services, network: Network, errors: list[UserError]) -> list[UserError]:
+    """A second connection to a network: the conflict names the caller's existing one (sharing allows
+    one a network, so the caller's connections say which), at the input field that clashes."""
+    try:
+        mine = await services.sharing.my_connections()
+    except GatewayError:
+        mine = []
+    existing = next((SocialAccount.from_model(c) for c in mine if c.network == network.value), None)
+    return [
+        ConflictError(message=e.message, path=["input", "network"], code=e.code, conflicting=existing)
+        if isinstance(e, ConflictError)
+        else e
+        for e in errors
+    ]
 
 
 # --- errors -------------------------------------------------------------------------------------

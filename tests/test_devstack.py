@@ -17,6 +17,7 @@ import time
 import types
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -587,3 +588,14 @@ def test_public_base_url_reaches_sharing_and_policy_and_the_banner(config: Stack
 def test_a_bad_public_base_url_is_refused_before_anything_starts(value: str) -> None:
     with pytest.raises(launcher.LauncherError, match="PUBLIC_BASE_URL must be"):
         launcher.link_base_url({"PUBLIC_BASE_URL": value})
+
+
+def test_a_process_log_marks_its_start_in_iso_utc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The processes' own lines carry ISO 8601 UTC times; the launcher's marker between runs must read alike.
+    monkeypatch.setattr(launcher, "uvicorn_command", lambda spec: [sys.executable, "-c", "print('hello')"])
+    running = launcher.start_process(ProcessSpec("content", "m:app", 8123), dict(os.environ), tmp_path)
+    assert running.popen.wait(timeout=30) == 0
+    marker = next(line for line in (tmp_path / "content.log").read_text().splitlines() if line.startswith("---"))
+    stamp = marker.split()[2]
+    started = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - started).total_seconds()) < 60, marker

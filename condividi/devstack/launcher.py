@@ -406,7 +406,8 @@ def uvicorn_command(spec: ProcessSpec) -> list[str]:
 def start_process(spec: ProcessSpec, env: Mapping[str, str], log_dir: Path, colour: int = 0) -> RunningProcess:
     log_path = log_dir / f"{spec.name}.log"
     with open(log_path, "ab") as log:
-        log.write(f"\n--- started {time.strftime('%Y-%m-%d %H:%M:%S')} on port {spec.port} ---\n".encode())
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # UTC, as the processes' own lines
+        log.write(f"\n--- started {started} on port {spec.port} ---\n".encode())
     popen = subprocess.Popen(
         uvicorn_command(spec),
         cwd=ROOT,

@@ -734,6 +734,23 @@ async def test_social_accounts_can_be_created_listed_in_pages_and_deleted(gql: G
     assert [e["node"]["network"] for e in left["edges"]] == ["BLUESKY", "LINKEDIN"]
 
 
+CONNECT_CONFLICT = """mutation($input: CreateSocialAccountInput!) { createSocialAccount(input: $input) {
+  socialAccount { id } errors { __typename message path
+  ... on ConflictError { code conflicting { id ... on SocialAccount { handle } } } } } }"""
+
+
+async def test_a_second_connection_to_a_network_is_a_conflict_naming_the_first(
+    gql: Gql, downstream: Downstream
+) -> None:
+    first = await gql(CONNECT, {"input": {"network": "X", "handle": "@ada", "audienceSize": 900}})
+    existing = first["data"]["createSocialAccount"]["socialAccount"]
+    again = await gql(CONNECT_CONFLICT, {"input": {"network": "X", "handle": "@other", "audienceSize": 1}})
+    assert again["data"]["createSocialAccount"]["socialAccount"] is None
+    [error] = again["data"]["createSocialAccount"]["errors"]
+    assert error["__typename"] == "ConflictError" and error["path"] == ["input", "network"]
+    assert error["conflicting"] == {"id": existing["id"], "handle": "@ada"}
+
+
 async def test_an_admin_builds_the_roster_and_reads_it_in_pages(
     gql: Gql, issuer: Issuer, downstream: Downstream
 ) -> None:
