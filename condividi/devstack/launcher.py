@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 import httpx
 from cryptography.fernet import Fernet
 
+from condividi.devstack import processes
 from condividi.devstack.infra import SERVICE_DATABASES, LocalKafka, LocalPostgres, service_database_urls
 from condividi.identity.dev_issuer import DevIssuer
 from condividi.identity.devtoken import (
@@ -51,15 +52,11 @@ from condividi.identity.devtoken import (
     stack_file,
 )
 
-SERVICES = tuple(SERVICE_DATABASES)  # content, policy, sharing, metrics: the ones owning a database
-MODULES = {
-    "gateway": "gateway.main:app",
-    "content": "services.content.main:app",
-    "policy": "services.policy.main:app",
-    "sharing": "services.sharing.main:app",
-    "metrics": "services.metrics.main:app",
-}
-DEFAULT_PORTS = {"gateway": 8000, "content": 8001, "policy": 8002, "sharing": 8003, "metrics": 8004}
+# The processes themselves (module, port, what each is told) are described in processes.py, which the
+# tests' fixtures and the benchmarks read too.
+SERVICES = processes.SERVICES  # content, policy, sharing, metrics: the ones owning a database
+MODULES = {name: p.module for name, p in processes.PROCESSES.items()}
+DEFAULT_PORTS = {name: p.default_port for name, p in processes.PROCESSES.items()}
 DEFAULT_KAFKA_PORT = 9092
 KAFKA_PIDFILE = "kafka.pid"  # in the data folder, while the launcher's broker runs
 READY_TIMEOUT_SECONDS = 60.0
@@ -67,17 +64,7 @@ STOP_GRACE_SECONDS = 15.0
 # Variables the launcher sets per process. They are removed from the inherited environment first, so a
 # value exported in the developer's shell (say a server-level DATABASE_URL) never reaches a process it
 # was not meant for, and the sharing service's secrets reach only the sharing service.
-PER_PROCESS_KEYS = frozenset(
-    {
-        "SERVICE_NAME",
-        "DATABASE_URL",
-        "DEV_ISSUER_KEY_FILE",
-        "PUBLIC_BASE_URL",
-        "CLICK_HASH_SALT",
-        "SECRET_ENCRYPTION_KEY",
-        *(f"{s.upper()}_SERVICE_URL" for s in SERVICES),
-    }
-)
+PER_PROCESS_KEYS = processes.keys_set_per_process()
 
 
 class LauncherError(Exception):
@@ -210,35 +197,29 @@ def link_base_url(environ: Mapping[str, str]) -> str | None:
     return raw.rstrip("/")
 
 
+def wiring(config: StackConfig) -> processes.Wiring:
+    return processes.Wiring(
+        kafka_bootstrap=config.kafka_bootstrap,
+        oidc_issuer=config.issuer_url,
+        oidc_audience=AUDIENCE,
+        jwks_url=config.jwks_url,
+        urls={s.name: s.url for s in config.specs},
+        database_urls=config.database_urls,
+        public_base_url=config.public_base_url,
+        click_hash_salt=config.secrets.click_hash_salt,
+        secret_encryption_key=config.secrets.secret_encryption_key,
+        # KAFKA_NAMESPACE, when the developer exported one, is inherited by every process alike.
+        kafka_namespace=None,
+        dev_issuer_key_file=config.key_file,
+    )
+
+
 def build_env(spec: ProcessSpec, config: StackConfig, base: Mapping[str, str]) -> dict[str, str]:
     """The environment of one process: the inherited one without per-process keys, plus its own."""
     env = {k: v for k, v in base.items() if k not in PER_PROCESS_KEYS}
-    env.update(
-        {
-            "SERVICE_NAME": spec.name,
-            "KAFKA_BOOTSTRAP_SERVERS": config.kafka_bootstrap,
-            "OIDC_ISSUER": config.issuer_url,
-            "OIDC_AUDIENCE": AUDIENCE,
-            "OIDC_JWKS_URL": config.jwks_url,
-            # Lines must reach the terminal as they are written, not when a 8 KiB buffer fills.
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    if spec.name in config.database_urls:
-        env["DATABASE_URL"] = config.database_urls[spec.name]
-    if spec.name == "gateway":
-        # The gateway reads sharing's and policy's events for subscriptions (gateway/live.py): the
-        # KAFKA_BOOTSTRAP_SERVERS above and any KAFKA_NAMESPACE inherited, like the services.
-        env["DEV_ISSUER_KEY_FILE"] = str(config.key_file)
-        env.update({f"{s.upper()}_SERVICE_URL": config.spec(s).url for s in SERVICES})
-    if spec.name in ("sharing", "policy"):
-        # sharing builds tracking links on it; policy measures posts with one
-        env["PUBLIC_BASE_URL"] = config.public_base_url
-    if spec.name == "sharing":
-        env["CLICK_HASH_SALT"] = config.secrets.click_hash_salt
-        env["SECRET_ENCRYPTION_KEY"] = config.secrets.secret_encryption_key
-        # Shares can name an item before ContentPublished arrives; sharing then asks content.
-        env["CONTENT_SERVICE_URL"] = config.spec("content").url
+    env.update(processes.environment(spec.name, wiring(config)))
+    # Lines must reach the terminal as they are written, not when a 8 KiB buffer fills.
+    env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
@@ -394,13 +375,7 @@ def _pump_output(stream: IO[bytes], log_path: Path, prefix: str) -> None:
 
 
 def uvicorn_command(spec: ProcessSpec) -> list[str]:
-    return [
-        sys.executable, "-m", "uvicorn", spec.module,
-        "--host", "127.0.0.1",
-        "--port", str(spec.port),
-        "--timeout-graceful-shutdown", "10",
-        "--no-access-log",
-    ]  # fmt: skip
+    return processes.uvicorn_command(spec.name, spec.port, graceful_seconds=10)
 
 
 def start_process(spec: ProcessSpec, env: Mapping[str, str], log_dir: Path, colour: int = 0) -> RunningProcess:
