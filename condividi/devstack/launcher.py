@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -657,6 +657,7 @@ def banner(config: StackConfig) -> str:
     {devtoken_command("--list")}        # demo users{"" if users.exists() else " (none seeded yet)"}
     {devtoken_command("--subject me --org <org-uuid> --roles employee,curator")}
 
+  A process that dies is restarted (after 1s, doubling up to 30s); the log says so.
   Ctrl-C stops everything.
 ==============================================================================
 """
@@ -751,14 +752,69 @@ def start_infrastructure(stack: Stack, root: Path, environ: Mapping[str, str]) -
     return urls, bootstrap
 
 
-def supervise(processes: Sequence[RunningProcess]) -> None:
-    """Blocks while every process runs; a process that exits on its own ends the run, since half a
-    system answering would only mislead."""
-    while True:
-        for process in processes:
-            if process.popen.poll() is not None:
-                raise ProcessDiedError(process)
-        time.sleep(0.5)
+@dataclass(frozen=True)
+class RestartPolicy:
+    """A process that dies is started again after ``first_delay`` seconds, doubling with each death in
+    a row up to ``max_delay``; one that then ran ``stable_after`` seconds starts over from the first
+    delay. So a crash costs a second, and a process that cannot start does not spin the machine."""
+
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+    stable_after: float = 60.0
+
+    def delay(self, deaths_in_a_row: int) -> float:
+        return float(min(self.max_delay, self.first_delay * 2 ** max(0, deaths_in_a_row - 1)))
+
+
+@dataclass
+class _Restarts:
+    started_at: float
+    in_a_row: int = 0
+    total: int = 0
+    due_at: float | None = None
+
+
+def supervise(
+    processes: list[RunningProcess],
+    respawn: Callable[[RunningProcess], RunningProcess],
+    policy: RestartPolicy = RestartPolicy(),
+    stop: threading.Event | None = None,
+    poll_seconds: float = 0.2,
+) -> None:
+    """Blocks while the stack runs, restarting (with backoff) any process that exits on its own, so
+    one crash does not take the whole stack down. ``processes`` is updated in place, so that shutdown
+    stops the restarted ones. Leaves only through StopRequested (or ``stop``, for tests)."""
+    now = time.monotonic()
+    state = {p.spec.name: _Restarts(started_at=now) for p in processes}
+    while stop is None or not stop.is_set():
+        now = time.monotonic()
+        for index, process in enumerate(processes):
+            restarts = state[process.spec.name]
+            if restarts.due_at is not None:
+                if now >= restarts.due_at:
+                    restarts.due_at = None
+                    restarts.started_at = now
+                    processes[index] = respawn(process)
+                    say(f"{process.spec.name} restarted (restart {restarts.total}, pid {processes[index].popen.pid})")
+                continue
+            code = process.popen.poll()
+            if code is None:
+                continue
+            if now - restarts.started_at >= policy.stable_after:
+                restarts.in_a_row = 0
+            restarts.in_a_row += 1
+            restarts.total += 1
+            delay = policy.delay(restarts.in_a_row)
+            restarts.due_at = now + delay
+            process.signal_group(signal.SIGKILL)  # anything it forked must not keep its port
+            if process.reader is not None:
+                process.reader.join(timeout=2)  # its last lines (the traceback, usually) reach the log first
+            say(
+                f"{process.spec.name} exited with code {code}; restarting it in {delay:g}s "
+                f"(restart {restarts.total}; {restarts.in_a_row} in a row). Last lines of {process.log_path}:\n"
+                f"{log_tail(process.log_path, 15)}"
+            )
+        time.sleep(poll_seconds)
 
 
 def run(environ: Mapping[str, str] | None = None) -> int:
@@ -806,7 +862,12 @@ def run(environ: Mapping[str, str] | None = None) -> int:
 
         with _stdout_lock:
             print(banner(config), flush=True)
-        supervise(stack.processes)
+
+        def respawn(dead: RunningProcess) -> RunningProcess:
+            spec = dead.spec
+            return start_process(spec, build_env(spec, config, env), root / "logs", specs.index(spec))
+
+        supervise(stack.processes, respawn)
         return 1  # not reached: supervise only leaves by raising
     except StopRequested as stop:
         say(f"{stop} received")
