@@ -1,7 +1,8 @@
 """``make run`` as a newcomer uses it: the launcher starts everything (on ports that are not the
 defaults, and with a PUBLIC_BASE_URL), seeds the demo organisation, accepts a token minted by the
 ``make devtoken`` command its banner prints, run as printed from a shell that knows nothing of those
-ports, answers the seeded feed over GraphQL, and restarts a process that was killed, and on Ctrl-C leaves no process behind and its ports free."""
+ports, answers the seeded feed over GraphQL, restarts a process that was killed, and on Ctrl-C leaves
+no process behind and its ports free."""
 
 from __future__ import annotations
 
