@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -122,6 +123,10 @@ class EventConsumer:
         self.consumer = make_consumer(settings, subscription.group)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # When the loop last finished a turn: a batch applied and committed, or a poll that found
+        # nothing (no lag). A consumer failing the same batch over and over, or hung in a handler,
+        # stops moving it; /readyz then says so (``problem``).
+        self.last_progress = time.monotonic()
 
     async def start(self) -> None:
         await self.consumer.start()
@@ -138,6 +143,18 @@ class EventConsumer:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.commit()
         await self.consumer.stop()
+
+    def problem(self, stall_seconds: float) -> str | None:
+        """Why this consumer is not doing its job, or None: its task ended while the service runs
+        (nothing would ever read its events again), or it has made no progress for ``stall_seconds``
+        while events wait (an empty poll counts as progress, so an idle consumer is never stalled)."""
+        if self._task is None or self._stopping.is_set():
+            return None
+        if self._task.done():
+            return "its task ended"
+        if time.monotonic() - self.last_progress > stall_seconds:
+            return f"no progress for {time.monotonic() - self.last_progress:.0f}s"
+        return None
 
     async def commit(self) -> None:
         if not self.consumer.assignment():
@@ -156,10 +173,12 @@ class EventConsumer:
                 batches = await self.consumer.getmany(timeout_ms=500)
                 records = [r for partition_records in batches.values() for r in partition_records]
                 if not records:
+                    self.last_progress = time.monotonic()
                     continue
                 async with self.batch_lock:
                     await self.handle(records)
                     await self.commit()
+                self.last_progress = time.monotonic()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -88,6 +88,12 @@ class ServiceRuntime:
     async def kafka_ready(self) -> None:
         await self.producer.client.fetch_all_metadata()
 
+    async def consumers_ready(self) -> None:
+        stall = self.settings.CONSUMER_STALL_SECONDS
+        problems = {c.subscription.group: p for c in self.consumers if (p := c.problem(stall)) is not None}
+        if problems:
+            raise RuntimeError(f"consumers not progressing: {problems}")
+
 
 class ServiceApp(FastAPI):
     """FastAPI, plus raw ASGI handlers for hot paths (the click redirect): a request whose path starts
@@ -157,7 +163,9 @@ def create_service_app(
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    app.router.routes.extend(health_routes({"database": runtime.db.ping, "kafka": runtime.kafka_ready}))
+    app.router.routes.extend(
+        health_routes({"database": runtime.db.ping, "kafka": runtime.kafka_ready, "consumers": runtime.consumers_ready})
+    )
     for router in routers:
         app.include_router(router)
     install_openapi(app)
