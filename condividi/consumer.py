@@ -51,12 +51,32 @@ _RECORD = text(
 )
 
 
+# SQLSTATE classes of a database that is away, not of a bad event: connection exceptions (08), a
+# server shutting down, crashed or still starting (57P01-57P03: "the database system is starting up"
+# comes while it recovers after a crash), and insufficient resources (53: too many connections).
+_OUTAGE_SQLSTATES = ("08", "57P", "53")
+
+
 def _is_outage(error: BaseException) -> bool:
     """A failure of the database connection, which no event can cause and a retry later may cure;
     such failures must never send a good event to the dead-letter topic."""
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError))
+    if isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError)):
+        return True
+    # SQLAlchemy wraps asyncpg's errors (a plain DBAPIError for CannotConnectNowError): look at the
+    # driver's error and its causes for a SQLSTATE that means "the server is not there".
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(state, str) and state.startswith(_OUTAGE_SQLSTATES):
+            return True
+        if isinstance(cause, (ConnectionError, OSError, TimeoutError)):
+            return True
+        cause = getattr(cause, "orig", None) or cause.__cause__
+    return False
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,21 @@ def system(infra: Infra, issuer: Issuer, tmp_path_factory: pytest.TempPathFactor
             stop_process(process)
 
 
+# What the fault-injection scenarios (tests/test_faults.py) counted, printed at the end of the run.
+FAULT_REPORTS: list[dict[str, Any]] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FAULT_REPORTS:
+        return
+    terminalreporter.section("fault injection: events produced, applied, lost, doubled")
+    for r in FAULT_REPORTS:
+        terminalreporter.write_line(
+            f"{r['produced']:>7} produced {r['applied']:>7} applied {r['lost']:>4} lost {r['doubled']:>4} doubled"
+            f"  {r['scenario']}"
+        )
+
+
 def eventually(check: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.1) -> Any:
     """Retries ``check`` until it returns a truthy value (events cross processes asynchronously)."""
     deadline = time.monotonic() + timeout

@@ -13,9 +13,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import DeleteGroupsRequest
+from asyncpg import exceptions as asyncpg_errors
 from sqlalchemy import text
 
-from condividi.consumer import EventConsumer, Subscription
+from condividi.consumer import EventConsumer, Subscription, _is_outage
 from condividi.contracts.content_pb2 import ContentPublished
 from condividi.db import Database, UnitOfWork
 from condividi.events import ReceivedEvent, dead_letter_topic
@@ -160,3 +161,35 @@ async def _not_ready(client: httpx.AsyncClient) -> tuple[int, dict[str, object]]
 
 async def _ready(client: httpx.AsyncClient) -> bool:
     return (await client.get("/readyz")).status_code == 200
+
+
+def _as_sqlalchemy_wraps_it(driver_error: Exception) -> Exception:
+    """What reaches the consumer: SQLAlchemy's DBAPIError around its adapter's error around asyncpg's."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        try:
+            raise driver_error
+        except Exception as inner:
+            raise RuntimeError("dbapi.Error") from inner
+    except RuntimeError as adapted:
+        return DBAPIError("INSERT ...", {}, adapted)
+
+
+@pytest.mark.parametrize(
+    ("driver_error", "outage"),
+    [
+        # While PostgreSQL recovers from a crash: good events must wait, not go to the dead-letter topic.
+        (asyncpg_errors.CannotConnectNowError("the database system is starting up"), True),
+        (asyncpg_errors.AdminShutdownError("terminating connection due to administrator command"), True),
+        (asyncpg_errors.ConnectionDoesNotExistError("connection was closed"), True),
+        (asyncpg_errors.TooManyConnectionsError("too many clients"), True),
+        (ConnectionResetError("reset by peer"), True),
+        # The event's own fault: retried, then dead-lettered.
+        (asyncpg_errors.UniqueViolationError("duplicate key"), False),
+        (asyncpg_errors.InvalidTextRepresentationError("invalid input syntax for type uuid"), False),
+        (ValueError("bad payload"), False),
+    ],
+)
+def test_database_outages_are_told_from_bad_events(driver_error: Exception, outage: bool) -> None:
+    assert _is_outage(_as_sqlalchemy_wraps_it(driver_error)) is outage

