@@ -328,7 +328,7 @@ async def insert_pending_shares(stack: FaultStack, org: uuid.UUID, content: uuid
 
 
 async def test_sharing_killed_while_applying_decisions_loses_and_doubles_none(stack: FaultStack, engines: None) -> None:
-    org, content, count = uuid.uuid4(), uuid.uuid4(), 2_500
+    org, content, count = uuid.uuid4(), uuid.uuid4(), 1_000
     # updated_at an hour ahead: the re-drive leaves these shares alone during the test
     ids = await insert_pending_shares(stack, org, content, count)
 
@@ -337,10 +337,18 @@ async def test_sharing_killed_while_applying_decisions_loses_and_doubles_none(st
         return int(await stack.scalar("sharing", sql, org=org))
 
     approve = DecisionOutcome.DECISION_OUTCOME_APPROVED
-    await produce(
-        stack, "policy", [envelope(ShareDecision(share_id=i, outcome=approve), org, i, "policy") for i in ids]
-    )
+    decisions = [envelope(ShareDecision(share_id=i, outcome=approve), org, i, "policy") for i in ids]
+
+    async def trickle() -> None:
+        # Decisions come a hundred at a time, as policy makes them: sharing works through small
+        # batches, so that the kill lands between or inside them rather than after one big batch.
+        for start in range(0, count, 100):
+            await produce(stack, "policy", decisions[start : start + 100])
+            await asyncio.sleep(0.1)
+
+    producing = asyncio.create_task(trickle())
     await kill_mid_stream(stack, "sharing", published, count)
+    await producing
     stack.start("sharing")
     stack.wait_ready("sharing")
     applied = await settle(published, count)
