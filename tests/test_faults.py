@@ -84,7 +84,7 @@ class FaultStack:
     def wait_ready(self, *names: str) -> None:
         for name in names:
             try:
-                wait_ready(self.url(name), self.popen[name], timeout=60)
+                wait_ready(self.url(name), self.popen[name], timeout=90)
             except (RuntimeError, TimeoutError) as exc:
                 log = (self.work / f"{name}.log").read_text(errors="replace")[-3000:]
                 raise AssertionError(f"{name} did not come back: {exc}\n{log}") from exc
@@ -218,7 +218,7 @@ async def events_on(stack: FaultStack, service: str, kind: type[Message], org: u
     return found
 
 
-async def settle(read: Callable[[], Awaitable[int]], target: int, within: float = 45.0) -> int:
+async def settle(read: Callable[[], Awaitable[int]], target: int, within: float = 60.0) -> int:
     """Polls a count until it reaches ``target`` (or time runs out), then once more a second later, so
     that an effect applied twice has time to show."""
     deadline = time.monotonic() + within
@@ -230,14 +230,33 @@ async def settle(read: Callable[[], Awaitable[int]], target: int, within: float 
     return int(await read())
 
 
-async def kill_mid_stream(stack: FaultStack, name: str, progress: Callable[[], Awaitable[int]], total: int) -> int:
-    """Kills ``name`` once it has applied some of the backlog and not all of it; returns how far it got."""
-    deadline = time.monotonic() + 30
-    while (done := await progress()) == 0:
-        assert time.monotonic() < deadline, f"{name} applied nothing"
-        await asyncio.sleep(0.01)
-    stack.kill(name)
-    assert done < total, f"{name} finished the backlog ({done}) before it could be killed: make it longer"
+async def kill_mid_stream(
+    stack: FaultStack,
+    name: str,
+    progress: Callable[[], Awaitable[int]],
+    to: str,
+    envelopes: list[Envelope],
+    chunk: int,
+) -> int:
+    """Sends ``envelopes`` to service ``to``'s topic ``chunk`` at a time, as a stream rather than one
+    backlog (which a consumer might take in a single batch, the kill then landing after it), and kills
+    ``name`` once it has applied some and not all; returns how far it got."""
+
+    async def stream() -> None:
+        for start in range(0, len(envelopes), chunk):
+            await produce(stack, to, envelopes[start : start + chunk])
+            await asyncio.sleep(0.1)
+
+    producing = asyncio.create_task(stream())
+    try:
+        deadline = time.monotonic() + 30
+        while (done := await progress()) == 0:
+            assert time.monotonic() < deadline, f"{name} applied nothing"
+            await asyncio.sleep(0.01)
+        stack.kill(name)
+    finally:
+        await producing
+    assert done < len(envelopes), f"{name} finished the stream ({done}) before it could be killed"
     return int(done)
 
 
@@ -250,24 +269,18 @@ def report(scenario: str, produced: int, applied: int, lost: int, doubled: int) 
 
 
 async def test_metrics_killed_while_folding_clicks_loses_and_doubles_none(stack: FaultStack, engines: None) -> None:
-    org, content, clicks = uuid.uuid4(), uuid.uuid4(), 8_000
+    org, content, clicks = uuid.uuid4(), uuid.uuid4(), 6_000
 
     async def folded() -> int:
         sql = "SELECT coalesce(sum(clicks), 0) FROM content_rollups WHERE org_id = :org AND content_id = :content"
         return int(await stack.scalar("metrics", sql, org=org, content=content))
 
     code = "faultsab"
-    await produce(
-        stack,
-        "sharing",
-        [
-            envelope(
-                LinkClicked(tracking_code=code, content_id=str(content), visitor_hash=f"v{n}"), org, code, "sharing"
-            )
-            for n in range(clicks)
-        ],
-    )
-    await kill_mid_stream(stack, "metrics", folded, clicks)
+    clicked = [
+        envelope(LinkClicked(tracking_code=code, content_id=str(content), visitor_hash=f"v{n}"), org, code, "sharing")
+        for n in range(clicks)
+    ]
+    await kill_mid_stream(stack, "metrics", folded, "sharing", clicked, chunk=1_000)
     stack.start("metrics")
     stack.wait_ready("metrics")
     applied = await settle(folded, clicks)
@@ -281,26 +294,22 @@ async def test_metrics_killed_while_folding_clicks_loses_and_doubles_none(stack:
 
 
 async def test_policy_killed_while_deciding_loses_and_doubles_none(stack: FaultStack, engines: None) -> None:
-    org, shares = uuid.uuid4(), 2_000
+    org, shares = uuid.uuid4(), 1_200
     ids = [uuid.uuid4() for _ in range(shares)]
 
     async def decided() -> int:
         return int(await stack.scalar("policy", "SELECT count(*) FROM share_decisions WHERE org_id = :org", org=org))
 
-    await produce(
-        stack,
-        "sharing",
-        [
-            envelope(
-                ShareRequested(share_id=str(i), member_id="m", content_id=str(uuid.uuid4()), network="x", text="Mine"),
-                org,
-                i,
-                "sharing",
-            )
-            for i in ids
-        ],
-    )
-    await kill_mid_stream(stack, "policy", decided, shares)
+    requested = [
+        envelope(
+            ShareRequested(share_id=str(i), member_id="m", content_id=str(uuid.uuid4()), network="x", text="Mine"),
+            org,
+            i,
+            "sharing",
+        )
+        for i in ids
+    ]
+    await kill_mid_stream(stack, "policy", decided, "sharing", requested, chunk=200)
     stack.start("policy")
     stack.wait_ready("policy")
     applied = await settle(decided, shares)
@@ -328,7 +337,7 @@ async def insert_pending_shares(stack: FaultStack, org: uuid.UUID, content: uuid
 
 
 async def test_sharing_killed_while_applying_decisions_loses_and_doubles_none(stack: FaultStack, engines: None) -> None:
-    org, content, count = uuid.uuid4(), uuid.uuid4(), 1_000
+    org, content, count = uuid.uuid4(), uuid.uuid4(), 600
     # updated_at an hour ahead: the re-drive leaves these shares alone during the test
     ids = await insert_pending_shares(stack, org, content, count)
 
@@ -339,16 +348,8 @@ async def test_sharing_killed_while_applying_decisions_loses_and_doubles_none(st
     approve = DecisionOutcome.DECISION_OUTCOME_APPROVED
     decisions = [envelope(ShareDecision(share_id=i, outcome=approve), org, i, "policy") for i in ids]
 
-    async def trickle() -> None:
-        # Decisions come a hundred at a time, as policy makes them: sharing works through small
-        # batches, so that the kill lands between or inside them rather than after one big batch.
-        for start in range(0, count, 100):
-            await produce(stack, "policy", decisions[start : start + 100])
-            await asyncio.sleep(0.1)
-
-    producing = asyncio.create_task(trickle())
-    await kill_mid_stream(stack, "sharing", published, count)
-    await producing
+    # Decisions come as policy makes them, a hundred at a time.
+    await kill_mid_stream(stack, "sharing", published, "policy", decisions, chunk=100)
     stack.start("sharing")
     stack.wait_ready("sharing")
     applied = await settle(published, count)

