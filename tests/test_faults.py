@@ -18,6 +18,7 @@ Each scenario counts the events it produced, the effects applied, the events los
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -157,6 +158,8 @@ def stack(issuer: Issuer) -> Iterator[FaultStack]:
             if process.poll() is None:
                 faults.kill(name)  # thrown away with its databases: no need to wait for a drain
         faults.kafka.stop()
+        with contextlib.suppress(Exception):
+            postgres.crash()  # its data is thrown away: no need for a shutdown checkpoint
         postgres.stop()
         shutil.rmtree(work, ignore_errors=True)
 
