@@ -109,6 +109,12 @@ class ServiceRuntime:
     async def kafka_ready(self) -> None:
         await self.producer.client.fetch_all_metadata()
 
+    async def consumers_ready(self) -> None:
+        stall = self.settings.CONSUMER_STALL_SECONDS
+        problems = {c.subscription.group: p for c in self.consumers if (p := c.problem(stall)) is not None}
+        if problems:
+            raise RuntimeError(f"consumers not progressing: {problems}")
+
     async def refresh_metrics(self) -> None:
         """The gauges Prometheus reads at each scrape: the pool, the outbox backlog and the age of its
         oldest event (the same in every replica: one database), each consumer's lag. A dependency that
@@ -242,7 +248,10 @@ def create_service_app(
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.router.routes.extend(
-        health_routes({"database": runtime.db.ping, "kafka": runtime.kafka_ready}, [runtime.refresh_metrics])
+        health_routes(
+            {"database": runtime.db.ping, "kafka": runtime.kafka_ready, "consumers": runtime.consumers_ready},
+            [runtime.refresh_metrics],
+        )
     )
     for router in routers:
         app.include_router(router)

@@ -1,7 +1,8 @@
 """``make run`` as a newcomer uses it: the launcher starts everything (on ports that are not the
 defaults, and with a PUBLIC_BASE_URL), seeds the demo organisation, accepts a token minted by the
 ``make devtoken`` command its banner prints, run as printed from a shell that knows nothing of those
-ports, answers the seeded feed over GraphQL, and on Ctrl-C leaves no process behind and its ports free."""
+ports, answers the seeded feed over GraphQL, restarts a process that was killed, and on Ctrl-C leaves
+no process behind and its ports free."""
 
 from __future__ import annotations
 
@@ -56,6 +57,13 @@ def run_as_printed(command: str) -> str:
 def port_free(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
@@ -149,6 +157,21 @@ def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
             return int(checked.json()["length"])
 
         assert measured() == measured(url=f"{LINKS}/r/abcdefgh") != measured(url="http://localhost:1/r/abcdefgh")
+
+        # One process dying does not take the stack down: the launcher restarts it and says so.
+        metrics = next(c for c in children if "services.metrics.main:app" in " ".join(c.cmdline()))
+        metrics.kill()
+        restarted = time.monotonic() + 60
+        while "metrics restarted" not in output.read_text(errors="replace"):
+            assert launcher.poll() is None, output.read_text()[-3000:]
+            assert time.monotonic() < restarted, output.read_text()[-3000:]
+            time.sleep(0.2)
+        assert f"metrics exited with code {-signal.SIGKILL}; restarting it in 1s" in output.read_text()
+        while not answers(f"http://127.0.0.1:{ports['metrics']}/readyz"):
+            assert time.monotonic() < restarted, output.read_text()[-3000:]
+            time.sleep(0.2)
+        assert httpx.get(f"http://127.0.0.1:{ports['gateway']}/healthz", timeout=5).status_code == 200
+        children = psutil.Process(launcher.pid).children(recursive=True)
     finally:
         os.killpg(launcher.pid, signal.SIGINT)  # Ctrl-C in the terminal reaches the whole group
         code = launcher.wait(60)

@@ -46,8 +46,9 @@ async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) ->
     violations = rules.evaluate(network, request.text, request.url or None, standing)
     outcome = rules.outcome_of(violations)
     # The inbox already drops a redelivered event; this guards the other way a share can come twice: a
-    # second ShareRequested (a new event id) for a share that is decided. The first decision stands, and
-    # is not announced again.
+    # second ShareRequested (a new event id) for a share that is decided, which sharing sends when the
+    # decision has not reached it in time (services/sharing/redrive.py). The first decision stands and
+    # is announced again, unchanged, in case the first announcement was lost.
     recorded = await uow.session.scalar(
         insert(ShareDecisionRecord)
         .values(
@@ -63,14 +64,16 @@ async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) ->
         .returning(col(ShareDecisionRecord.share_id))
     )
     if recorded is None:
-        log.info("share already decided; keeping the first decision", extra={"share_id": str(share_id)})
-        return
+        first = await uow.session.get(ShareDecisionRecord, share_id)
+        if first is None or first.org_id != event.org_id:
+            return  # another org's share id: nothing of theirs to announce
+        log.info("share already decided; announcing the first decision again", extra={"share_id": str(share_id)})
+        outcome = rules.Outcome(first.outcome)
+        announced = [ViolationMessage(code=v["code"], message=v["message"]) for v in first.violations]
+    else:
+        announced = [ViolationMessage(code=v.code, message=v.message) for v in violations]
     uow.emit(
-        ShareDecisionEvent(
-            share_id=str(share_id),
-            outcome=_OUTCOMES[outcome],
-            violations=[ViolationMessage(code=v.code, message=v.message) for v in violations],
-        ),
+        ShareDecisionEvent(share_id=str(share_id), outcome=_OUTCOMES[outcome], violations=announced),
         org_id=event.org_id,
         aggregate_id=share_id,
     )

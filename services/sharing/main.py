@@ -10,6 +10,7 @@ from services.sharing.api import router
 from services.sharing.click_filter import ClickFilter, CrawlerCheck, FilterSettings
 from services.sharing.handlers import subscriptions
 from services.sharing.links import ClickRecorder, ClickRedirect, LinkDirectory
+from services.sharing.redrive import Redriver
 from services.sharing.settings import SharingSettings
 
 
@@ -19,6 +20,8 @@ def build_app(settings: SharingSettings | None = None) -> FastAPI:
     async def start_click_recorder(runtime: ServiceRuntime) -> None:
         recorder.start()
         runtime.on_stop.append(functools.partial(recorder.stop, settings.CLICK_DRAIN_SECONDS))
+        redriver.start()
+        runtime.on_stop.append(redriver.stop)
 
     app = create_service_app(
         settings,
@@ -30,6 +33,7 @@ def build_app(settings: SharingSettings | None = None) -> FastAPI:
     )
     runtime: ServiceRuntime = app.state.runtime
     recorder = ClickRecorder(runtime.db)
+    redriver = Redriver(runtime.db, settings)
     app.fast_paths = (
         (
             "/r/",

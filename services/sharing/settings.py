@@ -35,6 +35,10 @@ class SharingSettings(ServiceSettings):
     # At shutdown, the clicks still queued are written for up to this long (through a database
     # failover, if one is under way), before the outbox relay drains (OUTBOX_DRAIN_SECONDS).
     CLICK_DRAIN_SECONDS: float = 10.0
+    # A share still waiting for policy's decision this long after it was asked is asked again
+    # (services/sharing/redrive.py); each replica looks every SHARE_REDRIVE_INTERVAL_SECONDS.
+    SHARE_POLICY_TIMEOUT_SECONDS: float = Field(default=300, gt=0)
+    SHARE_REDRIVE_INTERVAL_SECONDS: float = Field(default=30, gt=0)
 
     @model_validator(mode="after")
     def _real_salt_outside_development(self) -> "SharingSettings":
