@@ -40,6 +40,13 @@ NEEDS_A_ROLE = {
     "members-create",
     "members-list",
     "summary-get",
+    "roster-list-members",
+    "roster-get-member",
+    "roster-deactivate-member",
+    "roster-import-csv",
+    "provisioning-tokens-create",
+    "provisioning-tokens-list",
+    "provisioning-tokens-rotate",
 }
 CAN_CONFLICT = {
     "content-items-publish",
@@ -47,6 +54,7 @@ CAN_CONFLICT = {
     "members-create",
     "connections-create",
     "shares-create",
+    "provisioning-tokens-rotate",
 }
 
 

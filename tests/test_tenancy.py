@@ -78,6 +78,7 @@ class OrgA:
     member: str
     share: str
     connection: str
+    provisioning_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,18 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/api/v1/members/{member_id}"): Case(
         "policy", lambda a: a.member, lambda i: Request(f"/api/v1/members/{i}"), "admin"
+    ),
+    ("GET", "/api/v1/roster/members/{member_id}"): Case(
+        "policy", lambda a: a.member, lambda i: Request(f"/api/v1/roster/members/{i}"), "admin"
+    ),
+    ("POST", "/api/v1/roster/members/{member_id}/deactivate"): Case(
+        "policy", lambda a: a.member, lambda i: Request(f"/api/v1/roster/members/{i}/deactivate"), "admin"
+    ),
+    ("POST", "/api/v1/provisioning-tokens/{token_id}/rotate"): Case(
+        "policy",
+        lambda a: a.provisioning_token,
+        lambda i: Request(f"/api/v1/provisioning-tokens/{i}/rotate"),
+        "admin",
     ),
     ("POST", "/api/v1/shares"): Case(
         "sharing",
@@ -229,7 +242,8 @@ def org_a(system: RunningSystem) -> OrgA:
             == 200
         )
     )
-    return OrgA(org, headers, published, draft, team["id"], member["id"], share["id"], connection["id"])
+    token = ok(httpx.post(f"{urls['policy']}/api/v1/provisioning-tokens", headers=headers["admin"]), 201)
+    return OrgA(org, headers, published, draft, team["id"], member["id"], share["id"], connection["id"], token["id"])
 
 
 def _absent(body: dict[str, Any], object_id: str) -> bool:

@@ -69,6 +69,10 @@ class Member(SQLModel, table=True):
         sa.UniqueConstraint("org_id", "subject", name="members_org_subject"),
         sa.ForeignKeyConstraint(["org_id", "team_id"], ["teams.org_id", "teams.id"], name="members_team"),
         sa.Index("members_page", "org_id", "created_at", "id"),
+        # SCIM looks people up by userName (case-insensitively), externalId and e-mail.
+        sa.Index("members_org_subject_ci", "org_id", sa.text("lower(subject)")),
+        sa.Index("members_org_external_id", "org_id", "external_id"),
+        sa.Index("members_org_email_ci", "org_id", sa.text("lower(email)")),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -247,6 +251,7 @@ class ScimGroup(SQLModel, table=True):
 
 class ScimGroupMember(SQLModel, table=True):
     __tablename__ = "scim_group_members"
+    __table_args__ = (sa.Index("scim_group_members_member", "member_id"),)
 
     group_id: uuid.UUID = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("scim_groups.id", ondelete="CASCADE"), primary_key=True)
