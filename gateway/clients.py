@@ -45,6 +45,7 @@ from services.policy.models import (
     MemberPublic,
     PolicyCheckRequest,
     PolicyCheckResult,
+    RosterMemberPublic,
     ShareDecisionPublic,
     TeamCreate,
     TeamPublic,
@@ -109,6 +110,9 @@ CREATE_MEMBER: Endpoint[MemberPublic] = Endpoint("policy", "POST", "/api/v1/memb
 LIST_MEMBERS: Endpoint[Page[MemberPublic]] = Endpoint("policy", "GET", "/api/v1/members", Page[MemberPublic])
 GET_MY_MEMBER: Endpoint[MemberPublic] = Endpoint("policy", "GET", "/api/v1/members/me", MemberPublic)
 GET_MEMBER: Endpoint[MemberPublic] = Endpoint("policy", "GET", "/api/v1/members/{member_id}", MemberPublic)
+DEACTIVATE_MEMBER: Endpoint[RosterMemberPublic] = Endpoint(
+    "policy", "POST", "/api/v1/roster/members/{member_id}/deactivate", RosterMemberPublic
+)
 # sharing
 CREATE_SHARE: Endpoint[SharePublic] = Endpoint("sharing", "POST", "/api/v1/shares", SharePublic, ShareCreate)
 GET_SHARE: Endpoint[SharePublic] = Endpoint("sharing", "GET", "/api/v1/shares/{share_id}", SharePublic)
@@ -140,6 +144,7 @@ ENDPOINTS: tuple[Endpoint[Any], ...] = (
     LIST_MEMBERS,
     GET_MY_MEMBER,
     GET_MEMBER,
+    DEACTIVATE_MEMBER,
     CREATE_SHARE,
     GET_SHARE,
     LIST_MY_SHARES,
@@ -155,6 +160,20 @@ NOT_CALLED: dict[tuple[str, str, str], str] = {
     ("metrics", "GET", "/api/v1/content-stats/{content_id}"): (
         "ContentItem.stats reads the same figures through content-stats/batch, one call per operation"
     ),
+    ("policy", "GET", "/api/v1/roster/members"): (
+        "for integrators; GraphQL's members and Member read the same attributes through /api/v1/members"
+    ),
+    ("policy", "GET", "/api/v1/roster/members/{member_id}"): (
+        "for integrators; node(id:) on a Member reads it through /api/v1/members/{member_id}"
+    ),
+    ("policy", "POST", "/api/v1/provisioning-tokens"): (
+        "an identity provider's secret is set up by an admin once, over REST (docs/scim.md); it is shown once"
+    ),
+    ("policy", "GET", "/api/v1/provisioning-tokens"): "provisioning tokens are managed over REST only (docs/scim.md)",
+    ("policy", "POST", "/api/v1/provisioning-tokens/{token_id}/rotate"): (
+        "provisioning tokens are managed over REST only (docs/scim.md)"
+    ),
+    ("policy", "POST", "/api/v1/roster/imports"): "a CSV file is uploaded over REST; GraphQL carries no files",
 }
 
 
@@ -361,6 +380,9 @@ class PolicyClient(ServiceClient):
 
     async def get_member(self, member_id: uuid.UUID) -> MemberPublic:
         return await self._send(GET_MEMBER, path={"member_id": str(member_id)})
+
+    async def deactivate_member(self, member_id: uuid.UUID) -> RosterMemberPublic:
+        return await self._send(DEACTIVATE_MEMBER, path={"member_id": str(member_id)})
 
 
 class SharingClient(ServiceClient):

@@ -32,6 +32,7 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
+from gateway import roster
 from gateway.clients import PageQuery
 from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
@@ -76,6 +77,7 @@ from gateway.relay import (
     page_request,
     to_global_id,
 )
+from gateway.roster import DeactivateMemberInput, DeactivateMemberPayload
 from gateway.types import (
     NODE_FETCHERS,
     REACH_NOTE,
@@ -405,6 +407,13 @@ class Mutation:
             paths,
         )
         return CreateMemberPayload(member=Member.from_model(data) if data is not None else None, errors=errors)
+
+    @mutation(
+        "Offboards a member at once (admins): every service refuses their token from the next event, "
+        "their social connections are deleted and their shares waiting for a decision are rejected."
+    )
+    async def deactivate_member(self, info: Info, input: DeactivateMemberInput) -> DeactivateMemberPayload:
+        return await roster.deactivate_member(info, input)
 
 
 def in_argument_terms(exc: GatewayError) -> GatewayError:

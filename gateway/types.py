@@ -309,6 +309,20 @@ class Member(Node):
     roles: list[Role]
     created_at: datetime
     raw_team_id: strawberry.Private[uuid.UUID | None]
+    active: bool = strawberry.field(description="False once the member is deactivated (offboarded).")
+    location: str | None
+    language: str | None = strawberry.field(description="A BCP 47 tag, e.g. it-IT.")
+    time_zone: str | None = strawberry.field(description="An IANA zone, e.g. Europe/Rome.")
+    department: str | None
+    title: str | None
+    raw_manager_id: strawberry.Private[uuid.UUID | None]
+
+    @resolver("The member's manager on the roster, if any.")
+    async def manager(self, info: Info) -> Member | None:
+        if self.raw_manager_id is None:
+            return None
+        data = await absent_is_null(info.context.services.policy.get_member(self.raw_manager_id))
+        return Member.from_model(data) if data is not None else None
 
     @resolver("The member's team, if any.")
     async def team(self, info: Info) -> Team | None:
@@ -327,6 +341,13 @@ class Member(Node):
             roles=roles_of(data.roles),
             created_at=data.created_at,
             raw_team_id=data.team_id,
+            active=data.active,
+            location=data.location,
+            language=data.language,
+            time_zone=data.time_zone,
+            department=data.department,
+            title=data.title,
+            raw_manager_id=data.manager_id,
         )
 
 

@@ -40,6 +40,7 @@ from services.policy import rules
 from services.policy.models import (
     MemberPublic,
     PolicyCheckResult,
+    RosterMemberPublic,
     ShareDecisionPublic,
     TeamPublic,
     ViolationPublic,
@@ -524,6 +525,23 @@ async def get_member(request: Request, state: Downstream) -> Response:
     return answer(member)
 
 
+async def deactivate_member(request: Request, state: Downstream) -> Response:
+    member_id = _uuid(request, "member_id")
+    if isinstance(member_id, JSONResponse):
+        return member_id
+    if not _has_role(request, "admin"):
+        return error(403, "forbidden", "this needs one of the roles: admin")
+    member = state.members.get(member_id)
+    if member is None:
+        return error(404, "not_found", "member not found")
+    with state.lock:
+        member = state.members[member_id] = member.model_copy(update={"active": False})
+    roster_member = RosterMemberPublic.model_validate(
+        {**member.model_dump(), "external_id": None, "employee_number": None, "source": "api"}
+    )
+    return answer(roster_member)
+
+
 # --- sharing ----------------------------------------------------------------------------------------
 
 
@@ -672,6 +690,7 @@ HANDLERS: dict[Endpoint[Any], Handler] = {
     clients.LIST_MEMBERS: list_members,
     clients.GET_MY_MEMBER: my_member,
     clients.GET_MEMBER: get_member,
+    clients.DEACTIVATE_MEMBER: deactivate_member,
     clients.CREATE_SHARE: create_share,
     clients.GET_SHARE: get_share,
     clients.LIST_MY_SHARES: list_shares,

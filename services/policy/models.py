@@ -227,6 +227,15 @@ class MemberPublic(BaseModel):
     team_id: uuid.UUID | None
     roles: list[Role]
     created_at: datetime
+    # --- issue 6: the roster's attributes ---
+    active: bool = PydanticField(default=True, description="False once deactivated (offboarded).")
+    team_ids: list[uuid.UUID] = PydanticField(default_factory=list, description="All the member's teams.")
+    location: str | None = None
+    language: str | None = None
+    time_zone: str | None = None
+    department: str | None = None
+    title: str | None = None
+    manager_id: uuid.UUID | None = None
 
 
 # --- issue 6: the roster from the identity provider (SCIM groups, provisioning tokens, CSV import) ------
