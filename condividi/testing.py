@@ -161,6 +161,8 @@ class RunningSystem:
     issuer: Issuer
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Each service's DATABASE_URL, for tests that must see a state no API shows (deleted secrets).
+    databases: dict[str, str] = field(default_factory=dict)
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.logs / f"{name}.log"
@@ -227,6 +229,8 @@ def system(infra: Infra, issuer: Issuer, tmp_path_factory: pytest.TempPathFactor
     namespace = f"e2e-{uuid.uuid4().hex[:8]}"
     for name in PROCESSES:
         database = None if name == "gateway" else infra.new_database(name)
+        if database is not None:
+            running_system.databases[name] = database
         envs[name] = service_env(infra, issuer, name, database, kafka_namespace=namespace)
     envs["gateway"].update({f"{s.upper()}_SERVICE_URL": urls[s] for s in ("content", "policy", "sharing", "metrics")})
     envs["sharing"].update(

@@ -292,6 +292,7 @@ class RosterMemberPublic(BaseModel):
     name: str
     external_id: str | None
     active: bool
+    team_id: uuid.UUID | None = PydanticField(description="The first of ``team_ids``, for the single-team API.")
     team_ids: list[uuid.UUID]
     location: str | None
     language: str | None
