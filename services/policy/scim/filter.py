@@ -333,8 +333,9 @@ def _compare(actual: Any, op: str, expected: Any, case_exact: bool) -> bool:
     raise invalid_filter(f"unknown operator {op!r}")
 
 
-# Attributes compared case-exactly (RFC 7643 §8.7.1): ids and references.
-CASE_EXACT = frozenset({"id", "externalid", "value", "$ref"})
+# Attributes compared case-exactly (RFC 7643 §8.7.1): ids and references. A multi-valued attribute's
+# ``value`` is not: e-mail addresses compare case-insensitively, and the ids we hand out are lower-case.
+CASE_EXACT = frozenset({"id", "externalid", "$ref"})
 
 
 def matches(node: Filter, value: Any) -> bool:
