@@ -98,7 +98,7 @@ class Member(SQLModel, table=True):
     given_name: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
     family_name: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
     location: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
-    language: str | None = Field(default=None, sa_column=sa.Column(sa.String(35)))
+    language: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
     time_zone: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
     department: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
     title: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))

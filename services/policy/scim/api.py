@@ -204,6 +204,24 @@ async def list_groups(request: Request, org_id: Org, db: DatabaseDep) -> JSONRes
     return await _search(request, db, org_id, "Group", dict(request.query_params))
 
 
+@router.post("/.search")
+async def search_everything(request: Request, org_id: Org, db: DatabaseDep) -> JSONResponse:
+    """RFC 7644 §3.4.3 at the root: Users, then Groups, as one list paged with startIndex/count."""
+    body = await _body(request)
+    if not isinstance(body, dict):
+        raise invalid_syntax("a SearchRequest must be a JSON object")
+    start = max(_int(_str(body.get("startIndex")), "startIndex", 1), 1)
+    count = min(max(_int(_str(body.get("count")), "count", DEFAULT_COUNT), 0), discovery.MAX_RESULTS)
+    users = json.loads((await _search(request, db, org_id, "User", {**body, "startIndex": start, "count": count})).body)
+    skipped = max(0, start - 1 - users["totalResults"])
+    remaining = count - len(users["Resources"])
+    groups = json.loads(
+        (await _search(request, db, org_id, "Group", {**body, "startIndex": skipped + 1, "count": remaining})).body
+    )
+    found = [*users["Resources"], *groups["Resources"]]
+    return scim_response(_list(found, users["totalResults"] + groups["totalResults"], start))
+
+
 @router.post("/Users/.search")
 async def search_users(request: Request, org_id: Org, db: DatabaseDep) -> JSONResponse:
     body = await _body(request)
@@ -360,6 +378,11 @@ async def delete_group(group_id: str, request: Request, org_id: Org, db: Databas
     return Response(status_code=204)
 
 
+_ENDPOINTS = frozenset({"serviceproviderconfig", "resourcetypes", "schemas", "users", "groups"})
+
+
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-async def unknown(rest: str, _: Org) -> JSONResponse:
+async def unknown(rest: str, request: Request, _: Org) -> JSONResponse:
+    if rest.split("/")[0].lower() in _ENDPOINTS:
+        raise ScimError(405, f"{request.method} is not allowed on /{rest[:100]}")
     raise ScimError(404, f"/{rest[:100]} is not a SCIM endpoint of this service provider (Bulk and Me are not offered)")

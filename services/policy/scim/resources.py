@@ -172,12 +172,10 @@ def read_user(body: Any) -> UserInput:
     )
     email_entry = _pick(_key(body, "emails"), "emails")
     email = _text(email_entry, "value", 320, where="emails.") if email_entry else None
-    if email is None and _EMAIL.match(user_name):
-        email = user_name
+    # Stored as sent (the identity provider is the authority on addresses, as Entra asks); without
+    # one, a userName that is an address stands in, else the member has none yet.
     if email is None:
-        raise invalid_value("an e-mail address is required (emails, or a userName that is one)")
-    if not _EMAIL.match(email):
-        raise invalid_value(f"{email!r} is not an e-mail address")
+        email = user_name if _EMAIL.match(user_name) else ""
     address = _pick(_key(body, "addresses"), "addresses")
     enterprise = _key(body, ENTERPRISE)
     if enterprise is not None and not isinstance(enterprise, dict):
@@ -201,7 +199,7 @@ def read_user(body: Any) -> UserInput:
         given_name=given,
         family_name=family,
         title=_text(body, "title", 200),
-        language=_text(body, "preferredLanguage", 35) or _text(body, "locale", 35),
+        language=_text(body, "preferredLanguage", 64) or _text(body, "locale", 64),
         time_zone=_text(body, "timezone", 64),
         location=_text(address, "locality", 200, where="addresses.") if address else None,
         department=_text(enterprise, "department", 200, where="enterprise."),
@@ -280,6 +278,17 @@ def _operate(doc: dict[str, Any], op: str, path: Any, value: Any) -> None:
         return
     if not isinstance(path, str):
         raise invalid_syntax("path must be a string")
+    if path.strip().lower() == ENTERPRISE.lower():
+        # The extension as a whole: its attributes, one by one.
+        if op == "remove":
+            doc[ENTERPRISE] = {}
+            return
+        if not isinstance(value, dict):
+            raise invalid_value(f"{ENTERPRISE} takes an object")
+        for sub, sub_value in value.items():
+            if sub.lower() != "schemas":
+                _apply(doc, op, parse_patch_path(f"{ENTERPRISE}:{sub}"), sub_value)
+        return
     _apply(doc, op, parse_patch_path(path), value)
 
 
@@ -293,7 +302,7 @@ def _container(doc: dict[str, Any], path: PatchPath) -> dict[str, Any]:
             doc[key] = target = {}
         return target
     # Entra's manager update uses the bare path "manager", which lives in the enterprise extension.
-    if (path.attr == "manager" and ENTERPRISE in doc) or path.attr in ("manager", "department", "employeenumber"):
+    if path.urn is None and path.attr in ("manager", "department", "employeenumber"):
         return doc.setdefault(ENTERPRISE, {})
     return doc
 

@@ -105,6 +105,11 @@ async def test_okta_lookup_create_conflict_and_case_insensitive_user_name(
 
     again = await client.post("/scim/v2/Users", json=user_body("BJensen@acme.example"), headers=scim)
     assert_scim_error(again, 409, "uniqueness")
+    # Okta's own tests send plain JSON; the answer is SCIM's media type all the same.
+    plain = await client.post(
+        "/scim/v2/Users", json=user_body("plain@acme.example"), headers={**scim, "Content-Type": "application/json"}
+    )
+    assert plain.status_code == 201 and plain.headers["content-type"].startswith(SCIM)
 
     found = await client.get("/scim/v2/Users", params={"filter": 'userName eq "BJENSEN@ACME.EXAMPLE"'}, headers=scim)
     assert found.json()["totalResults"] == 1

@@ -26,7 +26,7 @@ def upgrade() -> None:
         ("given_name", 200),
         ("family_name", 200),
         ("location", 200),
-        ("language", 35),
+        ("language", 64),
         ("time_zone", 64),
         ("department", 200),
         ("title", 200),
