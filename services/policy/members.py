@@ -25,7 +25,7 @@ async def announce(
     member: Member,
     *,
     was_active: bool,
-    source: DeactivationSource.ValueType,
+    source: DeactivationSource,
 ) -> None:
     """Emits the member's state, and ``MemberDeactivated`` when this change deactivates them. Call after
     the member's row is written in ``uow``, with whether they were active before."""

@@ -212,11 +212,15 @@ async def search_everything(request: Request, org_id: Org, db: DatabaseDep) -> J
         raise invalid_syntax("a SearchRequest must be a JSON object")
     start = max(_int(_str(body.get("startIndex")), "startIndex", 1), 1)
     count = min(max(_int(_str(body.get("count")), "count", DEFAULT_COUNT), 0), discovery.MAX_RESULTS)
-    users = json.loads((await _search(request, db, org_id, "User", {**body, "startIndex": start, "count": count})).body)
+    users = json.loads(
+        bytes((await _search(request, db, org_id, "User", {**body, "startIndex": start, "count": count})).body)
+    )
     skipped = max(0, start - 1 - users["totalResults"])
     remaining = count - len(users["Resources"])
     groups = json.loads(
-        (await _search(request, db, org_id, "Group", {**body, "startIndex": skipped + 1, "count": remaining})).body
+        bytes(
+            (await _search(request, db, org_id, "Group", {**body, "startIndex": skipped + 1, "count": remaining})).body
+        )
     )
     found = [*users["Resources"], *groups["Resources"]]
     return scim_response(_list(found, users["totalResults"] + groups["totalResults"], start))

@@ -176,8 +176,8 @@ def to_sql(
                 raise invalid_filter("value filters cannot be nested")
             return to_sql(inner, columns, special, path.attr)
         case Compare() | Present():
-            path: AttrPath = node.path
-            key = (prefix, path.attr) if prefix is not None else (path.attr, path.sub)
+            attr: AttrPath = node.path
+            key = (prefix, attr.attr) if prefix is not None else (attr.attr, attr.sub)
             if key in special:
                 return special[key](node)
             if key not in columns:

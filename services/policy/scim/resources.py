@@ -144,10 +144,12 @@ def _pick(items: Any, name: str) -> dict[str, Any] | None:
         items = [items]
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise invalid_value(f"{name} must be a list of objects")
-    for test in (lambda i: _key(i, "primary") is True, lambda i: str(_key(i, "type") or "").lower() == "work"):
-        for item in items:
-            if test(item):
-                return dict(item)
+    for item in items:
+        if _key(item, "primary") is True:
+            return dict(item)
+    for item in items:
+        if str(_key(item, "type") or "").lower() == "work":
+            return dict(item)
     return dict(items[0]) if items else None
 
 
@@ -303,7 +305,8 @@ def _container(doc: dict[str, Any], path: PatchPath) -> dict[str, Any]:
         return target
     # Entra's manager update uses the bare path "manager", which lives in the enterprise extension.
     if path.urn is None and path.attr in ("manager", "department", "employeenumber"):
-        return doc.setdefault(ENTERPRISE, {})
+        extension: dict[str, Any] = doc.setdefault(ENTERPRISE, {})
+        return extension
     return doc
 
 
