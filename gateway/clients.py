@@ -45,6 +45,8 @@ from services.policy.models import (
     MemberPublic,
     PolicyCheckRequest,
     PolicyCheckResult,
+    ProvisioningTokenIssued,
+    ProvisioningTokenPublic,
     RosterMemberPublic,
     ShareDecisionPublic,
     TeamCreate,
@@ -113,6 +115,15 @@ GET_MEMBER: Endpoint[MemberPublic] = Endpoint("policy", "GET", "/api/v1/members/
 DEACTIVATE_MEMBER: Endpoint[RosterMemberPublic] = Endpoint(
     "policy", "POST", "/api/v1/roster/members/{member_id}/deactivate", RosterMemberPublic
 )
+CREATE_PROVISIONING_TOKEN: Endpoint[ProvisioningTokenIssued] = Endpoint(
+    "policy", "POST", "/api/v1/provisioning-tokens", ProvisioningTokenIssued
+)
+LIST_PROVISIONING_TOKENS: Endpoint[list[ProvisioningTokenPublic]] = Endpoint(
+    "policy", "GET", "/api/v1/provisioning-tokens", list[ProvisioningTokenPublic]
+)
+ROTATE_PROVISIONING_TOKEN: Endpoint[ProvisioningTokenIssued] = Endpoint(
+    "policy", "POST", "/api/v1/provisioning-tokens/{token_id}/rotate", ProvisioningTokenIssued
+)
 # sharing
 CREATE_SHARE: Endpoint[SharePublic] = Endpoint("sharing", "POST", "/api/v1/shares", SharePublic, ShareCreate)
 GET_SHARE: Endpoint[SharePublic] = Endpoint("sharing", "GET", "/api/v1/shares/{share_id}", SharePublic)
@@ -145,6 +156,9 @@ ENDPOINTS: tuple[Endpoint[Any], ...] = (
     GET_MY_MEMBER,
     GET_MEMBER,
     DEACTIVATE_MEMBER,
+    CREATE_PROVISIONING_TOKEN,
+    LIST_PROVISIONING_TOKENS,
+    ROTATE_PROVISIONING_TOKEN,
     CREATE_SHARE,
     GET_SHARE,
     LIST_MY_SHARES,
@@ -165,13 +179,6 @@ NOT_CALLED: dict[tuple[str, str, str], str] = {
     ),
     ("policy", "GET", "/api/v1/roster/members/{member_id}"): (
         "for integrators; node(id:) on a Member reads it through /api/v1/members/{member_id}"
-    ),
-    ("policy", "POST", "/api/v1/provisioning-tokens"): (
-        "an identity provider's secret is set up by an admin once, over REST (docs/scim.md); it is shown once"
-    ),
-    ("policy", "GET", "/api/v1/provisioning-tokens"): "provisioning tokens are managed over REST only (docs/scim.md)",
-    ("policy", "POST", "/api/v1/provisioning-tokens/{token_id}/rotate"): (
-        "provisioning tokens are managed over REST only (docs/scim.md)"
     ),
     ("policy", "POST", "/api/v1/roster/imports"): "a CSV file is uploaded over REST; GraphQL carries no files",
 }
@@ -383,6 +390,15 @@ class PolicyClient(ServiceClient):
 
     async def deactivate_member(self, member_id: uuid.UUID) -> RosterMemberPublic:
         return await self._send(DEACTIVATE_MEMBER, path={"member_id": str(member_id)})
+
+    async def create_provisioning_token(self) -> ProvisioningTokenIssued:
+        return await self._send(CREATE_PROVISIONING_TOKEN)
+
+    async def provisioning_tokens(self) -> list[ProvisioningTokenPublic]:
+        return await self._send(LIST_PROVISIONING_TOKENS)
+
+    async def rotate_provisioning_token(self, token_id: uuid.UUID) -> ProvisioningTokenIssued:
+        return await self._send(ROTATE_PROVISIONING_TOKEN, path={"token_id": str(token_id)})
 
 
 class SharingClient(ServiceClient):

@@ -77,7 +77,13 @@ from gateway.relay import (
     page_request,
     to_global_id,
 )
-from gateway.roster import DeactivateMemberInput, DeactivateMemberPayload
+from gateway.roster import (
+    DeactivateMemberInput,
+    DeactivateMemberPayload,
+    IssueProvisioningTokenInput,
+    IssueProvisioningTokenPayload,
+    ProvisioningToken,
+)
 from gateway.types import (
     NODE_FETCHERS,
     REACH_NOTE,
@@ -286,6 +292,19 @@ class Query:
     async def org_summary(self, info: Info) -> OrgSummary | None:
         return OrgSummary.from_model(await info.context.services.metrics.summary())
 
+    @resolver("The org's SCIM provisioning tokens, oldest first, without their secrets (admins).")
+    async def provisioning_tokens(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[ProvisioningToken] | None:
+        request = page_request("provisioningTokens", first=first, after=after, last=last, before=before)
+        items = await roster.provisioning_tokens(info)
+        return list_connection(request, items, roster.token_position, ProvisioningToken.from_model)
+
 
 # An Idempotency-Key is 1-255 visible ASCII characters (contract 2 of issue 5).
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -414,6 +433,15 @@ class Mutation:
     )
     async def deactivate_member(self, info: Info, input: DeactivateMemberInput) -> DeactivateMemberPayload:
         return await roster.deactivate_member(info, input)
+
+    @mutation(
+        "Issues a provisioning token for the org's identity provider (admins), or rotates one (`replaces`): "
+        "the secret is in this answer only."
+    )
+    async def issue_provisioning_token(
+        self, info: Info, input: IssueProvisioningTokenInput
+    ) -> IssueProvisioningTokenPayload:
+        return await roster.issue_provisioning_token(info, input)
 
 
 def in_argument_terms(exc: GatewayError) -> GatewayError:

@@ -40,6 +40,8 @@ from services.policy import rules
 from services.policy.models import (
     MemberPublic,
     PolicyCheckResult,
+    ProvisioningTokenIssued,
+    ProvisioningTokenPublic,
     RosterMemberPublic,
     ShareDecisionPublic,
     TeamPublic,
@@ -80,6 +82,7 @@ class Downstream:
     connections: dict[uuid.UUID, tuple[str, ConnectionPublic]] = field(default_factory=dict)
     teams: dict[uuid.UUID, TeamPublic] = field(default_factory=dict)
     members: dict[uuid.UUID, MemberPublic] = field(default_factory=dict)
+    provisioning_tokens: dict[uuid.UUID, ProvisioningTokenPublic] = field(default_factory=dict)
     # (service, path) -> a response to give instead of the normal one
     overrides: dict[tuple[str, str], Response] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -542,6 +545,46 @@ async def deactivate_member(request: Request, state: Downstream) -> Response:
     return answer(roster_member)
 
 
+def _issue_token(state: Downstream) -> ProvisioningTokenIssued:
+    secret = f"cdv_scim_{uuid.uuid4().hex}"
+    issued = ProvisioningTokenIssued(
+        id=uuid.uuid4(), hint=secret[-4:], created_at=datetime.now(UTC), revoked_at=None, token=secret
+    )
+    state.provisioning_tokens[issued.id] = ProvisioningTokenPublic.model_validate(issued.model_dump())
+    return issued
+
+
+async def create_provisioning_token(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return error(403, "forbidden", "this needs one of the roles: admin")
+    with state.lock:
+        return answer(_issue_token(state), 201)
+
+
+async def list_provisioning_tokens(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return error(403, "forbidden", "this needs one of the roles: admin")
+    items = sorted(state.provisioning_tokens.values(), key=lambda t: t.created_at, reverse=True)
+    return JSONResponse([t.model_dump(mode="json") for t in items])
+
+
+async def rotate_provisioning_token(request: Request, state: Downstream) -> Response:
+    token_id = _uuid(request, "token_id")
+    if isinstance(token_id, JSONResponse):
+        return token_id
+    if not _has_role(request, "admin"):
+        return error(403, "forbidden", "this needs one of the roles: admin")
+    with state.lock:
+        old = state.provisioning_tokens.get(token_id)
+        if old is None:
+            return error(404, "not_found", "provisioning token not found")
+        if old.revoked_at is not None:
+            return error(409, "conflict", "this token was rotated or revoked already")
+        issued = _issue_token(state)
+        state.provisioning_tokens[token_id] = old.model_copy(update={"revoked_at": issued.created_at})
+        return answer(issued)
+
+
 # --- sharing ----------------------------------------------------------------------------------------
 
 
@@ -691,6 +734,9 @@ HANDLERS: dict[Endpoint[Any], Handler] = {
     clients.GET_MY_MEMBER: my_member,
     clients.GET_MEMBER: get_member,
     clients.DEACTIVATE_MEMBER: deactivate_member,
+    clients.CREATE_PROVISIONING_TOKEN: create_provisioning_token,
+    clients.LIST_PROVISIONING_TOKENS: list_provisioning_tokens,
+    clients.ROTATE_PROVISIONING_TOKEN: rotate_provisioning_token,
     clients.CREATE_SHARE: create_share,
     clients.GET_SHARE: get_share,
     clients.LIST_MY_SHARES: list_shares,

@@ -95,7 +95,14 @@ def _connection_fields(schema: GraphQLSchema) -> list[tuple[str, GraphQLField]]:
 def test_every_connection_pages_both_ways() -> None:
     fields = _connection_fields(graphql_schema())
 
-    assert {name for name, _ in fields} == {"feed", "myShares", "socialAccounts", "teams", "members"}
+    assert {name for name, _ in fields} == {
+        "feed",
+        "myShares",
+        "socialAccounts",
+        "teams",
+        "members",
+        "provisioningTokens",
+    }
     for name, field in fields:
         assert {"first", "after", "last", "before"} <= set(field.args), name
 

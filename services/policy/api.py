@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import SQLModel, col, select
 
-from condividi.contracts.policy_pb2 import DeactivationSource
+from condividi.contracts.policy_pb2 import DeactivationSource, TeamChanged
 from condividi.db import utcnow
 from condividi.errors import conflict, not_found
 from condividi.identity import Caller, CallerDep, Role, require_roles
@@ -104,6 +104,8 @@ async def create_team(body: TeamCreate, caller: Admin, db: DatabaseDep) -> TeamP
             .on_conflict_do_nothing(index_elements=["org_id", "name"])
             .returning(col(Team.id))
         )
+        if created is not None:
+            uow.emit(TeamChanged(team_id=str(team_id), name=body.name), org_id=caller.org_id, aggregate_id=team_id)
     if created is None:
         raise conflict(f"the org already has a team named {body.name!r}")
     return TeamPublic(id=team_id, name=body.name, created_at=now)
