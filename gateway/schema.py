@@ -100,7 +100,6 @@ from gateway.types import (
     Violation,
     network_infos,
     resolver,
-    roles_of,
 )
 from services.content.models import ContentItemPublic
 from services.policy.models import MemberPublic, TeamPublic
@@ -192,7 +191,7 @@ class Query:
         return Me(
             subject=caller.subject,
             org_id=strawberry.ID(str(caller.org_id)),
-            roles=roles_of(caller.roles),
+            token_roles=caller.roles,
             name=caller.name,
             email=caller.email,
         )

@@ -355,9 +355,21 @@ class Member(Node):
 class Me:
     subject: str
     org_id: strawberry.ID
-    roles: list[Role]
+    token_roles: strawberry.Private[frozenset[str]]
     name: str
     email: str
+
+    @resolver(
+        "The caller's roles: the token's, but never more than the roster grants once they are on it (docs/roster.md)."
+    )
+    async def roles(self, info: Info) -> list[Role]:
+        try:
+            data = await info.context.services.policy.my_member()
+        except GatewayError as exc:
+            if exc.status != 404:
+                raise  # a deactivated member is refused here as everywhere
+            return roles_of(self.token_roles)
+        return roles_of(self.token_roles & {role.value for role in data.roles})
 
     @resolver("The caller's entry in the org's roster; null until an admin has added them.")
     async def member(self, info: Info) -> Member | None:
