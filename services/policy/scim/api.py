@@ -279,13 +279,13 @@ async def get_user(user_id: str, request: Request, org_id: Org, db: DatabaseDep)
 
 @router.put("/Users/{user_id}")
 async def replace_user(user_id: str, request: Request, org_id: Org, db: DatabaseDep) -> JSONResponse:
-    data = read_user(await _body(request))
+    body = await _body(request)
     async with db.unit_of_work() as uow:
         member = await store.find_user(uow.session, org_id, user_id)
         if member is None:
             raise not_found("User")
         _check_if_match(request, member.version)
-        await store.replace_user(uow, member, data)
+        await store.replace_user(uow, member, read_user(body, active_when_absent=member.active))
     return await _user_response(request, db, member.id)
 
 
@@ -298,7 +298,8 @@ async def patch_user(user_id: str, request: Request, org_id: Org, db: DatabaseDe
             raise not_found("User")
         _check_if_match(request, member.version)
         (current,) = await store.render_users(uow.session, _base(request), [member])
-        await store.replace_user(uow, member, read_user(apply_patch(current, body)))
+        patched = apply_patch(current, body)
+        await store.replace_user(uow, member, read_user(patched, active_when_absent=member.active))
     return await _user_response(request, db, member.id)
 
 

@@ -153,14 +153,17 @@ def _pick(items: Any, name: str) -> dict[str, Any] | None:
     return dict(items[0]) if items else None
 
 
-def read_user(body: Any) -> UserInput:
+def read_user(body: Any, *, active_when_absent: bool = True) -> UserInput:
+    """A User body as the roster reads it. ``active_when_absent``: a new user is active unless told
+    otherwise; a replaced or patched one keeps its state, so a PUT or PATCH that leaves ``active`` out
+    never brings an offboarded member back by accident."""
     if not isinstance(body, dict):
         raise invalid_syntax("the body must be a JSON object")
     user_name = _text(body, "userName", 255)
     if not user_name:
         raise invalid_value("userName is required")
     active_value = _key(body, "active")
-    active = True if active_value is None else read_bool(active_value, "active")
+    active = active_when_absent if active_value is None else read_bool(active_value, "active")
     name_obj = _key(body, "name")
     if name_obj is not None and not isinstance(name_obj, dict):
         raise invalid_value("name must be an object")

@@ -138,6 +138,15 @@ async def test_okta_deactivates_with_put_and_with_a_pathless_patch(client: httpx
     assert patched.status_code == 200 and patched.json()["active"] is False
     # A deactivated user is still returned by GET (Entra and Okta read it back).
     assert (await client.get(f"/scim/v2/Users/{patch_user['id']}", headers=scim)).json()["active"] is False
+    # Leaving `active` out of a PUT, or removing it, keeps the member offboarded.
+    body = user_body("put@acme.example")
+    del body["active"]
+    kept = await client.put(f"/scim/v2/Users/{put_user['id']}", json=body, headers=scim)
+    assert kept.status_code == 200 and kept.json()["active"] is False
+    removed = await client.patch(
+        f"/scim/v2/Users/{patch_user['id']}", json=patch({"op": "remove", "path": "active"}), headers=scim
+    )
+    assert removed.status_code == 200 and removed.json()["active"] is False
 
     roster = await client.get(
         "/api/v1/roster/members", params={"active": "false"}, headers=headers(issuer, org, Role.ADMIN, subject="it")
