@@ -309,7 +309,10 @@ def user_json(member: Member, base: str, manager: Member | None, groups: list[Sc
             "$ref": f"{base}/Users/{manager.id}",
             "displayName": manager.name,
         }
-    body[ENTERPRISE] = enterprise
+    if enterprise:
+        body[ENTERPRISE] = enterprise
+    else:
+        body["schemas"] = [USER_SCHEMA]  # no extension attribute set: the extension is absent
     return body
 
 

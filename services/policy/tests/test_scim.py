@@ -226,7 +226,14 @@ async def test_groups_become_teams_and_roles_and_follow_okta_and_entra_membershi
     alice = await create_user(client, scim, "alice@acme.example")
     bob = await create_user(client, scim, "bob@acme.example")
 
-    sales = await client.post("/scim/v2/Groups", json={"displayName": "Sales Italia", "members": []}, headers=scim)
+    # Entra creates groups empty, with Microsoft's own schema URN beside the core one.
+    entra_schemas = [
+        "urn:ietf:params:scim:schemas:core:2.0:Group",
+        "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group",
+    ]
+    sales = await client.post(
+        "/scim/v2/Groups", json={"schemas": entra_schemas, "displayName": "Sales Italia", "members": []}, headers=scim
+    )
     assert sales.status_code == 201, sales.text
     admins = await client.post(
         "/scim/v2/Groups", json={"displayName": "condividi-admin", "members": [{"value": alice["id"]}]}, headers=scim
