@@ -80,3 +80,46 @@ async def test_roster_roles_cap_the_tokens_roles(client: httpx.AsyncClient, issu
     # Someone the roster does not know keeps the token's roles.
     stranger = headers(issuer, org, Role.ADMIN, subject="not-on-the-roster")
     assert (await client.get("/api/v1/roster/members", headers=stranger)).status_code == 200
+
+
+async def test_shares_waiting_for_a_reviewer_are_rejected_with_the_deactivation(infra: Infra) -> None:
+    """No rule asks for a reviewer yet, so the waiting decision is written here as one will be."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import select
+
+    from condividi.contracts.policy_pb2 import ShareDecision
+    from condividi.db import Database
+    from services.policy.members import reject_waiting_shares
+    from services.policy.models import Member, ShareDecisionRecord
+
+    db = Database(infra.new_database("policy"), producer="policy")
+    org, waiting, decided = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    now = datetime.now(UTC)
+    member = Member(org_id=org, subject="leaver", email="l@acme.example", name="L", roles=["employee"], created_at=now)
+    try:
+        async with db.unit_of_work() as uow:
+            uow.session.add(member)
+            for share_id, outcome in ((waiting, "needs_review"), (decided, "approved")):
+                uow.session.add(
+                    ShareDecisionRecord(
+                        share_id=share_id,
+                        org_id=org,
+                        member_id="leaver",
+                        network="x",
+                        outcome=outcome,
+                        violations=[],
+                        decided_at=now,
+                    )
+                )
+        async with db.unit_of_work() as uow:
+            assert await reject_waiting_shares(uow, member) == 1
+            (event,) = uow.outbox
+            assert event[3] == ShareDecision.DESCRIPTOR.full_name and event[2] == str(waiting)
+        async with db.read() as session:
+            rows = {r.share_id: r for r in await session.scalars(select(ShareDecisionRecord))}
+        assert rows[waiting].outcome == "rejected"
+        assert [v["code"] for v in rows[waiting].violations] == ["member_deactivated"]
+        assert rows[decided].outcome == "approved"  # a decided share stays decided
+    finally:
+        await db.dispose()
