@@ -36,6 +36,7 @@ from condividi.events import (
 from condividi.kafka import make_consumer
 from condividi.observability import EVENTS_CONSUMED, event_id_var, traceparent_var
 from condividi.settings import ServiceSettings
+from condividi.tracing import consuming, consuming_batch
 
 log = logging.getLogger(__name__)
 
@@ -227,13 +228,16 @@ class EventConsumer:
                 todo.append(item)
             for run in self._runs(todo):
                 first = run[0]
+                group, topic, kind = self.subscription.group, first.record.topic, first.event.type
                 if first.event.type in self.subscription.batched:
-                    await first.handler(uow, [i.event for i in run])  # type: ignore[arg-type]
+                    with consuming_batch(group, topic, kind, [i.event.traceparent for i in run]):
+                        await first.handler(uow, [i.event for i in run])  # type: ignore[arg-type]
                     continue
                 token = event_id_var.set(str(first.event.event_id))
                 trace_token = traceparent_var.set(first.event.traceparent)
                 try:
-                    await first.handler(uow, first.event)  # type: ignore[arg-type]
+                    with consuming(group, topic, kind, str(first.event.event_id), first.event.traceparent):
+                        await first.handler(uow, first.event)  # type: ignore[arg-type]
                 finally:
                     event_id_var.reset(token)
                     traceparent_var.reset(trace_token)

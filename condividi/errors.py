@@ -88,8 +88,11 @@ class Unauthenticated(ApiError):
         self.headers = {"WWW-Authenticate": challenge}
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, "not_found", f"{what} not found")
+def not_found(what: str, loc: list[str | int] | None = None) -> ApiError:
+    """``loc`` names the request field that held the id, when the id came in the body or the query: a
+    client (the gateway's typed errors among them) can then point at the field."""
+    details = [{"loc": loc, "message": f"names no {what} of the org"}] if loc else None
+    return ApiError(404, "not_found", f"{what} not found", details)
 
 
 def forbidden(message: str = "your role does not allow this") -> ApiError:

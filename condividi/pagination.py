@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -52,13 +52,31 @@ def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+# A cursor this API hands out is about 90 characters; anything much longer is not one of them.
+MAX_CURSOR_LENGTH = 256
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The position a cursor from ``encode_cursor`` names. A client can send anything, so whatever could
+    not have come from ``encode_cursor``, or could not be compared with a stored row, answers 400
+    ``invalid_cursor`` here rather than failing later in the driver or the database."""
+    invalid = ApiError(400, "invalid_cursor", "the cursor is not one this API handed out")
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise invalid
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        at, row_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(at), uuid.UUID(row_id)
-    except (ValueError, TypeError, AttributeError, binascii.Error, json.JSONDecodeError) as exc:
-        raise ApiError(400, "invalid_cursor", "the cursor is not one this API handed out") from exc
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if not (isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(v, str) for v in decoded)):
+            raise invalid
+        at = datetime.fromisoformat(decoded[0])
+        if at.tzinfo is None:
+            raise invalid  # every sort column is a timestamptz; a naive time has no place on it
+        # In UTC, as the database compares it: a date near the ends of the calendar in a far offset
+        # (0001-01-01T00:00+14:00) exists in Python but not once converted, and the driver would fail.
+        at = at.astimezone(UTC)
+        return at, uuid.UUID(decoded[1])
+    except (ValueError, TypeError, OverflowError, UnicodeError, binascii.Error, RecursionError) as exc:
+        raise invalid from exc
 
 
 async def read_page(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,6 +52,11 @@ class ServiceSettings(BaseSettings):
     OIDC_AUDIENCE: str = "condividi"
     OIDC_JWKS_URL: str = "http://localhost:8000/dev-issuer/jwks"
 
+    # Request size limits (condividi/limits.py): larger headers, all of them together, answer 431; a
+    # larger body answers 413, before it is parsed. A bearer token and the usual headers take 2-4 KiB.
+    MAX_HEADER_BYTES: int = Field(default=16 * 1024, gt=0)
+    MAX_BODY_BYTES: int = Field(default=1024 * 1024, gt=0)
+
     # Outbox relay: how long it sleeps when it finds nothing (a commit wakes it sooner in-process).
     OUTBOX_POLL_SECONDS: float = 0.5
     # At shutdown, after uvicorn has finished the requests in flight, the relay publishes what is
@@ -62,6 +67,11 @@ class ServiceSettings(BaseSettings):
     # Consumer: attempts before a message goes to the dead-letter topic, and the first backoff.
     CONSUMER_MAX_ATTEMPTS: int = 3
     CONSUMER_RETRY_BACKOFF_SECONDS: float = 0.2
+
+    # Traces go over OTLP/HTTP to this collector (``http://otel-collector:4318``; the traces endpoint,
+    # if given, is used as it is), and nowhere when both are empty (condividi/tracing.py).
+    OTEL_EXPORTER_OTLP_ENDPOINT: str = ""
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: str = ""
 
     # The proxies whose X-Forwarded-For is believed: IP addresses or CIDR ranges, comma-separated.
     # uvicorn reads this variable itself (ProxyHeadersMiddleware rewrites the client address, which

@@ -41,16 +41,29 @@ from services.metrics.models import (
     OrgSummary,
 )
 from services.policy.models import (
+    AcknowledgementCreate,
+    AcknowledgementPublic,
     MemberCreate,
     MemberPublic,
+    MyPolicyStatus,
+    MyTrainingStatus,
     PolicyCheckRequest,
     PolicyCheckResult,
+    PolicyProgressPublic,
+    PolicyPublish,
+    PolicyVersionCreate,
+    PolicyVersionPublic,
     ProvisioningTokenIssued,
     ProvisioningTokenPublic,
+    QuizAttemptCreate,
+    QuizAttemptPublic,
     RosterMemberPublic,
     ShareDecisionPublic,
     TeamCreate,
     TeamPublic,
+    TrainingModuleCreate,
+    TrainingModulePublic,
+    TrainingProgressPublic,
 )
 from services.sharing.models import ConnectionCreate, ConnectionPublic, ShareCreate, SharePublic
 
@@ -124,6 +137,45 @@ LIST_PROVISIONING_TOKENS: Endpoint[list[ProvisioningTokenPublic]] = Endpoint(
 ROTATE_PROVISIONING_TOKEN: Endpoint[ProvisioningTokenIssued] = Endpoint(
     "policy", "POST", "/api/v1/provisioning-tokens/{token_id}/rotate", ProvisioningTokenIssued
 )
+# policy: the social-media policy and training (issue 6)
+CREATE_POLICY_VERSION: Endpoint[PolicyVersionPublic] = Endpoint(
+    "policy", "POST", "/api/v1/policy-versions", PolicyVersionPublic, PolicyVersionCreate
+)
+LIST_POLICY_VERSIONS: Endpoint[Page[PolicyVersionPublic]] = Endpoint(
+    "policy", "GET", "/api/v1/policy-versions", Page[PolicyVersionPublic]
+)
+GET_POLICY_VERSION: Endpoint[PolicyVersionPublic] = Endpoint(
+    "policy", "GET", "/api/v1/policy-versions/{version_id}", PolicyVersionPublic
+)
+PUBLISH_POLICY_VERSION: Endpoint[PolicyVersionPublic] = Endpoint(
+    "policy", "POST", "/api/v1/policy-versions/{version_id}/publish", PolicyVersionPublic, PolicyPublish
+)
+POLICY_PROGRESS: Endpoint[PolicyProgressPublic] = Endpoint(
+    "policy", "GET", "/api/v1/policy-versions/{version_id}/progress", PolicyProgressPublic
+)
+ACKNOWLEDGE_POLICY: Endpoint[AcknowledgementPublic] = Endpoint(
+    "policy", "POST", "/api/v1/policy-acknowledgements", AcknowledgementPublic, AcknowledgementCreate
+)
+MY_POLICY_STATUS: Endpoint[MyPolicyStatus] = Endpoint("policy", "GET", "/api/v1/policy-status", MyPolicyStatus)
+CREATE_TRAINING_MODULE: Endpoint[TrainingModulePublic] = Endpoint(
+    "policy", "POST", "/api/v1/training-modules", TrainingModulePublic, TrainingModuleCreate
+)
+LIST_TRAINING_MODULES: Endpoint[Page[TrainingModulePublic]] = Endpoint(
+    "policy", "GET", "/api/v1/training-modules", Page[TrainingModulePublic]
+)
+GET_TRAINING_MODULE: Endpoint[TrainingModulePublic] = Endpoint(
+    "policy", "GET", "/api/v1/training-modules/{module_id}", TrainingModulePublic
+)
+SUBMIT_QUIZ_ATTEMPT: Endpoint[QuizAttemptPublic] = Endpoint(
+    "policy", "POST", "/api/v1/training-modules/{module_id}/attempts", QuizAttemptPublic, QuizAttemptCreate
+)
+GET_QUIZ_ATTEMPT: Endpoint[QuizAttemptPublic] = Endpoint(
+    "policy", "GET", "/api/v1/quiz-attempts/{attempt_id}", QuizAttemptPublic
+)
+TRAINING_PROGRESS: Endpoint[TrainingProgressPublic] = Endpoint(
+    "policy", "GET", "/api/v1/training-modules/{module_id}/progress", TrainingProgressPublic
+)
+MY_TRAINING_STATUS: Endpoint[MyTrainingStatus] = Endpoint("policy", "GET", "/api/v1/training-status", MyTrainingStatus)
 # sharing
 CREATE_SHARE: Endpoint[SharePublic] = Endpoint("sharing", "POST", "/api/v1/shares", SharePublic, ShareCreate)
 GET_SHARE: Endpoint[SharePublic] = Endpoint("sharing", "GET", "/api/v1/shares/{share_id}", SharePublic)
@@ -167,6 +219,20 @@ ENDPOINTS: tuple[Endpoint[Any], ...] = (
     DELETE_CONNECTION,
     CONTENT_STATS_BATCH,
     ORG_SUMMARY,
+    CREATE_POLICY_VERSION,
+    LIST_POLICY_VERSIONS,
+    GET_POLICY_VERSION,
+    PUBLISH_POLICY_VERSION,
+    POLICY_PROGRESS,
+    ACKNOWLEDGE_POLICY,
+    MY_POLICY_STATUS,
+    CREATE_TRAINING_MODULE,
+    LIST_TRAINING_MODULES,
+    GET_TRAINING_MODULE,
+    SUBMIT_QUIZ_ATTEMPT,
+    GET_QUIZ_ATTEMPT,
+    TRAINING_PROGRESS,
+    MY_TRAINING_STATUS,
 )
 
 # Routes of the services the gateway deliberately does not call, and why.
@@ -181,6 +247,10 @@ NOT_CALLED: dict[tuple[str, str, str], str] = {
         "for integrators; node(id:) on a Member reads it through /api/v1/members/{member_id}"
     ),
     ("policy", "POST", "/api/v1/roster/imports"): "a CSV file is uploaded over REST; GraphQL carries no files",
+    ("policy", "GET", "/api/v1/policy-versions/{version_id}/acknowledgements.csv"): (
+        "a CSV file for the admins' records, downloaded as a file; GraphQL answers JSON (PolicyVersion.progress "
+        "has the figures)"
+    ),
 }
 
 
@@ -399,6 +469,55 @@ class PolicyClient(ServiceClient):
 
     async def rotate_provisioning_token(self, token_id: uuid.UUID) -> ProvisioningTokenIssued:
         return await self._send(ROTATE_PROVISIONING_TOKEN, path={"token_id": str(token_id)})
+
+    # --- the social-media policy and training (issue 6) ---
+
+    async def draft_policy_version(self, *, title: str, body: str) -> PolicyVersionPublic:
+        return await self._send(CREATE_POLICY_VERSION, json=request_body(PolicyVersionCreate, title=title, body=body))
+
+    async def policy_versions(self, page: PageQuery) -> Page[PolicyVersionPublic]:
+        return await self._send(LIST_POLICY_VERSIONS, params=page.params())
+
+    async def get_policy_version(self, version_id: uuid.UUID) -> PolicyVersionPublic:
+        return await self._send(GET_POLICY_VERSION, path={"version_id": str(version_id)})
+
+    async def publish_policy_version(
+        self, version_id: uuid.UUID, *, requires_acknowledgement: bool, team_ids: list[uuid.UUID]
+    ) -> PolicyVersionPublic:
+        body = request_body(PolicyPublish, requires_acknowledgement=requires_acknowledgement, team_ids=team_ids)
+        return await self._send(PUBLISH_POLICY_VERSION, path={"version_id": str(version_id)}, json=body)
+
+    async def policy_progress(self, version_id: uuid.UUID) -> PolicyProgressPublic:
+        return await self._send(POLICY_PROGRESS, path={"version_id": str(version_id)})
+
+    async def acknowledge_policy(self, version_id: uuid.UUID, *, content_hash: str | None) -> AcknowledgementPublic:
+        body = request_body(AcknowledgementCreate, policy_version_id=version_id, content_hash=content_hash)
+        return await self._send(ACKNOWLEDGE_POLICY, json=body)
+
+    async def my_policy_status(self) -> MyPolicyStatus:
+        return await self._send(MY_POLICY_STATUS)
+
+    async def create_training_module(self, **values: Any) -> TrainingModulePublic:
+        return await self._send(CREATE_TRAINING_MODULE, json=request_body(TrainingModuleCreate, **values))
+
+    async def training_modules(self, page: PageQuery) -> Page[TrainingModulePublic]:
+        return await self._send(LIST_TRAINING_MODULES, params=page.params())
+
+    async def get_training_module(self, module_id: uuid.UUID) -> TrainingModulePublic:
+        return await self._send(GET_TRAINING_MODULE, path={"module_id": str(module_id)})
+
+    async def submit_quiz_attempt(self, module_id: uuid.UUID, *, answers: list[list[int]]) -> QuizAttemptPublic:
+        body = request_body(QuizAttemptCreate, answers=answers)
+        return await self._send(SUBMIT_QUIZ_ATTEMPT, path={"module_id": str(module_id)}, json=body)
+
+    async def get_quiz_attempt(self, attempt_id: uuid.UUID) -> QuizAttemptPublic:
+        return await self._send(GET_QUIZ_ATTEMPT, path={"attempt_id": str(attempt_id)})
+
+    async def training_progress(self, module_id: uuid.UUID) -> TrainingProgressPublic:
+        return await self._send(TRAINING_PROGRESS, path={"module_id": str(module_id)})
+
+    async def my_training_status(self) -> MyTrainingStatus:
+        return await self._send(MY_TRAINING_STATUS)
 
 
 class SharingClient(ServiceClient):

@@ -20,9 +20,11 @@ from strawberry.fastapi import BaseContext
 from condividi.errors import ApiError
 from condividi.identity import Caller, TokenVerifier
 from condividi.identity.verifier import TOKEN_REQUIRED
-from condividi.observability import current_request_id, traceparent_var
+from condividi.observability import current_request_id, current_traceparent
+from condividi.tracing import instrument_http_client
 from gateway.clients import Credentials, Services, check_health
 from gateway.errors import GatewayError, unauthenticated
+from gateway.live import Hub, LiveEvents
 from gateway.loaders import Loaders, current_loaders
 from gateway.settings import GatewaySettings
 
@@ -37,6 +39,9 @@ class GatewayRuntime:
         self.urls = settings.service_urls()
         self._http: httpx.AsyncClient | None = None
         self._verifier: TokenVerifier | None = None
+        # Subscriptions wait on the hub; the consumer rings it from the events (gateway/live.py).
+        self.hub = Hub()
+        self.live = LiveEvents(settings, self.hub) if settings.GRAPHQL_LIVE_EVENTS else None
 
     async def start(self) -> None:
         # One pooled client for the process (engineering.md, trap 4): the services, and the JWKS.
@@ -50,14 +55,20 @@ class GatewayRuntime:
             ),
             follow_redirects=False,
         )
+        # A client span per call to a service, whose traceparent header the service continues.
+        instrument_http_client(self._http)
         self._verifier = TokenVerifier(
             issuer=self.settings.OIDC_ISSUER,
             audience=self.settings.OIDC_AUDIENCE,
             jwks_url=self.settings.OIDC_JWKS_URL,
             http=self._http,
         )
+        if self.live is not None:
+            await self.live.start()
 
     async def stop(self) -> None:
+        if self.live is not None:
+            await self.live.stop()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -97,7 +108,7 @@ class GatewayContext(BaseContext):
         self.auth_error = auth_error
         # Over HTTP the middleware has set it already; forwarded to every service call.
         self.request_id = current_request_id()
-        self.traceparent = traceparent_var.get()
+        self.traceparent = current_traceparent()
 
     def require_caller(self) -> Caller:
         if self.caller is None:

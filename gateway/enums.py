@@ -10,6 +10,7 @@ import strawberry
 from condividi.identity import Role
 from condividi.networks import Counting, Network
 from services.content.models import ContentStatus
+from services.policy.models import PolicyStatus
 from services.policy.rules import Outcome
 from services.sharing.models import PublishMethod, ShareStatus
 
@@ -23,5 +24,6 @@ strawberry.enum(
     description="INTENT: the employee posts through the network's share link; API: from a connected account.",
 )
 strawberry.enum(Role, description="What a person may do in the org.")
+strawberry.enum(PolicyStatus, description="A policy version is a DRAFT (admins only) until PUBLISHED.")
 
-__all__ = ["ContentStatus", "Counting", "Network", "Outcome", "PublishMethod", "Role", "ShareStatus"]
+__all__ = ["ContentStatus", "Counting", "Network", "Outcome", "PolicyStatus", "PublishMethod", "Role", "ShareStatus"]

@@ -3,8 +3,13 @@
 Every error carries ``extensions = {"code", "status", "details"}``: ``code`` is the same stable code a
 service's REST error body has (``not_found``, ``conflict``, ``validation_failed``...) or one of the
 gateway's own (``unauthenticated``, ``service_unavailable``, ``bad_gateway``, ``internal``,
-``graphql_parse_failed``, ``graphql_validation_failed``, ``invalid_cursor``); ``status`` is the HTTP status the same
-failure has in REST; ``details`` lists field-level problems (``loc``/``message``)."""
+``invalid_cursor``); ``status`` is the HTTP status the same failure has in REST; ``details`` lists
+field-level problems (``loc``/``message``).
+
+Lower-case codes are for operations that ran. A request refused before anything ran (it does not
+parse, breaks validation, has variables of the wrong type, costs too much) carries an UPPER_CASE code
+of the GraphQL vocabulary instead (``GRAPHQL_PARSE_FAILED``, ``BAD_USER_INPUT``...): see
+``gateway/protocol.py``."""
 
 from __future__ import annotations
 

@@ -11,32 +11,29 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import FastAPI, Request
-from fastapi.routing import APIRoute
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
-from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from condividi.errors import install_error_handlers
 from condividi.observability import RequestContextMiddleware, configure_logging, health_routes
 from condividi.openapi import install_openapi, operation_id, package_version
+from condividi.tracing import configure_tracing, flush, instrument_app
 from gateway.context import GatewayContext, GatewayRuntime, get_context
 from gateway.dev_issuer_routes import dev_issuer_router
-from gateway.schema import build_schema, shape_error
+from gateway.http import graphql_http_endpoint
+from gateway.persisted import DocumentStore, PersistedDocuments, load_trusted_documents
+from gateway.schema import build_schema
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
 
 class GatewayGraphQLRouter(GraphQLRouter[GatewayContext, None]):
-    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
-        # A document that does not parse fails before the schema's extensions see a result.
-        if result.errors:
-            result.errors = [shape_error(e) for e in result.errors]
-        return await super().process_result(request, result)
+    """Strawberry's router, for its websocket only (GET and POST are ``gateway.http``'s)."""
 
     async def on_ws_connect(self, context: GatewayContext) -> UnsetType | dict[str, object] | None:
         """A websocket is authenticated once, at ``connection_init``: browsers cannot set headers on
@@ -69,6 +66,7 @@ def _operation_id(route: APIRoute) -> str:
 def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
+    configure_tracing(settings)
     # Fail closed: anywhere but a development environment the dev issuer would let anyone mint tokens.
     if settings.DEV_ISSUER_KEY_FILE is not None and settings.ENVIRONMENT != "development":
         raise RuntimeError(
@@ -85,6 +83,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             yield
         finally:
             await runtime.stop()
+            flush()
             log.info("gateway stopped")
 
     app = FastAPI(
@@ -108,14 +107,38 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     app.router.routes.extend(health_routes({name: ready(name) for name in runtime.urls}))
 
+    trusted = (
+        load_trusted_documents(settings.GRAPHQL_TRUSTED_DOCUMENTS_FILE)
+        if settings.GRAPHQL_TRUSTED_DOCUMENTS_FILE is not None
+        else None
+    )
+    schema = build_schema(
+        max_depth=settings.GRAPHQL_MAX_DEPTH,
+        max_aliases=settings.GRAPHQL_MAX_ALIASES,
+        max_cost=settings.GRAPHQL_MAX_COST,
+        max_list_size=settings.GRAPHQL_COST_MAX_LIST_SIZE,
+        default_list_size=settings.GRAPHQL_COST_DEFAULT_LIST_SIZE,
+        trusted_documents=frozenset(trusted) if trusted is not None else None,
+    )
+    documents = PersistedDocuments(DocumentStore(settings.GRAPHQL_APQ_CACHE_BYTES), trusted)
+    if trusted is not None:
+        log.info("only trusted documents run", extra={"documents": len(trusted)})
+    # Queries by GET (so that a persisted query is a short, cacheable URL) and POST, mutations by POST.
+    endpoint = graphql_http_endpoint(schema, documents)
+    for method in ("GET", "POST"):
+        app.add_api_route(
+            "/graphql",
+            endpoint,
+            methods=[method],
+            tags=["graphql"],
+            summary=f"GraphQL over HTTP ({method})",
+            response_model=None,
+            operation_id=f"graphql-{method.lower()}",
+        )
     graphql = GatewayGraphQLRouter(
-        build_schema(max_depth=settings.GRAPHQL_MAX_DEPTH, max_aliases=settings.GRAPHQL_MAX_ALIASES),
+        schema,
         context_getter=get_context,
-        graphql_ide="graphiql",
-        # Queries come by POST only: a GET puts the query and its variables (names, post texts) in
-        # access logs and browser history, and nothing here is cacheable per URL anyway. A browser's
-        # GET still gets GraphiQL.
-        allow_queries_via_get=False,
+        graphql_ide=None,
         # Only graphql-transport-ws: the legacy graphql-ws protocol had an auth bypass and no bound on
         # subscriptions (engineering.md, trap 3).
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
@@ -123,6 +146,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         max_subscriptions_per_connection=settings.GRAPHQL_MAX_SUBSCRIPTIONS_PER_CONNECTION,
         tags=["graphql"],
     )
+    graphql.routes[:] = [route for route in graphql.routes if isinstance(route, APIWebSocketRoute)]
     app.include_router(graphql, prefix="/graphql")
 
     if settings.DEV_ISSUER_KEY_FILE is not None:
@@ -132,6 +156,8 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             )
         )
         log.warning("serving the development issuer at /dev-issuer: development only")
+    # Outermost: the server span covers the whole request, websockets included.
+    instrument_app(app)
     return app
 
 

@@ -103,6 +103,9 @@ def user_errors(exc: GatewayError, paths: InputPaths) -> list[UserError]:
             ]
         return [ValidationError(message=exc.message, path=None, code=exc.code)]
     if exc.status == 404:
+        if exc.details:
+            # The service named the request field that held the unknown id.
+            return [NotFoundError(message=exc.message, path=paths.of(d.get("loc", []))) for d in exc.details[:1]]
         return [NotFoundError(message=exc.message, path=list(paths.not_found) if paths.not_found else None)]
     if exc.status == 409:
         return [ConflictError(message=exc.message, path=None, code=exc.code, conflicting=None)]

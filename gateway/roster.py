@@ -92,6 +92,9 @@ class IssueProvisioningTokenInput:
 class IssuedProvisioningToken:
     provisioning_token: ProvisioningToken
     token: str = strawberry.field(description="The secret, shown in this answer only.")
+    replaced_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The token this one replaced (input.replaces), which no longer works."
+    )
 
 
 @strawberry.type
@@ -102,6 +105,7 @@ class IssueProvisioningTokenPayload:
 
 async def issue_provisioning_token(info: Info, input: IssueProvisioningTokenInput) -> IssueProvisioningTokenPayload:
     policy = info.context.services.policy
+    raw: uuid.UUID | None = None
     if input.replaces is None:
         data, errors = await attempt(policy.create_provisioning_token(), InputPaths())
     else:
@@ -116,5 +120,9 @@ async def issue_provisioning_token(info: Info, input: IssueProvisioningTokenInpu
         )
     if data is None:
         return IssueProvisioningTokenPayload(issued=None, errors=errors)
-    issued = IssuedProvisioningToken(provisioning_token=ProvisioningToken.from_model(data), token=data.token)
+    # Canonical, whatever form of the global id the client sent, so a cache finds the replaced token by it.
+    replaced = None if raw is None else strawberry.ID(to_global_id("ProvisioningToken", raw))
+    issued = IssuedProvisioningToken(
+        provisioning_token=ProvisioningToken.from_model(data), token=data.token, replaced_id=replaced
+    )
     return IssueProvisioningTokenPayload(issued=issued, errors=errors)

@@ -25,17 +25,17 @@ from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.types import ExecutionContext
 
-from gateway import roster
+from gateway import live, roster
 from gateway.clients import PageQuery
 from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
+from gateway.governance import FETCHERS as GOVERNANCE_FETCHERS
+from gateway.governance import GovernanceMutation, GovernanceQuery
 from gateway.inputs import (
     CreateContentItemInput,
     CreateMemberInput,
@@ -64,6 +64,7 @@ from gateway.payloads import (
     invalid,
     user_errors,
 )
+from gateway.protocol import RequestChecks
 from gateway.relay import (
     MAX_NODES,
     Connection,
@@ -171,8 +172,11 @@ async def fetch_node_of(info: Info, type_name: str, value: str) -> Node | None:
 # --- operations ---------------------------------------------------------------------------------
 
 
+NODE_FETCHERS.update(GOVERNANCE_FETCHERS)
+
+
 @strawberry.type
-class Query:
+class Query(GovernanceQuery):
     @resolver("Refetches any object by its global id. Null when there is none the caller may see.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         info.context.require_caller()
@@ -310,7 +314,7 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 @strawberry.type
-class Mutation:
+class Mutation(GovernanceMutation):
     @mutation("Creates a draft (curators and admins).")
     async def create_content_item(self, info: Info, input: CreateContentItemInput) -> CreateContentItemPayload:
         services = info.context.services
@@ -490,8 +494,9 @@ class ErrorShaping(SchemaExtension):
 
 def shape_error(error: GraphQLError) -> GraphQLError:
     """An error the gateway raised on purpose keeps its message and extensions; a document the schema
-    refuses gets ``graphql_parse_failed`` or ``graphql_validation_failed``; anything else (a bug) becomes
-    ``internal`` with a fixed message, the schema having logged it with its traceback. Idempotent."""
+    refuses gets ``GRAPHQL_PARSE_FAILED`` or ``GRAPHQL_VALIDATION_FAILED`` (gateway/protocol.py's
+    codes); anything else (a bug) becomes ``internal`` with a fixed message, the schema having logged it
+    with its traceback. Idempotent."""
     original = error.original_error
     extensions: dict[str, Any]
     if isinstance(original, GatewayError):
@@ -502,7 +507,7 @@ def shape_error(error: GraphQLError) -> GraphQLError:
         # Refused before execution: the document does not parse, or breaks a validation rule (unknown
         # field, depth or alias limit, a variable of the wrong type).
         parse_failed = error.message.startswith("Syntax Error")
-        code = "graphql_parse_failed" if parse_failed else "graphql_validation_failed"
+        code = "GRAPHQL_PARSE_FAILED" if parse_failed else "GRAPHQL_VALIDATION_FAILED"
         extensions, message = {"code": code, "status": 400, "details": []}, error.message
     else:
         extensions = {"code": "internal", "status": 500, "details": []}
@@ -542,8 +547,8 @@ class GatewaySchema(strawberry.Schema):
 # A share waits in PENDING_POLICY for policy's decision; these states are where it rests.
 _SETTLED = {ShareStatus.REJECTED, ShareStatus.NEEDS_REVIEW, ShareStatus.PUBLISHED}
 SHARE_WATCH_SECONDS = 120.0
-SHARE_WATCH_INTERVAL_SECONDS = 0.5
 _WATCH_HICCUPS = 3  # consecutive "service unavailable" answers a watch rides out
+_HICCUP_PAUSE_SECONDS = 0.5
 
 
 @strawberry.type
@@ -554,37 +559,58 @@ class Subscription:
     )
     async def share_updated(self, info: Info, id: strawberry.ID) -> AsyncGenerator[Share, None]:
         share_id = parse_id(id, "Share")
+        caller = info.context.require_caller()
         services = info.context.services
+        runtime = info.context.runtime
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SHARE_WATCH_SECONDS
         last: ShareStatus | None = None
         hiccups = 0
-        while True:
-            try:
-                share = Share.from_model(await services.sharing.get_share(share_id))
-            except GatewayError as exc:
-                # A passing outage of sharing need not end the watch; anything else (not found) does.
-                hiccups += 1
-                if exc.code != "service_unavailable" or hiccups > _WATCH_HICCUPS or loop.time() > deadline:
-                    raise
-                await asyncio.sleep(SHARE_WATCH_INTERVAL_SECONDS)
-                continue
-            except Exception as exc:
-                # Streamed results skip the error shaping of queries: shape this one here, never leak it.
-                log.exception("share watch failed", extra={"share_id": str(share_id)})
-                raise GatewayError("internal", "an unexpected error occurred; it has been logged", status=500) from exc
-            hiccups = 0
-            if share.status != last:
-                last = share.status
-                yield share
-            if share.status in _SETTLED or loop.time() > deadline:
-                return
-            # The gateway reads no events; asking sharing twice a second for a few seconds is what a
-            # decision costs, and it keeps the gateway free of Kafka.
-            await asyncio.sleep(SHARE_WATCH_INTERVAL_SECONDS)
+        follow_ups: list[float] = []
+        # Watching starts before the first read, so that an event between the read and the wait still
+        # rings. Events only say "look again": the share is always re-read with the subscriber's token.
+        with runtime.hub.watch(share_id, caller.org_id) as watch:
+            while True:
+                try:
+                    share = Share.from_model(await services.sharing.get_share(share_id))
+                except GatewayError as exc:
+                    # A passing outage of sharing need not end the watch; anything else (not found) does.
+                    hiccups += 1
+                    if exc.code != "service_unavailable" or hiccups > _WATCH_HICCUPS or loop.time() > deadline:
+                        raise
+                    await asyncio.sleep(_HICCUP_PAUSE_SECONDS)
+                    continue
+                except Exception as exc:
+                    # Streamed results skip the error shaping of queries: shape this one here, never leak it.
+                    log.exception("share watch failed", extra={"share_id": str(share_id)})
+                    raise GatewayError(
+                        "internal", "an unexpected error occurred; it has been logged", status=500
+                    ) from exc
+                hiccups = 0
+                if share.status != last:
+                    last = share.status
+                    follow_ups = []
+                    yield share
+                if share.status in _SETTLED or loop.time() > deadline:
+                    return
+                if watch.decision_pending:
+                    # Policy decided, and sharing may not have applied it yet: look again shortly.
+                    watch.decision_pending = False
+                    follow_ups = list(live.DECISION_FOLLOW_UPS)
+                # Without events, the slow safety re-read (a broker outage, an event missed on reconnect).
+                wait = follow_ups.pop(0) if follow_ups else runtime.settings.GRAPHQL_SUBSCRIPTION_REREAD_SECONDS
+                await watch.wait(min(wait, max(deadline - loop.time(), 0.0)))
 
 
-def build_schema(*, max_depth: int = 10, max_aliases: int = 30) -> strawberry.Schema:
+def build_schema(
+    *,
+    max_depth: int = 10,
+    max_aliases: int = 30,
+    max_cost: int = 1000,
+    max_list_size: int = 100,
+    default_list_size: int = 20,
+    trusted_documents: frozenset[str] | None = None,
+) -> strawberry.Schema:
     # The limiters' validation rules are made once here, not per request: a limiter builds a new rule
     # class each time it is constructed, and ValidationCache keys its entries on the rule classes, so
     # a per-request limiter would make every validation a cache miss.
@@ -599,9 +625,16 @@ def build_schema(*, max_depth: int = 10, max_aliases: int = 30) -> strawberry.Sc
         # Reached only through the UserError interface, so named here.
         types=list(USER_ERROR_TYPES),
         extensions=[
+            # Parses and validates through the shared caches (in place of ParserCache and
+            # ValidationCache), gives request errors their codes, checks variables, the cost budget
+            # and, when configured, the trusted documents. After AddValidationRules: it validates.
             lambda: AddValidationRules(limits),
-            ParserCache,
-            ValidationCache,
+            lambda: RequestChecks(
+                max_cost=max_cost,
+                max_list_size=max_list_size,
+                default_list_size=default_list_size,
+                trusted=trusted_documents,
+            ),
             PerOperationLoaders,
             ErrorShaping,
         ],

@@ -1,13 +1,15 @@
-"""The gateway's configuration: where the four services are, and the development issuer.
+"""The gateway's configuration: where the four services are, the GraphQL guards, and the development
+issuer.
 
-The gateway has no database and no Kafka; the ``DATABASE_*`` and ``KAFKA_*`` settings it inherits are
-unused."""
+The gateway has no database (the ``DATABASE_*`` settings it inherits are unused). It reads Kafka for
+subscriptions (``gateway/live.py``) with the ``KAFKA_*`` settings it inherits: ``KAFKA_BOOTSTRAP_SERVERS``
+and ``KAFKA_NAMESPACE`` must be the services'."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from condividi.settings import ServiceSettings
 
@@ -32,12 +34,28 @@ class GatewaySettings(ServiceSettings):
     GRAPHQL_MAX_DEPTH: int = 10
     GRAPHQL_MAX_ALIASES: int = 30
     GRAPHQL_MAX_SUBSCRIPTIONS_PER_CONNECTION: int = 10
+    # The most a query may cost (gateway/cost.py: objects it can fetch, lists multiplied by their
+    # first/last). A list size above the largest page counts as the largest page; one not given counts
+    # as the field's declared default, else as the default page size.
+    GRAPHQL_MAX_COST: int = Field(default=1000, ge=1)
+    GRAPHQL_COST_MAX_LIST_SIZE: int = Field(default=100, ge=1)
+    GRAPHQL_COST_DEFAULT_LIST_SIZE: int = Field(default=20, ge=1)
+    # Automatic persisted queries: the most query text a replica remembers, in bytes.
+    GRAPHQL_APQ_CACHE_BYTES: int = Field(default=4 * 1024 * 1024, ge=0)
+    # Production switch: a JSON manifest {"<sha256 hex>": "<document>"} of the documents the frontends
+    # were built with. When set, only those run (by hash); query text and unknown hashes are refused.
+    GRAPHQL_TRUSTED_DOCUMENTS_FILE: Path | None = None
+
+    # Subscriptions: pushed from the events the gateway reads; without events (broker down, or this
+    # off) a subscription still re-reads what it watches every GRAPHQL_SUBSCRIPTION_REREAD_SECONDS.
+    GRAPHQL_LIVE_EVENTS: bool = True
+    GRAPHQL_SUBSCRIPTION_REREAD_SECONDS: float = Field(default=30.0, gt=0)
 
     # Serves the development OIDC issuer under /dev-issuer when set (``make run`` sets it). Refused when
     # ENVIRONMENT is "production": anyone could mint a token there.
     DEV_ISSUER_KEY_FILE: Path | None = None
 
-    @field_validator("DEV_ISSUER_KEY_FILE", mode="before")
+    @field_validator("DEV_ISSUER_KEY_FILE", "GRAPHQL_TRUSTED_DOCUMENTS_FILE", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar
 
 import strawberry
 
@@ -23,6 +23,9 @@ from services.metrics import models as metrics_models
 from services.policy.models import MemberPublic, PolicyCheckResult, ShareDecisionPublic, TeamPublic, ViolationPublic
 from services.sharing.models import ConnectionPublic, SharePublic
 from services.sharing.models import Violation as ShareViolation
+
+if TYPE_CHECKING:  # gateway.governance builds on this module
+    from gateway.governance import PolicyStanding, TrainingStanding
 
 Info: TypeAlias = strawberry.Info[GatewayContext, None]
 
@@ -375,6 +378,18 @@ class Me:
     async def member(self, info: Info) -> Member | None:
         data = await absent_is_null(info.context.services.policy.my_member())
         return Member.from_model(data) if data is not None else None
+
+    @resolver("The social-media policy in force and whether the caller must still accept it before sharing.")
+    async def policy(self, info: Info) -> Annotated[PolicyStanding, strawberry.lazy("gateway.governance")]:
+        from gateway.governance import my_policy
+
+        return await my_policy(info)
+
+    @resolver("Every training module of the org and the caller's standing with it (attempts, certification).")
+    async def training(self, info: Info) -> list[Annotated[TrainingStanding, strawberry.lazy("gateway.governance")]]:
+        from gateway.governance import my_training
+
+        return await my_training(info)
 
 
 # --- node lookup ---------------------------------------------------------------------------------

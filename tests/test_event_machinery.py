@@ -11,10 +11,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
@@ -325,6 +326,108 @@ async def test_relay_drains_what_is_committed_when_it_stops(infra: Infra, databa
         await db.dispose()
     records = await read_topic(infra.kafka_bootstrap, db.topic, done=lambda rs: len(rs) >= len(ids), within=5)
     assert [header(r, "event_id") for r in records] == [str(i) for i in ids]
+
+
+class WithheldAcks:
+    """A producer whose records reach the broker at once but whose acknowledgements the test hands out:
+    it holds the relay in the moment between sending and hearing back."""
+
+    def __init__(self, real: AIOKafkaProducer) -> None:
+        self.real = real
+        self.release = asyncio.Event()
+        self.failure: Exception | None = None
+        self.sent = 0
+
+    def create_batch(self) -> Any:
+        return self.real.create_batch()
+
+    async def partitions_for(self, topic: str) -> Any:
+        return await self.real.partitions_for(topic)
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> asyncio.Future[Any]:
+        delivered = await self.real.send_batch(batch, topic, partition=partition)
+        self.sent += 1
+        return asyncio.ensure_future(self._ack(delivered))
+
+    async def _ack(self, delivered: Awaitable[Any]) -> Any:
+        await self.release.wait()
+        if self.failure is not None:
+            raise self.failure
+        return await delivered
+
+
+async def unpublished(db: Database) -> int:
+    async with db.read() as session:
+        return int(await session.scalar(text("SELECT count(*) FROM outbox WHERE published_at IS NULL")) or 0)
+
+
+@asynccontextmanager
+async def relay_producer(infra: Infra, database_url: str, db: Database) -> AsyncIterator[AIOKafkaProducer]:
+    settings = settings_for(infra, database_url, SERVICE_NAME="content")
+    await ensure_topics(settings, [db.topic])
+    kafka = make_producer(settings)
+    await kafka.start()
+    try:
+        yield kafka
+    finally:
+        await kafka.stop()
+
+
+async def test_rows_are_marked_published_only_once_the_broker_acknowledged_them(
+    infra: Infra, database_url: str
+) -> None:
+    db = Database(database_url, producer="content", topic=f"acks-{uuid.uuid4().hex[:8]}")
+    async with db.unit_of_work() as uow:
+        for n in range(5):
+            uow.emit(ContentPublished(title=f"n{n}"), org_id=ORG, aggregate_id=uuid.uuid4())
+    try:
+        async with relay_producer(infra, database_url, db) as kafka:
+            withheld = WithheldAcks(kafka)
+            relay = OutboxRelay(db, cast(AIOKafkaProducer, withheld), poll_seconds=300)
+            publishing = asyncio.create_task(relay.publish_pending())
+            await until(lambda: asyncio.sleep(0, withheld.sent))
+            await asyncio.sleep(0.3)  # time enough to mark the rows, had it not waited
+            assert await unpublished(db) == 5, "rows marked published before the broker acknowledged them"
+
+            # The broker answers with an error: the rows stay to be published again.
+            withheld.failure = KafkaError("the broker refused the batch")
+            withheld.release.set()
+            with pytest.raises(KafkaError):
+                await publishing
+            assert await unpublished(db) == 5, "rows marked published though their delivery failed"
+
+            assert await OutboxRelay(db, kafka, poll_seconds=300).publish_pending() == 5
+            assert await unpublished(db) == 0
+    finally:
+        await db.dispose()
+
+
+async def test_a_second_relay_publishes_nothing_while_the_first_one_publishes(infra: Infra, database_url: str) -> None:
+    """Two replicas of a service, each with its relay: the one that does not hold the lock stays idle,
+    even while the other has sent a batch and waits for its acknowledgement (its rows still unmarked)."""
+    db = Database(database_url, producer="content", topic=f"leader-{uuid.uuid4().hex[:8]}")
+    replica = Database(database_url, producer="content", topic=db.topic)
+    async with db.unit_of_work() as uow:
+        ids = [uow.emit(ContentPublished(title=f"n{n}"), org_id=ORG, aggregate_id=uuid.uuid4()) for n in range(20)]
+    try:
+        async with relay_producer(infra, database_url, db) as kafka:
+            withheld = WithheldAcks(kafka)
+            leader = asyncio.create_task(
+                OutboxRelay(db, cast(AIOKafkaProducer, withheld), poll_seconds=300).publish_pending()
+            )
+            await until(lambda: asyncio.sleep(0, withheld.sent))
+            assert await OutboxRelay(replica, kafka, poll_seconds=300).publish_pending() == 0, (
+                "the second relay published rows the first one was publishing"
+            )
+            withheld.release.set()
+            assert await leader == 20
+            assert await OutboxRelay(replica, kafka, poll_seconds=300).publish_pending() == 0
+        # Every send was acknowledged before this read, so the topic holds all there is.
+        records = await read_topic(infra.kafka_bootstrap, db.topic, done=lambda rs: len(rs) >= len(ids))
+        assert sorted(str(header(r, "event_id")) for r in records) == sorted(str(i) for i in ids)
+    finally:
+        await replica.dispose()
+        await db.dispose()
 
 
 async def test_unit_of_work_that_fails_rolls_back_the_state_change_and_its_event(database_url: str) -> None:

@@ -111,6 +111,22 @@ def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
         )
         assert inactive.status_code == 200, inactive.text
         assert [m["subject"][:14] for m in inactive.json()["items"]] == ["demo-employee-"], inactive.text
+        # The seeded policy, which the staff accepted and the last employees have not; the training module.
+        standing = "{ me { policy { required acknowledged current { version } } training { title attempts } } }"
+
+        def me(bearer: str) -> dict[str, Any]:
+            answer = httpx.post(
+                f"http://127.0.0.1:{ports['gateway']}/graphql",
+                json={"query": standing},
+                headers={"Authorization": f"Bearer {bearer}"},
+                timeout=10,
+            ).json()
+            assert "errors" not in answer, answer
+            result: dict[str, Any] = answer["data"]["me"]
+            return result
+
+        assert me(token)["policy"] == {"required": True, "acknowledged": True, "current": {"version": 1}}
+        assert [m["title"] for m in me(token)["training"]] == ["Sharing on social media: the basics"]
 
         # PUBLIC_BASE_URL: sharing builds the tracking links on it, policy measures posts with one.
         users = json.loads((tmp_path / "data" / "demo-users.json").read_text())
@@ -133,6 +149,11 @@ def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
                 break
         links = [s["tracking_url"] for s in shares if s.get("tracking_url")]
         assert links and all(link.startswith(f"{LINKS}/r/") for link in links), shares
+        # The last employee still in the company (the seed's leaver may be any employee who shared).
+        left = {m["subject"] for m in inactive.json()["items"]}
+        newest = [u for u in users if u["subject"].startswith("demo-employee-") and u["subject"] not in left][-1]
+        newcomer = run_as_printed(printed.replace("curator@demo.condividi.dev", newest["email"]))
+        assert me(newcomer)["policy"] == {"required": True, "acknowledged": False, "current": {"version": 1}}
 
         def measured(**body: str) -> int:
             checked = httpx.post(

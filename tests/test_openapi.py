@@ -47,6 +47,12 @@ NEEDS_A_ROLE = {
     "provisioning-tokens-create",
     "provisioning-tokens-list",
     "provisioning-tokens-rotate",
+    "policy-versions-create",
+    "policy-versions-publish",
+    "policy-versions-progress",
+    "policy-versions-export",
+    "training-modules-create",
+    "training-modules-progress",
 }
 CAN_CONFLICT = {
     "content-items-publish",
@@ -55,6 +61,8 @@ CAN_CONFLICT = {
     "connections-create",
     "shares-create",
     "provisioning-tokens-rotate",
+    "policy-versions-publish",
+    "policy-acknowledgements-create",
 }
 
 

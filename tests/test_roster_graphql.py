@@ -14,7 +14,7 @@ from tests.test_slice import graphql
 
 ISSUE = """mutation($input: IssueProvisioningTokenInput!) {
   issueProvisioningToken(input: $input) {
-    issued { token provisioningToken { id hint revokedAt } }
+    issued { token replacedId provisioningToken { id hint revokedAt } }
     errors { __typename message path } } }"""
 TOKENS = "{ provisioningTokens(first: 10) { edges { node { id hint revokedAt } } } }"
 NODE = """query($id: ID!) { node(id: $id) { id ... on ProvisioningToken { hint } } }"""
@@ -31,7 +31,7 @@ def test_an_admin_issues_and_rotates_a_provisioning_token_in_graphql(system: Run
     org = uuid.uuid4()
     admin = system.issuer.headers(org=org, roles=[Role.ADMIN], subject="token-admin")
     first = graphql(system, ISSUE, admin, input={})["data"]["issueProvisioningToken"]
-    assert first["errors"] == []
+    assert first["errors"] == [] and first["issued"]["replacedId"] is None
     issued = first["issued"]
     assert issued["token"].endswith(issued["provisioningToken"]["hint"])
     assert scim_users(system, issued["token"]) == 200
@@ -45,6 +45,7 @@ def test_an_admin_issues_and_rotates_a_provisioning_token_in_graphql(system: Run
 
     rotated = graphql(system, ISSUE, admin, input={"replaces": token_id})["data"]["issueProvisioningToken"]
     assert rotated["errors"] == [] and rotated["issued"]["token"] != issued["token"]
+    assert rotated["issued"]["replacedId"] == token_id
     assert scim_users(system, issued["token"]) == 401
     assert scim_users(system, rotated["issued"]["token"]) == 200
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -19,11 +19,12 @@ import pytest
 from fastapi import FastAPI
 
 from condividi.identity import Role
-from condividi.testing import RunningSystem, eventually
+from condividi.testing import RunningSystem
 from services.content.main import build_app as build_content
 from services.metrics.main import build_app as build_metrics
 from services.policy.main import build_app as build_policy
 from services.sharing.main import build_app as build_sharing
+from tests.tenancy import ROLE_SETS, OrgA, Request, make_org_a, new_member, role_names
 
 SERVICES: dict[str, Callable[[], FastAPI]] = {
     "content": build_content,
@@ -32,9 +33,6 @@ SERVICES: dict[str, Callable[[], FastAPI]] = {
     "metrics": build_metrics,
 }
 METHODS = {"get", "put", "post", "delete", "patch"}
-# A caller of the other org with each role alone, then with all of them: whatever the roles, the other
-# org's object stays out of reach.
-ROLE_SETS = [[role] for role in Role] + [list(Role)]
 
 
 def _is_id(name: str) -> bool:
@@ -59,28 +57,6 @@ def routes_taking_an_id() -> Iterator[tuple[str, str, str]]:
                     yield service, method.upper(), path
 
 
-@dataclass
-class Request:
-    path: str
-    params: dict[str, str] = field(default_factory=dict)
-    json: Any = None
-
-
-@dataclass
-class OrgA:
-    """One org's objects, one of each kind a route can take the id of."""
-
-    org: uuid.UUID
-    headers: dict[str, dict[str, str]]  # by role name: "curator", "admin", "employee"
-    published_item: str
-    draft_item: str
-    team: str
-    member: str
-    share: str
-    connection: str
-    provisioning_token: str = ""
-
-
 @dataclass(frozen=True)
 class Case:
     service: str
@@ -89,12 +65,6 @@ class Case:
     owner: str  # which of org A's callers may use the route on its object (proves the object is real)
     # A list or a batch answers 200 and leaves out what the caller may not see, rather than a 404.
     listed: bool = False
-
-
-def _new_member(team_id: str) -> Request:
-    subject = f"tenancy-{uuid.uuid4().hex[:10]}"
-    body = {"subject": subject, "email": f"{subject}@acme.example", "name": "Nina", "team_id": team_id}
-    return Request("/api/v1/members", json={**body, "roles": ["employee"]})
 
 
 CASES: dict[tuple[str, str], Case] = {
@@ -107,7 +77,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/share-decisions/{share_id}"): Case(
         "policy", lambda a: a.share, lambda i: Request(f"/api/v1/share-decisions/{i}"), "employee"
     ),
-    ("POST", "/api/v1/members"): Case("policy", lambda a: a.team, _new_member, "admin"),
+    ("POST", "/api/v1/members"): Case("policy", lambda a: a.team, new_member, "admin"),
     ("GET", "/api/v1/teams/{team_id}"): Case(
         "policy", lambda a: a.team, lambda i: Request(f"/api/v1/teams/{i}"), "admin"
     ),
@@ -118,11 +88,11 @@ CASES: dict[tuple[str, str], Case] = {
         "policy", lambda a: a.member, lambda i: Request(f"/api/v1/roster/members/{i}"), "admin"
     ),
     ("POST", "/api/v1/roster/members/{member_id}/deactivate"): Case(
-        "policy", lambda a: a.member, lambda i: Request(f"/api/v1/roster/members/{i}/deactivate"), "admin"
+        "policy", lambda a: a.spare_member, lambda i: Request(f"/api/v1/roster/members/{i}/deactivate"), "admin"
     ),
     ("POST", "/api/v1/provisioning-tokens/{token_id}/rotate"): Case(
         "policy",
-        lambda a: a.provisioning_token,
+        lambda a: a.spare_provisioning_token,
         lambda i: Request(f"/api/v1/provisioning-tokens/{i}/rotate"),
         "admin",
     ),
@@ -144,6 +114,45 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("DELETE", "/api/v1/connections/{connection_id}"): Case(
         "sharing", lambda a: a.connection, lambda i: Request(f"/api/v1/connections/{i}"), "employee"
+    ),
+    ("GET", "/api/v1/policy-versions/{version_id}"): Case(
+        "policy", lambda a: a.policy_version, lambda i: Request(f"/api/v1/policy-versions/{i}"), "employee"
+    ),
+    ("POST", "/api/v1/policy-versions/{version_id}/publish"): Case(
+        "policy",
+        lambda a: a.policy_draft,
+        lambda i: Request(f"/api/v1/policy-versions/{i}/publish", json={"requires_acknowledgement": False}),
+        "admin",
+    ),
+    ("GET", "/api/v1/policy-versions/{version_id}/progress"): Case(
+        "policy", lambda a: a.policy_version, lambda i: Request(f"/api/v1/policy-versions/{i}/progress"), "admin"
+    ),
+    ("GET", "/api/v1/policy-versions/{version_id}/acknowledgements.csv"): Case(
+        "policy",
+        lambda a: a.policy_version,
+        lambda i: Request(f"/api/v1/policy-versions/{i}/acknowledgements.csv"),
+        "admin",
+    ),
+    ("POST", "/api/v1/policy-acknowledgements"): Case(
+        "policy",
+        lambda a: a.current_policy(),
+        lambda i: Request("/api/v1/policy-acknowledgements", json={"policy_version_id": i}),
+        "employee",
+    ),
+    ("GET", "/api/v1/training-modules/{module_id}"): Case(
+        "policy", lambda a: a.module, lambda i: Request(f"/api/v1/training-modules/{i}"), "employee"
+    ),
+    ("POST", "/api/v1/training-modules/{module_id}/attempts"): Case(
+        "policy",
+        lambda a: a.module,
+        lambda i: Request(f"/api/v1/training-modules/{i}/attempts", json={"answers": [[1]]}),
+        "employee",
+    ),
+    ("GET", "/api/v1/training-modules/{module_id}/progress"): Case(
+        "policy", lambda a: a.module, lambda i: Request(f"/api/v1/training-modules/{i}/progress"), "admin"
+    ),
+    ("GET", "/api/v1/quiz-attempts/{attempt_id}"): Case(
+        "policy", lambda a: a.quiz_attempt, lambda i: Request(f"/api/v1/quiz-attempts/{i}"), "employee"
     ),
     ("GET", "/api/v1/content-stats/{content_id}"): Case(
         "metrics", lambda a: a.published_item, lambda i: Request(f"/api/v1/content-stats/{i}"), "employee"
@@ -184,66 +193,9 @@ def send(system: RunningSystem, service: str, method: str, request: Request, hea
     )
 
 
-def ok(response: httpx.Response, *statuses: int) -> dict[str, Any]:
-    assert response.status_code in statuses, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 @pytest.fixture(scope="module")
 def org_a(system: RunningSystem) -> OrgA:
-    org = uuid.uuid4()
-    urls = system.urls
-    headers = {
-        "curator": system.issuer.headers(org=org, roles=[Role.CURATOR], subject="tenancy-curator"),
-        "admin": system.issuer.headers(org=org, roles=[Role.ADMIN], subject="tenancy-admin"),
-        "employee": system.issuer.headers(org=org, roles=[Role.EMPLOYEE], subject="tenancy-employee"),
-    }
-    items = []
-    for title in ("Published", "Draft"):
-        created = httpx.post(
-            f"{urls['content']}/api/v1/content-items",
-            json={"title": title, "url": "https://acme.example/news/tenancy"},
-            headers=headers["curator"],
-        )
-        items.append(ok(created, 201)["id"])
-    published, draft = items
-    ok(httpx.post(f"{urls['content']}/api/v1/content-items/{published}/publish", headers=headers["curator"]), 200)
-    team = ok(httpx.post(f"{urls['policy']}/api/v1/teams", json={"name": "Tenancy"}, headers=headers["admin"]), 201)
-    new_member = _new_member(team["id"])
-    member = ok(httpx.post(f"{urls['policy']}{new_member.path}", json=new_member.json, headers=headers["admin"]), 201)
-    connection = ok(
-        httpx.post(
-            f"{urls['sharing']}/api/v1/connections",
-            json={"network": "linkedin", "handle": "tenancy", "audience_size": 10},
-            headers=headers["employee"],
-        ),
-        201,
-    )
-    share = ok(
-        httpx.post(
-            f"{urls['sharing']}/api/v1/shares",
-            json={"content_id": published, "network": "x", "text": "Our own words"},
-            headers=headers["employee"],
-            timeout=15,
-        ),
-        202,
-    )
-    # The decision and the stats are made from events: wait until org A itself can read them.
-    eventually(
-        lambda: (
-            httpx.get(f"{urls['policy']}/api/v1/share-decisions/{share['id']}", headers=headers["employee"]).status_code
-            == 200
-        )
-    )
-    eventually(
-        lambda: (
-            httpx.get(f"{urls['metrics']}/api/v1/content-stats/{published}", headers=headers["employee"]).status_code
-            == 200
-        )
-    )
-    token = ok(httpx.post(f"{urls['policy']}/api/v1/provisioning-tokens", headers=headers["admin"]), 201)
-    return OrgA(org, headers, published, draft, team["id"], member["id"], share["id"], connection["id"], token["id"])
+    return make_org_a(system)
 
 
 def _absent(body: dict[str, Any], object_id: str) -> bool:
@@ -261,7 +213,7 @@ def test_another_orgs_id_answers_like_an_unknown_one(
         caller = system.issuer.headers(org=org_b, roles=roles, subject=f"tenancy-b-{uuid.uuid4().hex[:6]}")
         theirs = send(system, case.service, method, case.request(owned), caller)
         unknown = send(system, case.service, method, case.request(str(uuid.uuid4())), caller)
-        where = f"{method} {path} as {[str(r) for r in roles]} of another org"
+        where = f"{method} {path} as {role_names(roles)} of another org"
         assert owned not in theirs.text, f"{where}: the other org's object leaked: {theirs.text}"
         assert theirs.status_code == unknown.status_code, f"{where}: {theirs.text} vs unknown id: {unknown.text}"
         if case.listed:

@@ -227,6 +227,8 @@ def build_env(spec: ProcessSpec, config: StackConfig, base: Mapping[str, str]) -
     if spec.name in config.database_urls:
         env["DATABASE_URL"] = config.database_urls[spec.name]
     if spec.name == "gateway":
+        # The gateway reads sharing's and policy's events for subscriptions (gateway/live.py): the
+        # KAFKA_BOOTSTRAP_SERVERS above and any KAFKA_NAMESPACE inherited, like the services.
         env["DEV_ISSUER_KEY_FILE"] = str(config.key_file)
         env.update({f"{s.upper()}_SERVICE_URL": config.spec(s).url for s in SERVICES})
     if spec.name in ("sharing", "policy"):

@@ -218,11 +218,17 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
             # from here (a tunnel, a short-link domain).
             code = share["tracking_url"].rsplit("/", 1)[1]
             for _ in range(rng.randint(0, 4)):
+                # Each click from a visitor of its own (an address of the documentation range, passed as
+                # a local proxy would): from this one address they would be repeats and over the rate.
                 http.get(
                     f"{urls['sharing']}/r/{code}",
-                    headers={"User-Agent": rng.choice(BROWSERS)},
+                    headers={
+                        "User-Agent": rng.choice(BROWSERS),
+                        "X-Forwarded-For": f"198.51.100.{rng.randint(1, 254)}",
+                    },
                     follow_redirects=False,
                 )
+        _seed_governance(api, urls["policy"], admin, users)
         # One employee has left the company: offboarded after sharing, so the roster shows a deactivated
         # member, their token is refused everywhere, and the clicks on their post still count.
         leaver = published[-1]["member_id"] if published else employees[-1].subject
@@ -233,6 +239,68 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
             extra={"members": len(users), "shares": len(shares), "deactivated": leaver},
         )
     return True
+
+
+POLICY_TITLE = "Social media policy"
+POLICY_BODY = """# Our social media policy
+
+Sharing our news is welcome, never required. When you do:
+
+1. **Write in your own words.** The suggested caption is a start, not the post.
+2. **Say you work here** when you talk about our products or results.
+3. **Share only what is public.** No drafts, numbers before they are announced, or customer names
+   without their consent.
+4. **Be kind.** Do not argue on the company's behalf; point people to our official channels.
+
+Questions: ask the People team.
+"""
+TRAINING = {
+    "title": "Sharing on social media: the basics",
+    "lessons": [
+        {"title": "Your voice", "body": "People follow people. A post in your own words is read; a copy is skipped."},
+        {"title": "What is public", "body": "Share what the company has published, nothing more."},
+    ],
+    "questions": [
+        {"prompt": "May you share a draft announcement?", "options": ["Yes", "No"], "correct_options": [1]},
+        {
+            "prompt": "Which make a good post? (choose all)",
+            "options": ["Your own words", "The caption pasted as is", "Saying you work here"],
+            "correct_options": [0, 2],
+        },
+        {
+            "prompt": "Someone attacks the company under your post. You...",
+            "options": ["argue back", "point them to the official channels"],
+            "correct_options": [1],
+        },
+    ],
+    "pass_mark": 67,
+    "certification_valid_days": 365,
+    # No network requires it in the demo, so every demo member can still share; an admin can create a
+    # module with required_for_networks to see the rejection.
+    "required_for_networks": [],
+}
+# The staff and the first 30 employees accepted the policy; the other 20 employees have not, so they see
+# the rejection "Read and accept the social media policy (v1) before sharing."
+ACCEPTED_BY_EMPLOYEES = 30
+
+
+def _seed_governance(api: _Api, policy_url: str, admin: DemoUser, users: list[DemoUser]) -> None:
+    """Published after the demo shares (which predate the policy), so they stay published."""
+    draft = api.call(
+        admin, "POST", f"{policy_url}/api/v1/policy-versions", json={"title": POLICY_TITLE, "body": POLICY_BODY}
+    ).json()
+    api.call(admin, "POST", f"{policy_url}/api/v1/policy-versions/{draft['id']}/publish", json={})
+    employees = [u for u in users if u.subject.startswith("demo-employee")]
+    staff = [u for u in users if u not in employees]
+    for user in staff + employees[:ACCEPTED_BY_EMPLOYEES]:
+        api.call(user, "POST", f"{policy_url}/api/v1/policy-acknowledgements", json={"policy_version_id": draft["id"]})
+    module = api.call(admin, "POST", f"{policy_url}/api/v1/training-modules", json=TRAINING).json()
+    attempts = f"{policy_url}/api/v1/training-modules/{module['id']}/attempts"
+    for n, user in enumerate(employees[:13]):
+        if n >= 10:  # three fail their first try
+            api.call(user, "POST", attempts, json={"answers": [[0], [1], [0]]})
+        else:
+            api.call(user, "POST", attempts, json={"answers": [[1], [0, 2], [1]]})
 
 
 def _share_when_known(api: _Api, user: DemoUser, sharing_url: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,8 @@ def gateway_settings(issuer: Issuer, downstream: Downstream, **overrides: Any) -
         "OIDC_JWKS_URL": issuer.jwks_url,
         **{f"{name.upper()}_SERVICE_URL": url for name, url in downstream.urls.items()},
         "LOG_LEVEL": "WARNING",
+        # No broker in these tests (test_live_subscriptions.py turns events on, with a real one).
+        "GRAPHQL_LIVE_EVENTS": False,
     }
     values.update(overrides)
     return GatewaySettings(**values)

@@ -36,15 +36,28 @@ from gateway import clients
 from gateway.clients import Endpoint
 from services.content.models import ContentItemPublic, ContentStatus
 from services.metrics.models import ContentStats, ContentStatsBatch, OrgSummary
-from services.policy import rules
+from services.policy import governance, rules
 from services.policy.models import (
+    AcknowledgementPublic,
+    CertificationPublic,
     MemberPublic,
+    MyPolicyStatus,
+    MyTrainingModule,
+    MyTrainingStatus,
     PolicyCheckResult,
+    PolicyProgressPublic,
+    PolicyStatus,
+    PolicyVersionPublic,
     ProvisioningTokenIssued,
     ProvisioningTokenPublic,
+    QuestionPublic,
+    QuizAttemptPublic,
     RosterMemberPublic,
     ShareDecisionPublic,
+    TeamProgressPublic,
     TeamPublic,
+    TrainingModulePublic,
+    TrainingProgressPublic,
     ViolationPublic,
 )
 from services.sharing.models import ConnectionPublic, SharePublic, ShareStatus
@@ -86,6 +99,13 @@ class Downstream:
     # (service, path) -> a response to give instead of the normal one
     overrides: dict[tuple[str, str], Response] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The social-media policy and training (issue 6).
+    policy_versions: dict[uuid.UUID, PolicyVersionPublic] = field(default_factory=dict)
+    acknowledgements: list[AcknowledgementPublic] = field(default_factory=list)
+    # module id -> (the module as members see it, the correct options of each question)
+    training_modules: dict[uuid.UUID, tuple[TrainingModulePublic, list[list[int]]]] = field(default_factory=dict)
+    quiz_attempts: dict[uuid.UUID, tuple[str, QuizAttemptPublic]] = field(default_factory=dict)
+    certifications: dict[tuple[str, uuid.UUID], CertificationPublic] = field(default_factory=dict)
 
     def reset(self) -> None:
         with self.lock:
@@ -100,6 +120,11 @@ class Downstream:
                 self.teams,
                 self.members,
                 self.overrides,
+                self.policy_versions,
+                self.acknowledgements,
+                self.training_modules,
+                self.quiz_attempts,
+                self.certifications,
             ):
                 table.clear()
 
@@ -157,7 +182,8 @@ class Downstream:
             publish_method=None,
             intent_url=None,
             intent_keeps_text=NETWORKS[network].intent_keeps_text,
-            tracking_url=f"{TRACKING_BASE}{uuid.uuid4().hex[:8]}",
+            # As sharing: a share has its tracking link once published.
+            tracking_url=f"{TRACKING_BASE}{uuid.uuid4().hex[:8]}" if status == ShareStatus.PUBLISHED else None,
             potential_reach=0,
             created_at=created,
             updated_at=created,
@@ -429,7 +455,8 @@ async def check_post(request: Request, state: Downstream) -> Response:
     if isinstance(body, JSONResponse):
         return body
     data = body.model_dump()
-    verdict = rules.check(data["network"], data["text"], data["url"] or f"{TRACKING_BASE}xxxxxxxx")
+    standing = _standing(state, str(_claims(request).get("sub", "")))
+    verdict = rules.check(data["network"], data["text"], data["url"] or f"{TRACKING_BASE}xxxxxxxx", standing)
     return answer(
         PolicyCheckResult(
             allowed=verdict.outcome == rules.Outcome.APPROVED,
@@ -489,7 +516,7 @@ async def create_member(request: Request, state: Downstream) -> Response:
         return body
     data = body.model_dump()
     if data["team_id"] is not None and data["team_id"] not in state.teams:
-        return error(404, "not_found", "team not found")
+        return error(404, "not_found", "team not found", [{"loc": ["body", "team_id"], "message": "no such team"}])
     if any(m.subject == data["subject"] for m in state.members.values()):
         return error(409, "conflict", f"the org already has a member with subject {data['subject']!r}")
     member = state.add_member(data["subject"], roles=data["roles"], team_id=data["team_id"])
@@ -583,6 +610,326 @@ async def rotate_provisioning_token(request: Request, state: Downstream) -> Resp
         issued = _issue_token(state)
         state.provisioning_tokens[token_id] = old.model_copy(update={"revoked_at": issued.created_at})
         return answer(issued)
+
+
+# --- policy: the social-media policy and training -----------------------------------------------------
+
+
+def _current_policy(state: Downstream) -> PolicyVersionPublic | None:
+    published = [v for v in state.policy_versions.values() if v.published_at is not None]
+    return max(published, key=lambda v: (v.published_at, v.version), default=None)
+
+
+def _teams_of(member: MemberPublic) -> frozenset[uuid.UUID]:
+    # As services/policy/standing.py: all the roster's teams, ``team_id`` being the first of them.
+    return frozenset(member.team_ids) | ({member.team_id} if member.team_id is not None else frozenset())
+
+
+def _member_teams(state: Downstream, subject: str) -> frozenset[uuid.UUID]:
+    return frozenset().union(*(_teams_of(m) for m in state.members.values() if m.subject == subject))
+
+
+def _standing(state: Downstream, subject: str) -> governance.Standing:
+    """What the policy service loads (services/policy/standing.py), from the stand-in's state."""
+    with state.lock:
+        current = _current_policy(state)
+        requirement = None
+        if current is not None and current.requires_acknowledgement:
+            requirement = governance.PolicyRequirement(
+                current.version, current.content_hash, frozenset(current.target_team_ids)
+            )
+        return governance.Standing(
+            now=datetime.now(UTC),
+            policy=requirement,
+            team_ids=_member_teams(state, subject),
+            acknowledged_hashes=frozenset(
+                a.content_hash for a in state.acknowledgements if a.member_subject == subject
+            ),
+            modules=tuple(
+                governance.ModuleRule(m.id, m.title, frozenset(m.required_for_networks))
+                for m, _ in state.training_modules.values()
+            ),
+            certifications={m: c.expires_at for (s, m), c in state.certifications.items() if s == subject},
+        )
+
+
+def _progress(figures: governance.Progress) -> dict[str, Any]:
+    teams = [TeamProgressPublic(**vars(t)) for t in figures.teams]
+    return {"members": figures.members, "done": figures.done, "teams": teams}
+
+
+def _roster(state: Downstream) -> tuple[list[governance.RosterEntry], dict[uuid.UUID, str]]:
+    entries = [governance.RosterEntry(m.subject, _teams_of(m)) for m in state.members.values() if m.active]
+    return entries, {t.id: t.name for t in state.teams.values()}
+
+
+async def create_policy_version(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return _forbidden("admin")
+    body = await _body(request, clients.CREATE_POLICY_VERSION.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    data = body.model_dump()
+    with state.lock:
+        version = PolicyVersionPublic(
+            id=uuid.uuid4(),
+            version=max((v.version for v in state.policy_versions.values()), default=0) + 1,
+            title=data["title"],
+            body=data["body"],
+            content_hash=governance.content_hash(data["title"], data["body"]),
+            status=PolicyStatus.DRAFT,
+            requires_acknowledgement=False,
+            target_team_ids=[],
+            created_at=datetime.now(UTC),
+            published_at=None,
+        )
+        state.policy_versions[version.id] = version
+    return answer(version, 201)
+
+
+def _visible_version(request: Request, state: Downstream) -> PolicyVersionPublic | JSONResponse:
+    version_id = _uuid(request, "version_id")
+    if isinstance(version_id, JSONResponse):
+        return version_id
+    version = state.policy_versions.get(version_id)
+    if version is None or (version.status != PolicyStatus.PUBLISHED and not _has_role(request, "admin")):
+        return error(404, "not_found", "policy version not found")
+    return version
+
+
+async def list_policy_versions(request: Request, state: Downstream) -> Response:
+    versions = [
+        v for v in state.policy_versions.values() if v.status == PolicyStatus.PUBLISHED or _has_role(request, "admin")
+    ]
+    page = keyset_page(request, versions, sort=lambda v: v.created_at, row_id=lambda v: v.id)
+    if isinstance(page, JSONResponse):
+        return page
+    return answer(clients.LIST_POLICY_VERSIONS.response(items=page[0], next_cursor=page[1]))
+
+
+async def get_policy_version(request: Request, state: Downstream) -> Response:
+    version = _visible_version(request, state)
+    return version if isinstance(version, JSONResponse) else answer(version)
+
+
+async def publish_policy_version(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return _forbidden("admin")
+    version = _visible_version(request, state)
+    if isinstance(version, JSONResponse):
+        return version
+    body = await _body(request, clients.PUBLISH_POLICY_VERSION.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    data = body.model_dump()
+    if any(t not in state.teams for t in data["team_ids"]):
+        return error(404, "not_found", "team not found", [{"loc": ["body", "team_ids"], "message": "no such team"}])
+    if version.status == PolicyStatus.PUBLISHED:
+        return error(409, "already_published", f"version {version.version} is already published")
+    published = version.model_copy(
+        update={
+            "status": PolicyStatus.PUBLISHED,
+            "published_at": datetime.now(UTC),
+            "requires_acknowledgement": data["requires_acknowledgement"],
+            "target_team_ids": data["team_ids"],
+        }
+    )
+    with state.lock:
+        state.policy_versions[version.id] = published
+    return answer(published)
+
+
+async def policy_progress(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return _forbidden("admin")
+    version = _visible_version(request, state)
+    if isinstance(version, JSONResponse):
+        return version
+    entries, names = _roster(state)
+    done = {a.member_subject for a in state.acknowledgements if a.content_hash == version.content_hash}
+    figures = governance.progress(entries, names, done, frozenset(version.target_team_ids))
+    return answer(PolicyProgressPublic(policy_version_id=version.id, **_progress(figures)))
+
+
+async def acknowledge_policy(request: Request, state: Downstream) -> Response:
+    body = await _body(request, clients.ACKNOWLEDGE_POLICY.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    data = body.model_dump()
+    subject = str(_claims(request).get("sub"))
+    version = state.policy_versions.get(data["policy_version_id"])
+    if version is None or version.status != PolicyStatus.PUBLISHED:
+        return error(404, "not_found", "policy version not found")
+    current = _current_policy(state)
+    if current is None or current.id != version.id:
+        return error(409, "policy_version_superseded", f"version {version.version} is no longer in force")
+    if data["content_hash"] is not None and data["content_hash"] != version.content_hash:
+        return error(409, "policy_text_changed", "the policy's text is not the one you read; read it again")
+    with state.lock:
+        for ack in state.acknowledgements:
+            if ack.member_subject == subject and ack.policy_version_id == version.id:
+                return answer(ack)
+        ack = AcknowledgementPublic(
+            id=uuid.uuid4(),
+            policy_version_id=version.id,
+            member_subject=subject,
+            version=version.version,
+            content_hash=version.content_hash,
+            acknowledged_at=datetime.now(UTC),
+        )
+        state.acknowledgements.append(ack)
+    return answer(ack, 201)
+
+
+async def my_policy_status(request: Request, state: Downstream) -> Response:
+    subject = str(_claims(request).get("sub"))
+    current = _current_policy(state)
+    if current is None:
+        return answer(MyPolicyStatus(current=None, required=False, acknowledged=False, acknowledged_at=None))
+    standing = _standing(state, subject)
+    mine = [a for a in state.acknowledgements if a.member_subject == subject and a.content_hash == current.content_hash]
+    return answer(
+        MyPolicyStatus(
+            current=current,
+            required=standing.policy is not None and standing.policy.applies_to(standing.team_ids),
+            acknowledged=bool(mine),
+            acknowledged_at=min((a.acknowledged_at for a in mine), default=None),
+        )
+    )
+
+
+async def create_training_module(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return _forbidden("admin")
+    body = await _body(request, clients.CREATE_TRAINING_MODULE.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    data = body.model_dump()
+    module = TrainingModulePublic(
+        id=uuid.uuid4(),
+        title=data["title"],
+        lessons=data["lessons"],
+        questions=[
+            QuestionPublic(prompt=q["prompt"], options=q["options"], multiple=len(q["correct_options"]) > 1)
+            for q in data["questions"]
+        ],
+        pass_mark=data["pass_mark"],
+        certification_valid_days=data["certification_valid_days"],
+        required_for_networks=sorted({str(n) for n in data["required_for_networks"]}),
+        created_at=datetime.now(UTC),
+    )
+    with state.lock:
+        state.training_modules[module.id] = (module, [sorted(q["correct_options"]) for q in data["questions"]])
+    return answer(module, 201)
+
+
+def _training_module(request: Request, state: Downstream) -> tuple[TrainingModulePublic, list[list[int]]] | Response:
+    module_id = _uuid(request, "module_id")
+    if isinstance(module_id, JSONResponse):
+        return module_id
+    found = state.training_modules.get(module_id)
+    return found if found is not None else error(404, "not_found", "training module not found")
+
+
+async def list_training_modules(request: Request, state: Downstream) -> Response:
+    modules = [m for m, _ in state.training_modules.values()]
+    page = keyset_page(request, modules, sort=lambda m: m.created_at, row_id=lambda m: m.id, oldest_first=True)
+    if isinstance(page, JSONResponse):
+        return page
+    return answer(clients.LIST_TRAINING_MODULES.response(items=page[0], next_cursor=page[1]))
+
+
+async def get_training_module(request: Request, state: Downstream) -> Response:
+    found = _training_module(request, state)
+    return found if isinstance(found, Response) else answer(found[0])
+
+
+async def submit_quiz_attempt(request: Request, state: Downstream) -> Response:
+    found = _training_module(request, state)
+    if isinstance(found, Response):
+        return found
+    module, correct = found
+    body = await _body(request, clients.SUBMIT_QUIZ_ATTEMPT.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    answers = body.model_dump()["answers"]
+    questions = [
+        governance.Question(q.prompt, tuple(q.options), frozenset(c))
+        for q, c in zip(module.questions, correct, strict=True)
+    ]
+    try:
+        grade = governance.grade(questions, answers, module.pass_mark)
+    except governance.AnswerError as exc:
+        loc: list[str | int] = ["body", "answers"] + ([exc.index] if exc.index is not None else [])
+        return error(422, "validation_failed", str(exc), [{"loc": loc, "message": str(exc)}])
+    subject = str(_claims(request).get("sub"))
+    now = datetime.now(UTC)
+    certification = None
+    if grade.passed:
+        expires_at = governance.certification_expiry(now, module.certification_valid_days)
+        certification = CertificationPublic(module_id=module.id, certified_at=now, expires_at=expires_at)
+    attempt = QuizAttemptPublic(
+        id=uuid.uuid4(),
+        module_id=module.id,
+        answers=[sorted(a) for a in answers],
+        correct=grade.correct,
+        total=grade.total,
+        score=grade.score,
+        passed=grade.passed,
+        submitted_at=now,
+        certification=certification,
+    )
+    with state.lock:
+        state.quiz_attempts[attempt.id] = (subject, attempt)
+        if certification is not None:
+            state.certifications[(subject, module.id)] = certification
+    return answer(attempt, 201)
+
+
+async def get_quiz_attempt(request: Request, state: Downstream) -> Response:
+    attempt_id = _uuid(request, "attempt_id")
+    if isinstance(attempt_id, JSONResponse):
+        return attempt_id
+    found = state.quiz_attempts.get(attempt_id)
+    if found is None or found[0] != _claims(request).get("sub"):
+        return error(404, "not_found", "quiz attempt not found")
+    return answer(found[1])
+
+
+async def training_progress(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return _forbidden("admin")
+    found = _training_module(request, state)
+    if isinstance(found, Response):
+        return found
+    now = datetime.now(UTC)
+    done = {
+        s for (s, m), c in state.certifications.items() if m == found[0].id and governance.is_current(c.expires_at, now)
+    }
+    entries, names = _roster(state)
+    figures = governance.progress(entries, names, done)
+    return answer(TrainingProgressPublic(module_id=found[0].id, **_progress(figures)))
+
+
+async def my_training_status(request: Request, state: Downstream) -> Response:
+    subject = str(_claims(request).get("sub"))
+    now = datetime.now(UTC)
+    modules = []
+    for module, _ in state.training_modules.values():
+        mine = [a for s, a in state.quiz_attempts.values() if s == subject and a.module_id == module.id]
+        held = state.certifications.get((subject, module.id))
+        modules.append(
+            MyTrainingModule(
+                module_id=module.id,
+                title=module.title,
+                required_for_networks=module.required_for_networks,
+                attempts=len(mine),
+                best_score=max((a.score for a in mine), default=None),
+                certification=held,
+                certified=held is not None and governance.is_current(held.expires_at, now),
+            )
+        )
+    return answer(MyTrainingStatus(modules=modules))
 
 
 # --- sharing ----------------------------------------------------------------------------------------
@@ -745,6 +1092,20 @@ HANDLERS: dict[Endpoint[Any], Handler] = {
     clients.DELETE_CONNECTION: delete_connection,
     clients.CONTENT_STATS_BATCH: stats_batch,
     clients.ORG_SUMMARY: summary,
+    clients.CREATE_POLICY_VERSION: create_policy_version,
+    clients.LIST_POLICY_VERSIONS: list_policy_versions,
+    clients.GET_POLICY_VERSION: get_policy_version,
+    clients.PUBLISH_POLICY_VERSION: publish_policy_version,
+    clients.POLICY_PROGRESS: policy_progress,
+    clients.ACKNOWLEDGE_POLICY: acknowledge_policy,
+    clients.MY_POLICY_STATUS: my_policy_status,
+    clients.CREATE_TRAINING_MODULE: create_training_module,
+    clients.LIST_TRAINING_MODULES: list_training_modules,
+    clients.GET_TRAINING_MODULE: get_training_module,
+    clients.SUBMIT_QUIZ_ATTEMPT: submit_quiz_attempt,
+    clients.GET_QUIZ_ATTEMPT: get_quiz_attempt,
+    clients.TRAINING_PROGRESS: training_progress,
+    clients.MY_TRAINING_STATUS: my_training_status,
 }
 
 

@@ -97,7 +97,10 @@ async def test_feed_forwards_the_callers_token_request_id_and_trace(
         (call,) = downstream.calls_to(service, None)
         assert call.headers["authorization"] == headers["Authorization"]
         assert call.headers["x-request-id"] == "req-feed-42"
-        assert call.headers["traceparent"] == TRACE
+        # The same trace, sampled as the caller asked, with the gateway's call as the service's parent.
+        version, trace_id, parent_id, flags = call.headers["traceparent"].split("-")
+        assert (version, trace_id, flags) == tuple(TRACE.split("-")[i] for i in (0, 1, 3))
+        assert parent_id != TRACE.split("-")[2]
     assert downstream.calls_to("content")[0].query == {"limit": "20"}  # the default page size
 
 
@@ -474,7 +477,7 @@ async def test_check_post_takes_the_network_enum_and_asks_the_policy_service(gql
     for name in ("INSTAGRAM", "PINTEREST"):
         refused = await gql(f'{{ checkPost(network: {name}, text: "hi") {{ allowed }} }}')
         assert refused.get("data") is None
-        assert error_codes(refused) == ["graphql_validation_failed"]
+        assert error_codes(refused) == ["GRAPHQL_VALIDATION_FAILED"]
     assert len(downstream.calls_to("policy")) == 2
 
 
@@ -879,7 +882,7 @@ async def test_invalid_documents_have_graphql_codes(gql: Gql, downstream: Downst
     syntax = await gql("{ feed { edges { cursor }")
     unknown = await gql("{ feed { edges { secretField } } }")
 
-    assert error_codes(syntax) == ["graphql_parse_failed"]
-    assert error_codes(unknown) == ["graphql_validation_failed"]
+    assert error_codes(syntax) == ["GRAPHQL_PARSE_FAILED"]
+    assert error_codes(unknown) == ["GRAPHQL_VALIDATION_FAILED"]
     assert unknown["errors"][0]["extensions"]["status"] == 400
     assert downstream.calls == []

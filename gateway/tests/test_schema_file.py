@@ -102,6 +102,8 @@ def test_every_connection_pages_both_ways() -> None:
         "teams",
         "members",
         "provisioningTokens",
+        "policyVersions",
+        "trainingModules",
     }
     for name, field in fields:
         assert {"first", "after", "last", "before"} <= set(field.args), name

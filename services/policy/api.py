@@ -32,6 +32,7 @@ from services.policy.models import (
     ViolationPublic,
 )
 from services.policy.settings import PolicySettings
+from services.policy.standing import load_standing
 
 router = APIRouter(prefix="/api/v1", route_class=DocumentedRoute)
 
@@ -48,13 +49,18 @@ _SAMPLE_CODE = "x" * 8
 
 
 @router.post("/policy-checks", tags=["policy-checks"], operation_id="policy-checks-create")
-async def check_post(body: PolicyCheckRequest, caller: CallerDep, request: Request) -> PolicyCheckResult:
+async def check_post(
+    body: PolicyCheckRequest, caller: CallerDep, request: Request, db: DatabaseDep
+) -> PolicyCheckResult:
     """Checks a post while the employee writes it, with the same rules (``rules.check``) that decide the
     share once it is submitted, so the live answer and the decision cannot drift apart. Without a
     ``url``, the post is measured with a tracking link, which is what a share will carry."""
     settings: PolicySettings = request.app.state.runtime.settings
     url = body.url if body.url is not None else f"{settings.PUBLIC_BASE_URL.rstrip('/')}/r/{_SAMPLE_CODE}"
-    verdict = rules.check(body.network, body.text, url)
+    # The caller's standing (policy accepted? certified?) from the same loader the decision uses.
+    async with db.read() as session:
+        standing = await load_standing(session, caller.org_id, caller.subject)
+    verdict = rules.check(body.network, body.text, url, standing)
     return PolicyCheckResult(
         allowed=verdict.outcome == rules.Outcome.APPROVED,
         outcome=verdict.outcome,
@@ -165,7 +171,7 @@ async def create_member(body: MemberCreate, caller: Admin, db: DatabaseDep) -> M
             team = await uow.session.get(Team, body.team_id)
             # A team of another org answers like a missing one.
             if team is None or team.org_id != caller.org_id:
-                raise not_found("team")
+                raise not_found("team", ["body", "team_id"])
         created = await uow.session.scalar(
             insert(Member)
             .values(_columns(member))

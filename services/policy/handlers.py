@@ -18,6 +18,7 @@ from condividi.events import ReceivedEvent, topic_of
 from services.policy import rules
 from services.policy.members import DEACTIVATED
 from services.policy.models import Member, ShareDecisionRecord
+from services.policy.standing import load_standing
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,10 @@ async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) ->
         raise ValueError(f"ShareRequested has a share_id that is not a UUID: {request.share_id[:64]!r}") from exc
     # Lower-cased as the live check does, so both apply the same rules to the same network.
     network = request.network.strip().lower()
-    violations = rules.evaluate(network, request.text, request.url or None)
+    # The member's standing is read in this same transaction. ShareRequested names no certification of
+    # its own yet; when content's campaigns require one, it arrives as ``also_required``.
+    standing = await load_standing(uow.session, event.org_id, request.member_id)
+    violations = rules.evaluate(network, request.text, request.url or None, standing)
     author = await uow.session.scalar(
         select(Member).where(col(Member.org_id) == event.org_id, col(Member.subject) == request.member_id)
     )

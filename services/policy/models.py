@@ -6,15 +6,18 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from pydantic import (
     BaseModel,
+    ConfigDict,
     StringConstraints,
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic import Field as PydanticField
 from pydantic.networks import AnyHttpUrl
@@ -331,3 +334,305 @@ class CsvImportReport(BaseModel):
     unchanged: int
     deactivated: int
     errors: list[CsvRowError]
+
+
+# --- policies and training (issue 6): records ------------------------------------------------------
+
+
+class PolicyStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
+class PolicyVersion(SQLModel, table=True):
+    """One version of the org's social-media policy. A draft until published; once published its text
+    never changes (acknowledgements point at it), so a change is a new version."""
+
+    __tablename__ = "policy_versions"
+    __table_args__ = (
+        sa.UniqueConstraint("org_id", "version", name="policy_versions_org_version"),
+        sa.Index("policy_versions_page", "org_id", "created_at", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID
+    version: int
+    title: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    content_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    status: PolicyStatus = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    requires_acknowledgement: bool = False
+    # Empty: the acknowledgement is asked of everyone; otherwise of the members of these teams.
+    target_team_ids: list[uuid.UUID] = Field(sa_column=sa.Column(postgresql.ARRAY(sa.Uuid), nullable=False))
+    created_by: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    published_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+
+
+class PolicyAcknowledgement(SQLModel, table=True):
+    """Who accepted which version (its content hash), when. Written by the member themselves only."""
+
+    __tablename__ = "policy_acknowledgements"
+    __table_args__ = (
+        sa.UniqueConstraint("org_id", "policy_version_id", "member_subject", name="policy_acknowledgements_once"),
+        sa.Index("policy_acknowledgements_member", "org_id", "member_subject"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID
+    policy_version_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("policy_versions.id", ondelete="CASCADE"), nullable=False)
+    )
+    member_subject: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    version: int
+    content_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    acknowledged_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class TrainingModule(SQLModel, table=True):
+    """Lessons and a quiz. ``questions`` holds the correct options, which no API answer ever carries."""
+
+    __tablename__ = "training_modules"
+    __table_args__ = (sa.Index("training_modules_page", "org_id", "created_at", "id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID
+    title: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    lessons: list[dict[str, str]] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
+    # [{"prompt": str, "options": [str], "correct": [int]}]
+    questions: list[dict[str, Any]] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
+    pass_mark: int
+    certification_valid_days: int | None = None
+    required_for_networks: list[str] = Field(sa_column=sa.Column(postgresql.ARRAY(sa.String(16)), nullable=False))
+    created_by: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class QuizAttempt(SQLModel, table=True):
+    __tablename__ = "quiz_attempts"
+    __table_args__ = (sa.Index("quiz_attempts_member", "org_id", "member_subject", "module_id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID
+    module_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("training_modules.id", ondelete="CASCADE"), nullable=False)
+    )
+    member_subject: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    answers: list[list[int]] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
+    correct: int
+    total: int
+    score: int
+    passed: bool
+    submitted_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class Certification(SQLModel, table=True):
+    """A member's certification for a module: from their latest passed attempt."""
+
+    __tablename__ = "certifications"
+    __table_args__ = (
+        sa.UniqueConstraint("org_id", "module_id", "member_subject", name="certifications_once"),
+        sa.Index("certifications_member", "org_id", "member_subject"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID
+    module_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("training_modules.id", ondelete="CASCADE"), nullable=False)
+    )
+    member_subject: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    attempt_id: uuid.UUID
+    certified_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    expires_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+
+
+# --- policies and training (issue 6): API shapes ---------------------------------------------------
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Printable]
+# A policy or a lesson is a document, not a tweet; 100k characters is far beyond any real one and keeps a
+# request from storing megabytes.
+Markdown = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+MAX_TARGET_TEAMS = 200
+
+
+class _Strict(BaseModel):
+    # An unknown field is refused rather than ignored: a client sending ``member`` or ``subject`` to act
+    # for someone else must hear no, not see the field silently dropped.
+    model_config = ConfigDict(extra="forbid")
+
+
+class PolicyVersionCreate(_Strict):
+    title: Title
+    body: Markdown = PydanticField(description="The policy in Markdown.")
+
+    @field_validator("body")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the policy is empty")
+        return value
+
+
+class PolicyPublish(_Strict):
+    requires_acknowledgement: bool = PydanticField(
+        default=True, description="Members must accept this version before they can share again."
+    )
+    team_ids: list[uuid.UUID] = PydanticField(
+        default_factory=list,
+        max_length=MAX_TARGET_TEAMS,
+        description="Ask only the members of these teams; empty asks everyone.",
+    )
+
+
+class PolicyVersionPublic(BaseModel):
+    id: uuid.UUID
+    version: int
+    title: str
+    body: str
+    content_hash: str
+    status: PolicyStatus
+    requires_acknowledgement: bool
+    target_team_ids: list[uuid.UUID]
+    created_at: datetime
+    published_at: datetime | None
+
+
+class AcknowledgementCreate(_Strict):
+    policy_version_id: uuid.UUID = PydanticField(description="The version the caller read and accepts.")
+    content_hash: str | None = PydanticField(
+        default=None,
+        max_length=64,
+        description="The hash of the text the caller read; refused (409) if the version says otherwise.",
+    )
+
+
+class AcknowledgementPublic(BaseModel):
+    id: uuid.UUID
+    policy_version_id: uuid.UUID
+    member_subject: str
+    version: int
+    content_hash: str
+    acknowledged_at: datetime
+
+
+class MyPolicyStatus(BaseModel):
+    current: PolicyVersionPublic | None = PydanticField(description="The policy in force, if one is published.")
+    required: bool = PydanticField(description="Whether the caller must accept the current version to share.")
+    acknowledged: bool
+    acknowledged_at: datetime | None
+
+
+class TeamProgressPublic(BaseModel):
+    team_id: uuid.UUID | None = PydanticField(description="Null: the members in no team.")
+    team_name: str
+    members: int
+    done: int
+
+
+class ProgressPublic(BaseModel):
+    members: int = PydanticField(description="Members concerned, each once whatever their number of teams.")
+    done: int
+    teams: list[TeamProgressPublic]
+
+
+class PolicyProgressPublic(ProgressPublic):
+    policy_version_id: uuid.UUID
+
+
+class TrainingProgressPublic(ProgressPublic):
+    module_id: uuid.UUID
+
+
+class Lesson(_Strict):
+    title: Title
+    body: Markdown
+
+
+class QuestionCreate(_Strict):
+    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    options: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]] = (
+        PydanticField(min_length=2, max_length=10)
+    )
+    correct_options: list[int] = PydanticField(min_length=1, max_length=10, description="Indexes into options.")
+
+    @model_validator(mode="after")
+    def _correct_in_range(self) -> QuestionCreate:
+        if any(not 0 <= i < len(self.options) for i in self.correct_options):
+            raise ValueError(f"correct_options are indexes from 0 to {len(self.options) - 1}")
+        if len(set(self.correct_options)) != len(self.correct_options):
+            raise ValueError("correct_options names an option twice")
+        return self
+
+
+class TrainingModuleCreate(_Strict):
+    title: Title
+    lessons: list[Lesson] = PydanticField(min_length=1, max_length=50)
+    questions: list[QuestionCreate] = PydanticField(min_length=1, max_length=100)
+    pass_mark: int = PydanticField(ge=1, le=100, description="The percentage of right answers that passes.")
+    certification_valid_days: int | None = PydanticField(
+        default=None, ge=1, le=3650, description="How long a certification lasts; null: it does not expire."
+    )
+    required_for_networks: list[SupportedNetwork] = PydanticField(
+        default_factory=list, max_length=16, description="Sharing to these networks needs the certification."
+    )
+
+
+class QuestionPublic(BaseModel):
+    """A question as members see it: never with its correct options."""
+
+    prompt: str
+    options: list[str]
+    multiple: bool = PydanticField(description="Whether more than one option is right (choose them all).")
+
+
+class TrainingModulePublic(BaseModel):
+    id: uuid.UUID
+    title: str
+    lessons: list[Lesson]
+    questions: list[QuestionPublic]
+    pass_mark: int
+    certification_valid_days: int | None
+    required_for_networks: list[str]
+    created_at: datetime
+
+
+class QuizAttemptCreate(_Strict):
+    answers: list[list[int]] = PydanticField(
+        max_length=100, description="For each question in order, the indexes of the options chosen."
+    )
+
+
+class CertificationPublic(BaseModel):
+    module_id: uuid.UUID
+    certified_at: datetime
+    expires_at: datetime | None
+
+
+class QuizAttemptPublic(BaseModel):
+    """An attempt as its author sees it: their answers and the score, never the correct options."""
+
+    id: uuid.UUID
+    module_id: uuid.UUID
+    answers: list[list[int]]
+    correct: int
+    total: int
+    score: int
+    passed: bool
+    submitted_at: datetime
+    certification: CertificationPublic | None = PydanticField(
+        description="The certification this attempt earned; null when it did not pass."
+    )
+
+
+class MyTrainingModule(BaseModel):
+    module_id: uuid.UUID
+    title: str
+    required_for_networks: list[str]
+    attempts: int
+    best_score: int | None
+    certification: CertificationPublic | None
+    certified: bool = PydanticField(description="Holds a certification that has not expired.")
+
+
+class MyTrainingStatus(BaseModel):
+    modules: list[MyTrainingModule]

@@ -1,9 +1,11 @@
 """The policy rules: pure functions of a post, no I/O, so the live check while the employee types and the
 authoritative decision on a submitted share can never disagree.
 
-Only length rules exist today. The networks, their limits and how each counts length come from the one
-table in ``condividi/networks.py`` (which sharing reads too, so a network it cannot share to is refused
-here as well); the counting itself lives here. An approximation must err towards what the network itself
+Two kinds of rules decide: the post's own (its network, its length, here) and the member's standing
+(the policy they must have accepted, the certifications they must hold; ``governance.py``), which the
+caller loads and passes in as a ``Standing``. The networks, their limits and how each counts length come
+from the one table in ``condividi/networks.py`` (which sharing reads too, so a network it cannot share to
+is refused here as well); the counting itself lives here. An approximation must err towards what the network itself
 shows the employee, so each is documented beside the code:
 
 - X counts with the weights of ``twitter-text`` (configuration v3): after NFC normalisation most
@@ -26,9 +28,13 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from condividi import networks
 from condividi.networks import Counting
+
+if TYPE_CHECKING:  # governance imports Violation from here
+    from services.policy.governance import Standing
 
 
 class Outcome(StrEnum):
@@ -78,7 +84,14 @@ def measure(network: str, text: str, url: str | None = None) -> int:
     return len(body)
 
 
-def evaluate(network: str, text: str, url: str | None = None) -> list[Violation]:
+def evaluate(network: str, text: str, url: str | None = None, standing: Standing | None = None) -> list[Violation]:
+    """Why the post cannot be shared: what the member must do first (accept the policy, get certified),
+    then what is wrong with the post itself. ``standing`` None: the member's side is not judged."""
+    member = standing.violations(network) if standing is not None else []
+    return member + _post_violations(network, text, url)
+
+
+def _post_violations(network: str, text: str, url: str | None) -> list[Violation]:
     known = networks.find(network)
     if known is None:
         supported = ", ".join(networks.supported_names())
@@ -100,9 +113,9 @@ def outcome_of(violations: list[Violation]) -> Outcome:
     return Outcome.REJECTED if violations else Outcome.APPROVED
 
 
-def check(network: str, text: str, url: str | None = None) -> Verdict:
+def check(network: str, text: str, url: str | None = None, standing: Standing | None = None) -> Verdict:
     """Everything the live check shows: the outcome, why, and the length against the limit."""
-    violations = evaluate(network, text, url)
+    violations = evaluate(network, text, url, standing)
     known = networks.find(network)
     return Verdict(
         outcome=outcome_of(violations),

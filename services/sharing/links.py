@@ -3,6 +3,7 @@
 It runs as plain ASGI in front of FastAPI's routing (which costs several times a bare handler), keeps
 links in memory (they never change once made), and records clicks through the outbox with group
 commit: the redirect answers at once and clicks are written to the outbox in batches behind it.
+Which requests count as clicks is decided in ``click_filter``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import hashlib
 import logging
 import re
 import secrets
+import time
 import uuid
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from prometheus_client import Counter
@@ -30,36 +32,25 @@ from condividi.db import Database
 from condividi.errors import error_response
 from condividi.events import new_envelope
 from condividi.observability import request_id_var
+from services.sharing.click_filter import (
+    LINK_RATE,
+    REPEAT,
+    VISITOR_RATE,
+    ClickFilter,
+    CrawlerCheck,
+    is_crawler,
+    visitor_digest,
+)
 from services.sharing.models import CatalogItem, Share, ShareStatus
 
 log = logging.getLogger(__name__)
 
 CLICKS = Counter("clicks_total", "Tracking-link requests", ["outcome"])
-
-# Who gets the redirect but is not counted as a click (a substring of the lower-cased user agent; the
-# README lists them for people): link-preview crawlers of the networks and chat apps (a post or a
-# message fetches its link once to draw a card), search and other bots, headless browsers, and
-# command-line tools and HTTP libraries (someone trying a link with curl is not an audience).
-_CRAWLER_MARKS = (
-    # bots and crawlers in general: Googlebot, LinkedInBot, Twitterbot, Slackbot, Discordbot, ...
-    b"bot", b"crawl", b"spider", b"slurp",
-    # link previews that do not call themselves bots
-    b"preview", b"facebookexternalhit", b"facebookcatalog", b"whatsapp", b"telegram", b"skypeuri",
-    b"embedly", b"quora link", b"pinterest", b"vkshare", b"w3c_validator", b"mastodon", b"cardyb",
-    # headless browsers
-    b"headless", b"phantomjs",
-    # command-line tools and HTTP libraries
-    b"curl", b"wget", b"python-", b"aiohttp", b"go-http", b"httpie", b"okhttp", b"java/", b"node-fetch",
-    b"axios",
-)  # fmt: skip
-
-
-@lru_cache(maxsize=4096)
-def is_crawler(user_agent: bytes) -> bool:
-    """Cached: the same few hundred user agents make most clicks."""
-    lowered = user_agent.lower()
-    return any(mark in lowered for mark in _CRAWLER_MARKS)
-
+# The children the click path increments, looked up once (a labels() call takes a lock each time).
+_UNKNOWN = CLICKS.labels("unknown")
+_NOT_COUNTED = CLICKS.labels("not_counted")  # crawlers, previews, programs, HEAD, no user agent
+_FILTERED = {outcome: CLICKS.labels(outcome) for outcome in (REPEAT, VISITOR_RATE, LINK_RATE)}
+_NS_PER_DAY = 86_400 * 1_000_000_000
 
 _CODE = re.compile(r"[A-Za-z0-9_-]{4,32}")
 
@@ -188,13 +179,16 @@ class ClickRecorder:
             CLICKS.labels("lost").inc(len(self._queue))
             log.error("clicks could not be written at shutdown", extra={"clicks": len(self._queue)})
 
-    def record(self, click: LinkClicked, target: LinkTarget) -> None:
+    def record(self, click: LinkClicked, target: LinkTarget, at_ns: int | None = None) -> None:
+        """Queues the click; ``at_ns`` (Unix time in nanoseconds) is when it happened, which decides the
+        UTC day its visitor is unique on, so the event carries the very same time."""
         if len(self._queue) >= self.MAX_QUEUED:
             self._queue.popleft()
             CLICKS.labels("lost").inc()
-        self._queue.append(
-            new_envelope(click, org_id=target.org_id, aggregate_id=target.share_key, producer=self.db.producer)
-        )
+        envelope = new_envelope(click, org_id=target.org_id, aggregate_id=target.share_key, producer=self.db.producer)
+        if at_ns is not None:
+            envelope.occurred_at.seconds, envelope.occurred_at.nanos = divmod(at_ns, 1_000_000_000)
+        self._queue.append(envelope)
         self._wake.set()
 
     async def _run(self) -> None:
@@ -290,19 +284,24 @@ async def _no_such_link(scope: Scope, receive: Receive, send: Send) -> None:
         request_id_var.reset(token)
 
 
-def visitor_hash(salt: bytes, ip: str, user_agent: bytes) -> str:
-    """Who clicked, without storing who: a keyed hash (BLAKE2b's MAC mode) of IP and user agent."""
-    return hashlib.blake2b(ip.encode() + b"\n" + user_agent, key=salt, digest_size=16).hexdigest()
-
-
 class ClickRedirect:
     """The ASGI handler of ``GET``/``HEAD /r/{code}``."""
 
-    def __init__(self, *, directory: LinkDirectory, recorder: ClickRecorder, salt: str) -> None:
+    def __init__(
+        self,
+        *,
+        directory: LinkDirectory,
+        recorder: ClickRecorder,
+        salt: str,
+        click_filter: ClickFilter,
+        crawler_check: CrawlerCheck | None = None,
+    ) -> None:
         self.directory = directory
         self.recorder = recorder
         # BLAKE2b takes a key of at most 64 bytes: derive one of that size from a salt of any length.
         self.salt = hashlib.blake2b(salt.encode()).digest()
+        self.click_filter = click_filter
+        self.is_crawler = crawler_check or is_crawler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         code = scope["path"][3:]
@@ -324,7 +323,7 @@ class ClickRedirect:
             )
             return
         if target is None:
-            CLICKS.labels("unknown").inc()
+            _UNKNOWN.inc()
             await _no_such_link(scope, receive, send)
             return
         user_agent = b""
@@ -332,20 +331,12 @@ class ClickRedirect:
             if name == b"user-agent":
                 user_agent = value
                 break
-        if scope["method"] == "GET" and user_agent and not is_crawler(user_agent):
-            client = scope.get("client")
-            ip = client[0] if client else ""
-            click = LinkClicked(
-                tracking_code=code,
-                share_id=target.share_key,
-                content_id=target.content_key,
-                member_id=target.member_id,
-                network=target.network,
-                visitor_hash=visitor_hash(self.salt, ip, user_agent),
-            )
-            self.recorder.record(click, target)
+        client = scope.get("client")
+        ip = client[0] if client else ""
+        if scope["method"] == "GET" and user_agent and not self.is_crawler(user_agent, ip):
+            self._count(code, target, user_agent, ip)
         else:
-            CLICKS.labels("not_counted").inc()
+            _NOT_COUNTED.inc()
         await send(
             {
                 "type": "http.response.start",
@@ -359,3 +350,20 @@ class ClickRedirect:
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+    def _count(self, code: str, target: LinkTarget, user_agent: bytes, ip: str) -> None:
+        at_ns = time.time_ns()
+        visitor = visitor_digest(self.salt, code=code, day=at_ns // _NS_PER_DAY, ip=ip, user_agent=user_agent)
+        filtered = self.click_filter.check(visitor=visitor, address=ip, code=code, now=at_ns / 1e9)
+        if filtered is not None:
+            _FILTERED[filtered].inc()
+            return
+        click = LinkClicked(
+            tracking_code=code,
+            share_id=target.share_key,
+            content_id=target.content_key,
+            member_id=target.member_id,
+            network=target.network,
+            visitor_hash=visitor.hex(),
+        )
+        self.recorder.record(click, target, at_ns)

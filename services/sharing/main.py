@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from condividi.roster_copy import lookup_in
 from condividi.service import ServiceRuntime, create_service_app
 from services.sharing.api import router
+from services.sharing.click_filter import ClickFilter, CrawlerCheck, FilterSettings
 from services.sharing.handlers import subscriptions
 from services.sharing.links import ClickRecorder, ClickRedirect, LinkDirectory
 from services.sharing.settings import SharingSettings
@@ -38,6 +39,17 @@ def build_app(settings: SharingSettings | None = None) -> FastAPI:
                 directory=LinkDirectory(runtime.db, settings.LINK_CACHE_SIZE),
                 recorder=recorder,
                 salt=settings.CLICK_HASH_SALT,
+                click_filter=ClickFilter(
+                    FilterSettings(
+                        repeat_window_seconds=settings.CLICK_REPEAT_WINDOW_SECONDS,
+                        visitor_clicks_per_minute=settings.CLICK_RATE_PER_VISITOR_PER_MINUTE,
+                        link_clicks_per_minute=settings.CLICK_RATE_PER_LINK_PER_MINUTE,
+                        memory_bytes=settings.CLICK_FILTER_MEMORY_BYTES,
+                    )
+                ),
+                crawler_check=CrawlerCheck(
+                    settings.CRAWLER_CACHE_BYTES, settings.CRAWLER_CHECKS_PER_ADDRESS_PER_MINUTE
+                ),
             ),
         ),
     )

@@ -16,6 +16,19 @@ class SharingSettings(ServiceSettings):
     CONTENT_SERVICE_URL: str = "http://localhost:8001"
     # Links are immutable once made, so the click redirect keeps this many in memory.
     LINK_CACHE_SIZE: int = 100_000
+    # A visitor's further clicks on a link within this many seconds of their counted one are answered
+    # but not counted (0 counts every click).
+    CLICK_REPEAT_WINDOW_SECONDS: float = Field(default=1800, ge=0)
+    # Counted clicks allowed per minute from one client address, and on one link (0: no limit).
+    CLICK_RATE_PER_VISITOR_PER_MINUTE: float = Field(default=30, ge=0)
+    CLICK_RATE_PER_LINK_PER_MINUTE: float = Field(default=3000, ge=0)
+    # Memory the repeat window and the rate limits may hold, in bytes; when full the oldest entries go.
+    CLICK_FILTER_MEMORY_BYTES: int = Field(default=64 * 1024 * 1024, ge=0)
+    # Memory the crawler verdicts (by user agent) may hold, in bytes.
+    CRAWLER_CACHE_BYTES: int = Field(default=4 * 1024 * 1024, ge=0)
+    # User agents not seen before that one client address may have matched against the crawler list per
+    # minute (each costs up to 2 ms); past them its new user agents are not counted (0: no limit).
+    CRAWLER_CHECKS_PER_ADDRESS_PER_MINUTE: float = Field(default=60, ge=0)
     # Without an Idempotency-Key, sharing an item to a network again within this many hours of an
     # earlier share's publication answers 409 duplicate_share (an accidental second click, most often).
     DUPLICATE_SHARE_WINDOW_HOURS: float = Field(default=24, ge=0)

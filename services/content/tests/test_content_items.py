@@ -147,7 +147,9 @@ async def test_feed_paginates_with_cursor(client: httpx.AsyncClient, issuer: Iss
             break
     assert seen == list(reversed(ids))
     forged = base64.urlsafe_b64encode(json.dumps(["2026-01-01T00:00:00+00:00", 5]).encode()).decode()
-    for cursor in ("garbage!", forged):
+    # A date that exists in Python but not in UTC, where the database compares it.
+    out_of_range = base64.urlsafe_b64encode(json.dumps(["0001-01-01T00:00:00+14:00", ids[0]]).encode()).decode()
+    for cursor in ("garbage!", forged, out_of_range):
         bad = await client.get("/api/v1/feed", params={"cursor": cursor}, headers=employee(issuer))
         assert bad.status_code == 400, cursor
         assert bad.json()["error"]["code"] == "invalid_cursor"

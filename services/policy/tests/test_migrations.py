@@ -8,11 +8,32 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 from condividi.testing import Infra
-from services.policy.models import Member, ShareDecisionRecord, Team
+from services.policy.models import (
+    Certification,
+    Member,
+    PolicyAcknowledgement,
+    PolicyVersion,
+    QuizAttempt,
+    ShareDecisionRecord,
+    Team,
+    TrainingModule,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
 
-TABLES = {table.__tablename__ for table in (ShareDecisionRecord, Team, Member)} | {"outbox", "inbox"}
+TABLES = {
+    table.__tablename__
+    for table in (
+        ShareDecisionRecord,
+        Team,
+        Member,
+        PolicyVersion,
+        PolicyAcknowledgement,
+        TrainingModule,
+        QuizAttempt,
+        Certification,
+    )
+} | {"outbox", "inbox"}
 
 
 async def test_migrations_create_what_the_models_describe(infra: Infra) -> None:

@@ -128,7 +128,8 @@ async def test_a_team_of_another_org_answers_not_found(client: httpx.AsyncClient
         assert response.json()["error"] == {
             "code": "not_found",
             "message": "team not found",
-            "details": [],
+            # Names the field that held the id, the same for another org's team and for none at all.
+            "details": [{"loc": ["body", "team_id"], "message": "names no team of the org"}],
             "request_id": response.json()["error"]["request_id"],
         }
     listed = await client.get("/api/v1/members", headers=headers(issuer, org, Role.ADMIN))
@@ -165,10 +166,17 @@ async def test_lists_show_only_the_callers_org_in_pages(client: httpx.AsyncClien
     assert await read_all("/api/v1/teams", headers(issuer, org, Role.EMPLOYEE)) == team_ids
     assert await read_all("/api/v1/members", admin) == member_ids
 
-    for cursor in ("garbage!", base64.urlsafe_b64encode(json.dumps(["yesterday", "x"]).encode()).decode()):
-        bad = await client.get("/api/v1/teams", params={"cursor": cursor}, headers=admin)
-        assert bad.status_code == 400, bad.text
-        assert bad.json()["error"]["code"] == "invalid_cursor"
+    forged = [
+        "garbage!",
+        base64.urlsafe_b64encode(json.dumps(["yesterday", "x"]).encode()).decode(),
+        # A date that exists in Python but not in UTC, where the database compares it.
+        base64.urlsafe_b64encode(json.dumps(["0001-01-01T00:00:00+14:00", team_ids[0]]).encode()).decode(),
+    ]
+    for path in ("/api/v1/teams", "/api/v1/members"):
+        for cursor in forged:
+            bad = await client.get(path, params={"cursor": cursor}, headers=admin)
+            assert bad.status_code == 400, (path, bad.text)
+            assert bad.json()["error"]["code"] == "invalid_cursor"
     for limit in (0, 101):
         bad = await client.get("/api/v1/members", params={"limit": limit}, headers=admin)
         assert bad.status_code == 422, bad.text

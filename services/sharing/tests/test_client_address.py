@@ -98,8 +98,8 @@ async def published_link(url: str, issuer: Issuer, producer: AIOKafkaProducer, n
             lambda: client.get(f"/api/v1/shares/{share['id']}"), lambda r: r.json().get("status") == "published"
         )
         assert published.json()["status"] == "published", published.text
-    # A share has its tracking link once published.
-    return str(published.json()["tracking_url"]).rsplit("/", 1)[1]
+        # Only a published share has a tracking link.
+        return str(published.json()["tracking_url"]).rsplit("/", 1)[1]
 
 
 async def visitors(app: FastAPI, code: str, count: int) -> list[str]:
@@ -127,7 +127,12 @@ async def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
 ) -> None:
     namespace = f"t{uuid.uuid4().hex[:8]}"
     env = service_env(infra, issuer, "sharing", infra.new_database("sharing"), kafka_namespace=namespace)
-    app = build_app(SharingSettings(**env, PUBLIC_BASE_URL="https://go.acme.example", CLICK_HASH_SALT="s3cret"))
+    # Every click written, repeats included (the repeat window would keep one per visitor), so that each
+    # shows whom it was counted for.
+    settings = SharingSettings(
+        **env, PUBLIC_BASE_URL="https://go.acme.example", CLICK_HASH_SALT="s3cret", CLICK_REPEAT_WINDOW_SECONDS=0
+    )
+    app = build_app(settings)
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
     await producer.start()
     try:

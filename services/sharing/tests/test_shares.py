@@ -1,4 +1,7 @@
 import asyncio
+import base64
+import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -9,22 +12,26 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from google.protobuf.message import Message
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from condividi.contracts.content_pb2 import ContentPublished
 from condividi.contracts.policy_pb2 import DecisionOutcome, MemberDeactivated, ShareDecision, Violation
-from condividi.contracts.sharing_pb2 import LinkClicked, SharePublished, ShareRequested
+from condividi.contracts.sharing_pb2 import LinkClicked, SharePublished, ShareRejected, ShareRequested
 from condividi.events import new_envelope, open_envelope, parse_envelope
 from condividi.identity import Role
+from condividi.observability import valid_traceparent
 from condividi.testing import Infra, Issuer, running, service_env
 from services.content.main import build_app as build_content_app
 from services.content.settings import ContentSettings
+from services.sharing.click_filter import visitor_digest
 from services.sharing.links import prefers_html, with_utm
 from services.sharing.main import build_app
 from services.sharing.settings import SharingSettings
 
 ORG = uuid.uuid4()
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/130 Safari/537.36"}
+OTHER_BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}
 
 
 @dataclass
@@ -168,15 +175,62 @@ async def test_approved_share_gets_intent_link_and_clicks_are_counted(harness: H
     }
     crawler = await h.client.get(f"/r/{code}", headers={"User-Agent": "LinkedInBot/1.0 (compatible; Mozilla/5.0)"})
     assert crawler.status_code == 302
-    await h.client.get(f"/r/{code}", headers=BROWSER)
+    again = await h.client.get(f"/r/{code}", headers=BROWSER)
+    assert again.status_code == 302, "a repeat is answered, though not counted"
+    await h.client.get(f"/r/{code}", headers=OTHER_BROWSER)
 
-    # Clicks of one share stay in order on one partition: had the crawler's request (between the two
-    # browser clicks) been counted, it would be the second event, with another visitor hash.
+    # Clicks of one share stay in order on one partition: had the crawler's request or the repeat been
+    # counted, the second event would be theirs, not the other browser's.
     clicks = await h.events("sharing", LinkClicked, lambda e: e.payload.tracking_code == code, count=2)
     assert len(clicks) == 2
     assert clicks[0].payload.share_id == share["id"]
-    assert clicks[0].payload.visitor_hash == clicks[1].payload.visitor_hash, "the crawler was counted"
-    assert "127.0.0.1" not in clicks[0].payload.visitor_hash
+    key = hashlib.blake2b(b"s3cret").digest()
+    expected = [
+        visitor_digest(
+            key, code=code, day=int(c.occurred_at.timestamp()) // 86_400, ip="127.0.0.1", user_agent=ua.encode()
+        ).hex()
+        for c, ua in zip(clicks, (BROWSER["User-Agent"], OTHER_BROWSER["User-Agent"]), strict=True)
+    ]
+    assert [c.payload.visitor_hash for c in clicks] == expected, "the crawler or the repeat was counted"
+
+
+def clicks_total(outcome: str) -> float:
+    return REGISTRY.get_sample_value("clicks_total", {"outcome": outcome}) or 0.0
+
+
+async def test_one_visitor_clicking_again_and_again_counts_once_and_the_rest_is_reported(harness: Harness) -> None:
+    h = harness
+    share = await create_share(h, await published_content(h))
+    await decide(h, share["id"], DecisionOutcome.DECISION_OUTCOME_APPROVED)
+    code = (await share_when(h, share["id"], "published"))["tracking_url"].rsplit("/", 1)[1]
+    repeats, rate_limited = clicks_total("filtered_repeat"), clicks_total("filtered_visitor_rate")
+
+    for _ in range(50):
+        assert (await h.client.get(f"/r/{code}", headers=BROWSER)).status_code == 302
+    # A new "visitor" per user agent, from one address: counted only up to the rate per address (30 a
+    # minute by default).
+    for n in range(40):
+        agent = {"User-Agent": f"{BROWSER['User-Agent']} Build/{n}"}
+        assert (await h.client.get(f"/r/{code}", headers=agent)).status_code == 302
+
+    assert clicks_total("filtered_repeat") - repeats == 49
+    assert clicks_total("filtered_visitor_rate") - rate_limited == 40 - 29
+    clicks = await h.events("sharing", LinkClicked, lambda e: e.payload.tracking_code == code, count=30)
+    assert len(clicks) == 30
+    assert len({c.payload.visitor_hash for c in clicks}) == 30
+
+
+async def test_list_of_shares_refuses_a_cursor_it_did_not_hand_out(harness: Harness) -> None:
+    h = harness
+    await create_share(h, await published_content(h))
+    first = await h.client.get("/api/v1/shares", params={"limit": 1}, headers=employee(h.issuer))
+    assert first.status_code == 200 and len(first.json()["items"]) == 1, first.text
+    share_id = first.json()["items"][0]["id"]
+    for at in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-01-01T00:00:00"):
+        cursor = base64.urlsafe_b64encode(json.dumps([at, share_id]).encode()).decode()
+        bad = await h.client.get("/api/v1/shares", params={"cursor": cursor}, headers=employee(h.issuer))
+        assert bad.status_code == 400, (at, bad.text)
+        assert bad.json()["error"]["code"] == "invalid_cursor"
 
 
 async def test_rejected_share_carries_the_reasons(harness: Harness) -> None:
@@ -188,6 +242,10 @@ async def test_rejected_share_carries_the_reasons(harness: Harness) -> None:
     assert share["violations"] == [{"code": "too_long", "message": reason.message}]
     assert share["intent_url"] is None
     assert share["tracking_url"] is None, "a rejected share has no link to hand out"
+    [rejected] = await h.events("sharing", ShareRejected, lambda e: e.payload.share_id == share["id"])
+    assert (rejected.org_id, rejected.aggregate_id) == (ORG, share["id"])
+    assert (rejected.payload.member_id, rejected.payload.content_id) == ("emp-1", share["content_id"])
+    assert list(rejected.payload.reason_codes) == ["too_long"]
     [requested] = await h.events("sharing", ShareRequested, lambda e: e.payload.share_id == share["id"])
     code = requested.payload.url.rsplit("/", 1)[1]
     assert (await h.client.get(f"/r/{code}", headers=BROWSER)).status_code == 404
@@ -361,6 +419,16 @@ async def test_a_tracking_code_clash_draws_another_code(harness: Harness, monkey
     assert requested.payload.url.endswith("/r/FreshCode1")
 
 
+def continues(carried: str, caused_by: str) -> bool:
+    version, trace_id, parent_id, flags = carried.split("-")
+    cause = caused_by.split("-")
+    return (
+        valid_traceparent(carried) == carried
+        and (version, trace_id, flags) == (cause[0], cause[1], cause[3])
+        and (parent_id != cause[2])
+    )
+
+
 async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> None:
     h = harness
     request_trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -374,7 +442,9 @@ async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> N
     )
     share_id = created.json()["id"]
     [requested] = await h.events("sharing", ShareRequested, lambda e: e.payload.share_id == share_id)
-    assert requested.traceparent == request_trace
+    # The same trace, sampled alike, with the span that emitted the event (this service's, a child
+    # of the caller's) as the parent of what handles it.
+    assert continues(requested.traceparent, request_trace)
 
     envelope = new_envelope(
         ShareDecision(share_id=share_id, outcome=DecisionOutcome.DECISION_OUTCOME_APPROVED),
@@ -385,7 +455,7 @@ async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> N
     )
     await h.producer.send_and_wait(h.topic("policy"), envelope.SerializeToString(), key=share_id.encode())
     [published] = await h.events("sharing", SharePublished, lambda e: e.payload.share_id == share_id)
-    assert published.traceparent == decision_trace
+    assert continues(published.traceparent, decision_trace)
 
     bogus = await h.client.post(
         "/api/v1/shares",
@@ -393,7 +463,9 @@ async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> N
         headers={**employee(h.issuer), "traceparent": "not-a-trace"},
     )
     [untraced] = await h.events("sharing", ShareRequested, lambda e: e.payload.share_id == bogus.json()["id"])
-    assert untraced.traceparent == ""
+    # A malformed traceparent is ignored: the request starts a trace of its own.
+    assert valid_traceparent(untraced.traceparent)
+    assert untraced.traceparent.split("-")[1] != request_trace.split("-")[1]
 
 
 # --- one share per intent: Idempotency-Key and duplicate shares --------------------------------
