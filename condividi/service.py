@@ -22,6 +22,7 @@ from condividi.db import Database, utcnow
 from condividi.errors import install_error_handlers
 from condividi.events import dead_letter_topic, topic_of
 from condividi.identity import TokenVerifier
+from condividi.identity.caller import RosterLookup
 from condividi.kafka import ensure_topics, make_producer
 from condividi.limits import within_limits
 from condividi.observability import (
@@ -209,7 +210,10 @@ def create_service_app(
     routers: Sequence[APIRouter],
     subscriptions: Sequence[Subscription] = (),
     on_startup: Callable[[ServiceRuntime], Any] | None = None,
+    roster: Callable[[ServiceRuntime], RosterLookup] | None = None,
 ) -> ServiceApp:
+    """``roster``: how the service reads the roster's word on a caller (its own copy, see
+    condividi/roster_copy.py); without it, tokens are taken at their word."""
     configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
     configure_tracing(settings)
     runtime = ServiceRuntime(settings)
@@ -237,6 +241,7 @@ def create_service_app(
     app.state.runtime = runtime
     # What the service consumes, for whoever must know it from outside (its Kafka ACLs in deploy/k8s).
     app.state.subscriptions = tuple(subscriptions)
+    app.state.roster = roster(runtime) if roster is not None else None
     app.max_header_bytes = settings.MAX_HEADER_BYTES
     app.max_body_bytes = settings.MAX_BODY_BYTES
     app.state.verifier = TokenVerifier(

@@ -188,6 +188,8 @@ class RunningSystem:
     issuer: Issuer
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Each service's DATABASE_URL, for tests that must see a state no API shows (deleted secrets).
+    databases: dict[str, str] = field(default_factory=dict)
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.logs / f"{name}.log"
@@ -243,6 +245,7 @@ def system(infra: Infra, issuer: Issuer, tmp_path_factory: pytest.TempPathFactor
     namespace = f"e2e-{uuid.uuid4().hex[:8]}"
     databases = {name: infra.new_database(name) for name in processes.SERVICES}
     envs = system_environments(system_wiring(infra, issuer, urls, databases, namespace))
+    running_system.databases.update(databases)
     try:
         for name, port in ports.items():
             running_system.processes[name] = start_process(name, port, envs[name], logs / f"{name}.log")

@@ -26,7 +26,7 @@ from strawberry.extensions import AddValidationRules, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from gateway import live
+from gateway import live, roster
 from gateway.clients import PageQuery, Services
 from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
@@ -75,6 +75,13 @@ from gateway.relay import (
     page_request,
     to_global_id,
 )
+from gateway.roster import (
+    DeactivateMemberInput,
+    DeactivateMemberPayload,
+    IssueProvisioningTokenInput,
+    IssueProvisioningTokenPayload,
+    ProvisioningToken,
+)
 from gateway.types import (
     NODE_FETCHERS,
     REACH_NOTE,
@@ -91,7 +98,6 @@ from gateway.types import (
     Violation,
     network_infos,
     resolver,
-    roles_of,
 )
 from services.content.models import ContentItemPublic
 from services.policy.models import MemberPublic, TeamPublic
@@ -186,7 +192,7 @@ class Query(GovernanceQuery):
         return Me(
             subject=caller.subject,
             org_id=strawberry.ID(str(caller.org_id)),
-            roles=roles_of(caller.roles),
+            token_roles=caller.roles,
             name=caller.name,
             email=caller.email,
         )
@@ -285,6 +291,19 @@ class Query(GovernanceQuery):
     @resolver("The org's totals: shares, clicks and potential reach (admins, managers, curators).")
     async def org_summary(self, info: Info) -> OrgSummary | None:
         return OrgSummary.from_model(await info.context.services.metrics.summary())
+
+    @resolver("The org's SCIM provisioning tokens, oldest first, without their secrets (admins).")
+    async def provisioning_tokens(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[ProvisioningToken] | None:
+        request = page_request("provisioningTokens", first=first, after=after, last=last, before=before)
+        items = await roster.provisioning_tokens(info)
+        return list_connection(request, items, roster.token_position, ProvisioningToken.from_model)
 
 
 # An Idempotency-Key is 1-255 visible ASCII characters (contract 2 of issue 5).
@@ -409,6 +428,22 @@ class Mutation(GovernanceMutation):
             paths,
         )
         return CreateMemberPayload(member=Member.from_model(data) if data is not None else None, errors=errors)
+
+    @mutation(
+        "Offboards a member at once (admins): every service refuses their token from the next event, "
+        "their social connections are deleted and their shares waiting for a decision are rejected."
+    )
+    async def deactivate_member(self, info: Info, input: DeactivateMemberInput) -> DeactivateMemberPayload:
+        return await roster.deactivate_member(info, input)
+
+    @mutation(
+        "Issues a provisioning token for the org's identity provider (admins), or rotates one (`replaces`): "
+        "the secret is in this answer only."
+    )
+    async def issue_provisioning_token(
+        self, info: Info, input: IssueProvisioningTokenInput
+    ) -> IssueProvisioningTokenPayload:
+        return await roster.issue_provisioning_token(info, input)
 
 
 def in_argument_terms(exc: GatewayError) -> GatewayError:

@@ -53,6 +53,11 @@ class OrgA:
     quiz_attempt: str
     # The version in force when asked: the publish case may have put another one in force meanwhile.
     current_policy: Callable[[], str]
+    # The roster (issue 6): a member only the deactivation cases deactivate, and the org's SCIM provisioning
+    # tokens (one only the rotation cases rotate).
+    spare_member: str
+    provisioning_token: str
+    spare_provisioning_token: str
 
 
 def new_member(team_id: str) -> Request:
@@ -148,6 +153,11 @@ def make_org_a(system: RunningSystem) -> OrgA:
         ),
         201,
     )
+    spare_request = new_member(team["id"])
+    spare_member = ok(
+        httpx.post(f"{urls['policy']}{spare_request.path}", json=spare_request.json, headers=headers["admin"]), 201
+    )
+    tokens = [ok(httpx.post(f"{policy}/provisioning-tokens", headers=headers["admin"]), 201)["id"] for _ in range(2)]
     return OrgA(
         org,
         headers,
@@ -166,4 +176,7 @@ def make_org_a(system: RunningSystem) -> OrgA:
         current_policy=lambda: str(
             ok(httpx.get(f"{policy}/policy-status", headers=headers["employee"]), 200)["current"]["id"]
         ),
+        spare_member=spare_member["id"],
+        provisioning_token=tokens[0],
+        spare_provisioning_token=tokens[1],
     )

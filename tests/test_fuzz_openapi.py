@@ -37,8 +37,12 @@ CURSOR_REFUSAL = "400"
 # Refusals the policy service's schema does not state yet (services/policy was another helper's in
 # this change): an email's shape, an http(s) URL, a name that is blank once trimmed.
 POLICY_GAPS = {"members-create": "422", "policy-checks-create": "422", "teams-create": "422"}
-# Across fields, which no schema states: a question's correct options must index its own options.
-CROSS_FIELD = {"training-modules-create": "422"}
+# What no schema states: a question's correct options must index its own options; a CSV file's rows
+# must be the documented columns (an apply with a bad row answers 422 csv_invalid).
+CROSS_FIELD = {"training-modules-create": "422", "roster-import-csv": "422"}
+# Bodies that are text, not JSON: every byte sequence is a string, so there is no schema-violating body
+# to refuse (the fuzzer's "wrong type" bodies are JSON), and the file's own checks report bad rows.
+TEXT_BODIES = {"roster-import-csv"}
 
 
 def keyset_lists(document: dict[str, Any]) -> dict[str, str]:
@@ -63,6 +67,7 @@ def config_file(directory: Path, document: dict[str, Any]) -> Path:
             "[[operations]]",
             f'include-operation-id = "{operation_id}"',
             f"checks.positive_data_acceptance.expected-statuses = [{statuses}]",
+            *(['generation.mode = "positive"'] if operation_id in TEXT_BODIES else []),
             "",
         ]
     path = directory / "schemathesis.toml"

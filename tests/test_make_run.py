@@ -109,6 +109,16 @@ def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
         assert len(items) == 6, "the seeded content"
         assert sum(i["stats"]["shares"] for i in items) > 0, "the seeded shares"
 
+        # The seed's one deactivated member (an employee who shared, then left).
+        admin_token = run_as_printed(printed.replace("curator@demo.condividi.dev", "admin@demo.condividi.dev"))
+        inactive = httpx.get(
+            f"http://127.0.0.1:{ports['policy']}/api/v1/roster/members",
+            params={"active": "false"},
+            headers={"Authorization": f"Bearer {admin_token}"},
+            timeout=10,
+        )
+        assert inactive.status_code == 200, inactive.text
+        assert [m["subject"][:14] for m in inactive.json()["items"]] == ["demo-employee-"], inactive.text
         # The seeded policy, which the staff accepted and the last employees have not; the training module.
         standing = "{ me { policy { required acknowledged current { version } } training { title attempts } } }"
 
@@ -133,16 +143,23 @@ def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
         shares: list[dict[str, Any]] = []
         for user in (u for u in users if u["subject"].startswith("demo-employee-")):
             sharer_token = run_as_printed(printed.replace("curator@demo.condividi.dev", user["email"]))
-            shares = httpx.get(
+            answer = httpx.get(
                 f"http://127.0.0.1:{ports['sharing']}/api/v1/shares",
                 headers={"Authorization": f"Bearer {sharer_token}"},
                 timeout=10,
-            ).json()["items"]
+            )
+            if answer.status_code == 403:
+                # The seed's employee who has left: refused although their token is fresh.
+                assert answer.json()["error"]["code"] == "member_deactivated", answer.text
+                continue
+            shares = answer.json()["items"]
             if any(s.get("tracking_url") for s in shares):
                 break
         links = [s["tracking_url"] for s in shares if s.get("tracking_url")]
         assert links and all(link.startswith(f"{LINKS}/r/") for link in links), shares
-        newest = [u for u in users if u["subject"].startswith("demo-employee-")][-1]
+        # The last employee still in the company (the seed's leaver may be any employee who shared).
+        left = {m["subject"] for m in inactive.json()["items"]}
+        newest = [u for u in users if u["subject"].startswith("demo-employee-") and u["subject"] not in left][-1]
         newcomer = run_as_printed(printed.replace("curator@demo.condividi.dev", newest["email"]))
         assert me(newcomer)["policy"] == {"required": True, "acknowledged": False, "current": {"version": 1}}
 

@@ -84,6 +84,18 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/members/{member_id}"): Case(
         "policy", lambda a: a.member, lambda i: Request(f"/api/v1/members/{i}"), "admin"
     ),
+    ("GET", "/api/v1/roster/members/{member_id}"): Case(
+        "policy", lambda a: a.member, lambda i: Request(f"/api/v1/roster/members/{i}"), "admin"
+    ),
+    ("POST", "/api/v1/roster/members/{member_id}/deactivate"): Case(
+        "policy", lambda a: a.spare_member, lambda i: Request(f"/api/v1/roster/members/{i}/deactivate"), "admin"
+    ),
+    ("POST", "/api/v1/provisioning-tokens/{token_id}/rotate"): Case(
+        "policy",
+        lambda a: a.spare_provisioning_token,
+        lambda i: Request(f"/api/v1/provisioning-tokens/{i}/rotate"),
+        "admin",
+    ),
     ("POST", "/api/v1/shares"): Case(
         "sharing",
         lambda a: a.published_item,

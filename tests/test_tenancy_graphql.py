@@ -99,6 +99,7 @@ NODE_OBJECTS: dict[str, NodeObject] = {
     "policy version": NodeObject("PolicyVersion", lambda a: a.policy_version, "employee"),
     "training module": NodeObject("TrainingModule", lambda a: a.module, "employee"),
     "quiz attempt": NodeObject("QuizAttempt", lambda a: a.quiz_attempt, "employee"),
+    "provisioning token": NodeObject("ProvisioningToken", lambda a: a.provisioning_token, "admin"),
 }
 
 Kind = Literal["query", "mutation", "subscription"]
@@ -210,6 +211,18 @@ CASES: dict[str, Case] = {
             {{ quizAttempt {{ id moduleId }} {_ERRORS} }} }}""",
         ("training module",),
     ),
+    "Mutation.deactivateMember(input.memberId)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ deactivateMember(input: {{memberId: $id}})
+            {{ member {{ id active }} {_ERRORS} }} }}""",
+        ("spare member",),
+    ),
+    "Mutation.issueProvisioningToken(input.replaces)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ issueProvisioningToken(input: {{replaces: $id}})
+            {{ issued {{ replacedId provisioningToken {{ id }} }} {_ERRORS} }} }}""",
+        ("spare provisioning token",),
+    ),
     "Subscription.shareUpdated(id)": Case(
         "subscription", "subscription($id: ID!) { shareUpdated(id: $id) { id status } }", ("share",)
     ),
@@ -223,6 +236,8 @@ SPARE_OBJECTS: dict[str, NodeObject] = {
     "policy draft": NodeObject("PolicyVersion", lambda a: a.policy_draft, "admin"),
     # Asked when the case runs: publishing the draft puts another version in force.
     "policy in force": NodeObject("PolicyVersion", lambda a: a.current_policy(), "employee"),
+    "spare member": NodeObject("Member", lambda a: a.spare_member, "admin"),
+    "spare provisioning token": NodeObject("ProvisioningToken", lambda a: a.spare_provisioning_token, "admin"),
 }
 
 

@@ -230,7 +230,8 @@ async def test_me_answers_from_the_token_and_the_roster(gql: Gql, issuer: Issuer
         "name": "Ada Rossi",
         "email": "ada@acme.example",
     }
-    assert downstream.calls == []
+    # Issue 6: the roles are checked against the caller's roster entry (none yet: the token's stand).
+    assert [c.path for c in downstream.calls] == ["/api/v1/members/me"]
 
     query = "{ me { member { id subject roles team { id name } } } }"
     assert (await gql(query, headers=headers))["data"]["me"] == {"member": None}  # not on the roster yet
@@ -244,6 +245,11 @@ async def test_me_answers_from_the_token_and_the_roster(gql: Gql, issuer: Issuer
         "roles": ["CURATOR", "EMPLOYEE"],
         "team": {"id": gid("Team", team.id), "name": "Sales"},
     }
+
+    # A token claiming more than the roster grants shows only what the roster grants.
+    downstream.add_member("sub-8", roles=["employee"])
+    climber = issuer.headers(org=ORG, roles=["employee", "admin"], subject="sub-8")
+    assert (await gql("{ me { roles } }", headers=climber))["data"]["me"]["roles"] == ["EMPLOYEE"]
 
 
 NODE = """query($id: ID!) { node(id: $id) { __typename id

@@ -5,6 +5,7 @@ import functools
 
 from fastapi import FastAPI
 
+from condividi.roster_copy import lookup_in
 from condividi.service import ServiceRuntime, create_service_app
 from services.sharing.api import router
 from services.sharing.click_filter import ClickFilter, CrawlerCheck, FilterSettings
@@ -30,6 +31,7 @@ def build_app(settings: SharingSettings | None = None) -> FastAPI:
         routers=[router],
         subscriptions=subscriptions(settings),
         on_startup=start_click_recorder,
+        roster=lambda runtime: lookup_in(runtime.db),
     )
     runtime: ServiceRuntime = app.state.runtime
     recorder = ClickRecorder(runtime.db)

@@ -44,6 +44,15 @@ async def test_admin_builds_the_roster_and_a_member_finds_themselves(client: htt
         "name": "Alice Rossi",
         "team_id": team.json()["id"],
         "roles": ["employee", "manager"],
+        # The roster's attributes (issue 6): active, all teams, and what an admin did not give.
+        "active": True,
+        "team_ids": [team.json()["id"]],
+        "location": None,
+        "language": None,
+        "time_zone": None,
+        "department": None,
+        "title": None,
+        "manager_id": None,
     }
 
     me = await client.get("/api/v1/members/me", headers=headers(issuer, org, Role.EMPLOYEE, subject="alice"))

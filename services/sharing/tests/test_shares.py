@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from condividi.contracts.content_pb2 import ContentPublished
-from condividi.contracts.policy_pb2 import DecisionOutcome, ShareDecision, Violation
+from condividi.contracts.policy_pb2 import DecisionOutcome, MemberDeactivated, ShareDecision, Violation
 from condividi.contracts.sharing_pb2 import LinkClicked, SharePublished, ShareRejected, ShareRequested
 from condividi.events import new_envelope, open_envelope, parse_envelope
 from condividi.identity import Role
@@ -699,3 +699,49 @@ async def test_an_unknown_link_answers_a_page_to_a_browser_and_json_otherwise(ha
                 assert response.headers["content-type"] == "application/json"
                 error = response.json()["error"]
                 assert (error["code"], error["request_id"]) == ("not_found", request_id)
+
+
+async def test_a_share_in_review_can_still_be_rejected_but_not_approved_by_a_late_decision(harness: Harness) -> None:
+    """Policy rejects a share waiting for a reviewer when its author is deactivated (issue 6)."""
+    h = harness
+    content_id = await known_content(h)
+    in_review = (
+        await h.client.post(
+            "/api/v1/shares",
+            json={"content_id": content_id, "network": "x", "text": "Review me"},
+            headers=employee(h.issuer),
+        )
+    ).json()
+    await decide(h, in_review["id"], DecisionOutcome.DECISION_OUTCOME_NEEDS_REVIEW)
+    await share_when(h, in_review["id"], "needs_review")
+    await decide(
+        h,
+        in_review["id"],
+        DecisionOutcome.DECISION_OUTCOME_REJECTED,
+        [Violation(code="member_deactivated", message="You are no longer part of the program.")],
+    )
+    rejected = await share_when(h, in_review["id"], "rejected")
+    assert [v["code"] for v in rejected["violations"]] == ["member_deactivated"]
+    await decide(h, in_review["id"], DecisionOutcome.DECISION_OUTCOME_APPROVED)
+    await asyncio.sleep(0.5)
+    assert (await share_when(h, in_review["id"], "rejected"))["tracking_url"] is None
+
+
+async def test_the_kill_switch_deletes_connections_and_refuses_the_token(harness: Harness) -> None:
+    h = harness
+    leaver = employee(h.issuer, "emp-leaver")
+    connected = await h.client.post(
+        "/api/v1/connections", json={"network": "x", "handle": "leaver", "audience_size": 10}, headers=leaver
+    )
+    assert connected.status_code == 201, connected.text
+    await h.publish(
+        "policy", MemberDeactivated(member_id=str(uuid.uuid4()), subject="emp-leaver"), org=ORG, aggregate="m1"
+    )
+    refused = await poll(lambda: h.client.get("/api/v1/connections", headers=leaver), lambda r: r.status_code == 403)
+    assert refused.json()["error"]["code"] == "member_deactivated"
+    runtime = h.client._transport.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.db.read() as session:
+        left = await session.scalar(text("SELECT count(*) FROM social_connections WHERE member_id = 'emp-leaver'"))
+    assert left == 0
+    # A colleague is untouched.
+    assert (await h.client.get("/api/v1/connections", headers=employee(h.issuer, "emp-2"))).status_code == 200
