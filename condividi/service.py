@@ -117,7 +117,9 @@ class ServiceApp(FastAPI):
 
 
 @documents_errors(503)
-def database(request: Request) -> Database:
+async def database(request: Request) -> Database:
+    # async although it awaits nothing: FastAPI runs a plain ``def`` dependency in a worker thread,
+    # two thread hops on every request that takes the database (bench/README.md, the read path).
     db: Database = request.app.state.runtime.db
     return db
 
