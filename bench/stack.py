@@ -96,7 +96,11 @@ def ratio_summary(pairs: list[tuple[float, float]]) -> dict[str, float]:
 
 
 def report(name: str, result: dict[str, object]) -> None:
-    line = {"benchmark": name, "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": git_commit()}
+    line: dict[str, object] = {
+        "benchmark": name,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": git_commit(),
+    }
     line.update(machine())
     line.update(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
