@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each; the median counts")
     parser.add_argument("--quick", action="store_true", help="4 s x 2 rounds")
-    parser.add_argument("--hold", action="store_true", help="keep the stack up after the runs (for profiling)")
+    parser.add_argument("--hold", action="store_true", help="keep the stack up, for a profiler; no result")
     options = parser.parse_args()
     if options.quick:
         options.seconds, options.rounds = 4, 2
@@ -60,6 +60,7 @@ def main() -> None:
         if options.hold:
             print(json.dumps({"content_pid": running.pid("content"), "feed_url": feed_url, "headers": headers}))
             input("profiling: press Enter to stop the stack\n")
+            return  # figures taken beside a profiler are not results
 
     report(
         "reads",

@@ -48,12 +48,21 @@ SERVICES = ("content", "policy", "sharing", "metrics")
 
 
 def git_commit() -> str:
+    """The commit measured, with ``+changes`` when tracked files differ from it (the figure then
+    describes code no commit holds)."""
     try:
-        return subprocess.run(
+        commit = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return f"{commit}+changes" if changed else commit
 
 
 def machine() -> dict[str, object]:

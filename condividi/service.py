@@ -22,7 +22,7 @@ from condividi.events import dead_letter_topic, topic_of
 from condividi.identity import TokenVerifier
 from condividi.kafka import ensure_topics, make_producer
 from condividi.limits import within_limits
-from condividi.observability import RequestContextMiddleware, configure_logging, health_routes
+from condividi.observability import RequestContextMiddleware, configure_logging, freeze_startup_objects, health_routes
 from condividi.openapi import documents_errors, install_openapi, operation_id, package_version
 from condividi.outbox import OutboxRelay
 from condividi.settings import ServiceSettings
@@ -144,6 +144,7 @@ def create_service_app(
         await runtime.start(subscriptions)
         if on_startup is not None:
             await on_startup(runtime)
+        freeze_startup_objects()
         log.info("service started")
         try:
             yield
