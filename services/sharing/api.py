@@ -61,7 +61,7 @@ def share_public(share: Share, settings: SharingSettings) -> SharePublic:
     )
 
 
-async def _settings(request: Request) -> SharingSettings:  # async: no worker thread
+def _settings(request: Request) -> SharingSettings:
     settings: SharingSettings = request.app.state.runtime.settings
     return settings
 
