@@ -176,7 +176,10 @@ def freeze_startup_objects() -> None:
     """Moves everything alive once a process has started (modules, the app, the GraphQL schema, pools)
     out of the garbage collector's reach. Those objects live as long as the process, yet every full
     collection walked them all again; under load that walk was a large share of the gateway's CPU
-    (bench/README.md). Called once, at the end of start-up."""
+    (bench/README.md). Once per process: a test session starting many apps in one process collects
+    and freezes once, not at every start."""
+    if gc.get_freeze_count():
+        return
     gc.collect()
     gc.freeze()
 
