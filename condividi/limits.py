@@ -46,16 +46,28 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code:
         request_id_var.reset(token)
 
 
+async def headers_within_limit(scope: Scope, receive: Receive, send: Send, *, max_header_bytes: int) -> bool:
+    """False when the request's headers are over the limit and it has been refused here: an HTTP request,
+    or a websocket's upgrade (answered with the 431 when the server can send a response in place of the
+    handshake, else closed, which the server turns into a 403)."""
+    if header_bytes(scope) <= max_header_bytes:
+        return True
+    if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1009})
+        return False
+    await _refuse(
+        scope, receive, send, 431, "request_header_fields_too_large",
+        f"the request's headers are larger than {max_header_bytes} bytes",
+    )  # fmt: skip
+    return False
+
+
 async def within_limits(
     scope: Scope, receive: Receive, send: Send, *, max_header_bytes: int, max_body_bytes: int
 ) -> Receive | None:
     """The ``receive`` to go on with (one that counts the body's bytes), or None when the request has
     been refused and answered here."""
-    if header_bytes(scope) > max_header_bytes:
-        await _refuse(
-            scope, receive, send, 431, "request_header_fields_too_large",
-            f"the request's headers are larger than {max_header_bytes} bytes",
-        )  # fmt: skip
+    if not await headers_within_limit(scope, receive, send, max_header_bytes=max_header_bytes):
         return None
     for name, value in scope["headers"]:
         # uvicorn's parsers refuse a Content-Length that is not a number before the app sees it.

@@ -482,9 +482,19 @@ class PolicyClient(ServiceClient):
         return await self._send(GET_POLICY_VERSION, path={"version_id": str(version_id)})
 
     async def publish_policy_version(
-        self, version_id: uuid.UUID, *, requires_acknowledgement: bool, team_ids: list[uuid.UUID]
+        self,
+        version_id: uuid.UUID,
+        *,
+        requires_acknowledgement: bool,
+        team_ids: list[uuid.UUID],
+        locations: list[str] | None = None,
     ) -> PolicyVersionPublic:
-        body = request_body(PolicyPublish, requires_acknowledgement=requires_acknowledgement, team_ids=team_ids)
+        body = request_body(
+            PolicyPublish,
+            requires_acknowledgement=requires_acknowledgement,
+            team_ids=team_ids,
+            locations=locations or [],
+        )
         return await self._send(PUBLISH_POLICY_VERSION, path={"version_id": str(version_id)}, json=body)
 
     async def policy_progress(self, version_id: uuid.UUID) -> PolicyProgressPublic:

@@ -84,7 +84,11 @@ class PolicyVersion(Node):
     status: PolicyStatus
     requires_acknowledgement: bool
     target_team_ids: list[strawberry.ID] = strawberry.field(
-        description="The teams asked to accept it (global ids); empty: everyone."
+        description="The teams asked to accept it (global ids); with targetLocations empty too: everyone."
+    )
+    target_locations: list[str] = strawberry.field(
+        description="The locations whose members are asked to accept it, as the roster writes them (matched "
+        "ignoring case); with targetTeamIds empty too: everyone."
     )
     created_at: datetime
     published_at: datetime | None
@@ -107,6 +111,7 @@ class PolicyVersion(Node):
             status=data.status,
             requires_acknowledgement=data.requires_acknowledgement,
             target_team_ids=[to_global_id("Team", t) for t in data.target_team_ids],
+            target_locations=list(data.target_locations),
             created_at=data.created_at,
             published_at=data.published_at,
         )
@@ -299,7 +304,13 @@ class PublishPolicyVersionInput:
         default=True, description="Members must accept it before they share again."
     )
     team_ids: list[strawberry.ID] = strawberry.field(
-        default_factory=list, description="Ask only these teams (global ids); empty asks everyone."
+        default_factory=list,
+        description="Ask the members of these teams (global ids), and those at `locations`; both empty asks everyone.",
+    )
+    locations: list[str] = strawberry.field(
+        default_factory=list,
+        description="Ask the members at these locations (the roster's `location`, ignoring case), and those of "
+        "`teamIds`; both empty asks everyone.",
     )
 
 
@@ -454,7 +465,10 @@ class GovernanceMutation:
         paths = InputPaths(renames={"version_id": "id", "team_ids": "teamIds"}, not_found=("input", "id"))
         data, errors = await attempt(
             info.context.services.policy.publish_policy_version(
-                raw, requires_acknowledgement=input.requires_acknowledgement, team_ids=[t for t in teams if t]
+                raw,
+                requires_acknowledgement=input.requires_acknowledgement,
+                team_ids=[t for t in teams if t],
+                locations=input.locations,
             ),
             paths,
         )

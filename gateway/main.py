@@ -14,12 +14,14 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.types import Receive, Scope, Send
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from condividi.errors import install_error_handlers
+from condividi.limits import headers_within_limit
 from condividi.observability import RequestContextMiddleware, configure_logging, freeze_startup_objects, health_routes
 from condividi.openapi import install_openapi, operation_id, package_version
 from condividi.tracing import configure_tracing, flush, instrument_app
@@ -67,6 +69,24 @@ class GatewayGraphQLRouter(GraphQLRouter[GatewayContext, None]):
         return ack
 
 
+class GatewayApp(FastAPI):
+    """FastAPI, refusing headers over ``max_header_bytes`` with 431 before anything parses the request,
+    on HTTP and on a websocket's upgrade, as the services do (condividi/limits.py). The body's limit is
+    not checked here: ``/graphql`` reads its body against its own, smaller ``GRAPHQL_MAX_BODY_BYTES``
+    (gateway/http.py), and no other route reads one but the development issuer's, which never runs in
+    production."""
+
+    # Set from the settings by build_app.
+    max_header_bytes: int = 16 * 1024
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not await headers_within_limit(
+            scope, receive, send, max_header_bytes=self.max_header_bytes
+        ):
+            return
+        await super().__call__(scope, receive, send)
+
+
 def _operation_id(route: APIRoute) -> str:
     # strawberry names its routes after its Python methods; name them by what they carry instead.
     if "graphql" in route.tags:
@@ -74,7 +94,7 @@ def _operation_id(route: APIRoute) -> str:
     return operation_id(route)
 
 
-def build_app(settings: GatewaySettings | None = None) -> FastAPI:
+def build_app(settings: GatewaySettings | None = None) -> GatewayApp:
     settings = settings or GatewaySettings()
     configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
     configure_tracing(settings)
@@ -98,13 +118,14 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             flush()
             log.info("gateway stopped")
 
-    app = FastAPI(
+    app = GatewayApp(
         title="Condividi gateway",
         description="The GraphQL API for Condividi's frontends (POST /graphql; GraphiQL in a browser).",
         version=package_version(),
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
     )
+    app.max_header_bytes = settings.MAX_HEADER_BYTES
     # GraphQL takes the caller's token on /graphql; each field decides whether it needs one.
     install_openapi(app, token_optional_paths=("/graphql",))
     app.state.runtime = runtime

@@ -629,19 +629,26 @@ def _member_teams(state: Downstream, subject: str) -> frozenset[uuid.UUID]:
     return frozenset().union(*(_teams_of(m) for m in state.members.values() if m.subject == subject))
 
 
+def _member_location(state: Downstream, subject: str) -> str | None:
+    return next((m.location for m in state.members.values() if m.subject == subject), None)
+
+
+def _target(version: PolicyVersionPublic) -> governance.Target:
+    return governance.Target.of(version.target_team_ids, version.target_locations)
+
+
 def _standing(state: Downstream, subject: str) -> governance.Standing:
     """What the policy service loads (services/policy/standing.py), from the stand-in's state."""
     with state.lock:
         current = _current_policy(state)
         requirement = None
         if current is not None and current.requires_acknowledgement:
-            requirement = governance.PolicyRequirement(
-                current.version, current.content_hash, frozenset(current.target_team_ids)
-            )
+            requirement = governance.PolicyRequirement(current.version, current.content_hash, _target(current))
         return governance.Standing(
             now=datetime.now(UTC),
             policy=requirement,
             team_ids=_member_teams(state, subject),
+            location=_member_location(state, subject),
             acknowledged_hashes=frozenset(
                 a.content_hash for a in state.acknowledgements if a.member_subject == subject
             ),
@@ -659,7 +666,7 @@ def _progress(figures: governance.Progress) -> dict[str, Any]:
 
 
 def _roster(state: Downstream) -> tuple[list[governance.RosterEntry], dict[uuid.UUID, str]]:
-    entries = [governance.RosterEntry(m.subject, _teams_of(m)) for m in state.members.values() if m.active]
+    entries = [governance.RosterEntry(m.subject, _teams_of(m), m.location) for m in state.members.values() if m.active]
     return entries, {t.id: t.name for t in state.teams.values()}
 
 
@@ -680,6 +687,7 @@ async def create_policy_version(request: Request, state: Downstream) -> Response
             status=PolicyStatus.DRAFT,
             requires_acknowledgement=False,
             target_team_ids=[],
+            target_locations=[],
             created_at=datetime.now(UTC),
             published_at=None,
         )
@@ -732,6 +740,7 @@ async def publish_policy_version(request: Request, state: Downstream) -> Respons
             "published_at": datetime.now(UTC),
             "requires_acknowledgement": data["requires_acknowledgement"],
             "target_team_ids": data["team_ids"],
+            "target_locations": governance.distinct_locations(data["locations"]),
         }
     )
     with state.lock:
@@ -747,7 +756,7 @@ async def policy_progress(request: Request, state: Downstream) -> Response:
         return version
     entries, names = _roster(state)
     done = {a.member_subject for a in state.acknowledgements if a.content_hash == version.content_hash}
-    figures = governance.progress(entries, names, done, frozenset(version.target_team_ids))
+    figures = governance.progress(entries, names, done, _target(version))
     return answer(PolicyProgressPublic(policy_version_id=version.id, **_progress(figures)))
 
 
@@ -791,7 +800,7 @@ async def my_policy_status(request: Request, state: Downstream) -> Response:
     return answer(
         MyPolicyStatus(
             current=current,
-            required=standing.policy is not None and standing.policy.applies_to(standing.team_ids),
+            required=standing.policy is not None and standing.policy.applies_to(standing.team_ids, standing.location),
             acknowledged=bool(mine),
             acknowledged_at=min((a.acknowledged_at for a in mine), default=None),
         )

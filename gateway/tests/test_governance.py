@@ -20,7 +20,7 @@ DRAFT = """mutation($input: DraftPolicyVersionInput!) {
 }"""
 PUBLISH = """mutation($input: PublishPolicyVersionInput!) {
   publishPolicyVersion(input: $input) {
-    policyVersion { id status requiresAcknowledgement targetTeamIds }
+    policyVersion { id status requiresAcknowledgement targetTeamIds targetLocations }
     errors { __typename message path ... on ConflictError { code } }
   }
 }"""
@@ -196,3 +196,21 @@ async def test_an_unknown_team_names_the_teams_field(gql: Gql, issuer: Issuer, d
     payload = refused["data"]["publishPolicyVersion"]
     assert payload["policyVersion"] is None
     assert [(e["__typename"], e["path"]) for e in payload["errors"]] == [("NotFoundError", ["input", "teamIds"])]
+
+
+async def test_publishing_for_locations_passes_them_on_and_a_blank_one_names_its_field(
+    gql: Gql, issuer: Issuer, downstream: Downstream
+) -> None:
+    draft = await gql(DRAFT, {"input": {"title": "Social media policy", "body": "Be yourself."}}, headers=admin(issuer))
+    version = draft["data"]["draftPolicyVersion"]["policyVersion"]
+    blank = await gql(PUBLISH, {"input": {"id": version["id"], "locations": ["Milan", " "]}}, headers=admin(issuer))
+    errors = blank["data"]["publishPolicyVersion"]["errors"]
+    assert [(e["__typename"], e["path"]) for e in errors] == [("ValidationError", ["input", "locations", "1"])]
+
+    published = await gql(
+        PUBLISH, {"input": {"id": version["id"], "locations": ["Milan", "MILAN", "Paris"]}}, headers=admin(issuer)
+    )
+    payload = published["data"]["publishPolicyVersion"]
+    assert payload["errors"] == []
+    assert payload["policyVersion"]["targetLocations"] == ["Milan", "Paris"]
+    assert payload["policyVersion"]["targetTeamIds"] == []

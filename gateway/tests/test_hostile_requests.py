@@ -16,7 +16,7 @@ from graphql import get_introspection_query
 from starlette.requests import Request
 from starlette.types import Message
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from condividi.testing import Issuer, running
@@ -133,6 +133,54 @@ async def test_a_websocket_message_nested_too_deeply_closes_as_invalid(server: S
             await asyncio.wait_for(ws.recv(), 5)
 
     assert ws.close_code == 4400  # "not a message": the client's fault, not the server's 1011
+
+
+# --- header size --------------------------------------------------------------------------------
+
+
+def assert_headers_refused(status: int, body: dict[str, Any], headers: httpx.Headers) -> None:
+    assert status == 431, body
+    assert body["error"]["code"] == "request_header_fields_too_large"
+    assert body["error"]["request_id"] == headers["x-request-id"] != ""
+
+
+async def test_headers_over_the_limit_are_refused_before_parsing(server: ServerThread, issuer: Issuer) -> None:
+    """The gateway's default MAX_HEADER_BYTES (16 KiB), as the services: a 64 KiB header answers 431 in
+    the one error shape, and the gateway goes on answering."""
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        huge = await client.post(
+            "/graphql", content=padded(100), headers=request_headers(issuer, **{"X-Pad": "x" * 64 * 1024})
+        )
+        fits = await client.post(
+            "/graphql", content=padded(100), headers=request_headers(issuer, **{"X-Pad": "x" * 8 * 1024})
+        )
+        health = await client.get("/healthz", headers={"User-Agent": "u" * 64 * 1024})
+        healthy = await client.get("/healthz")
+
+    assert_headers_refused(huge.status_code, huge.json(), huge.headers)
+    assert fits.status_code == 200, fits.text
+    assert fits.json() == {"data": {"me": {"subject": "employee-1"}}}
+    assert_headers_refused(health.status_code, health.json(), health.headers)
+    assert healthy.status_code == 200, healthy.text
+
+
+async def test_headers_over_the_limit_refuse_the_websocket_upgrade(server: ServerThread, issuer: Issuer) -> None:
+    # Several headers of 4 KiB: the websocket's own parser refuses a single line over 8 KiB itself.
+    padding = {f"X-Pad-{i}": "x" * 4096 for i in range(16)}
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(
+            ws_url(server), subprotocols=[Subprotocol("graphql-transport-ws")], additional_headers=padding
+        ):
+            pass
+    response = refused.value.response
+    assert_headers_refused(
+        response.status_code, json.loads(response.body or b"{}"), httpx.Headers(dict(response.headers.raw_items()))
+    )
+
+    token = employee_headers(issuer)["Authorization"]
+    async with connect(ws_url(server), subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": token}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
 
 
 # --- body size ----------------------------------------------------------------------------------

@@ -32,27 +32,63 @@ def content_hash(title: str, body: str) -> str:
     return hashlib.sha256(f"{title}\n\n{body}".encode()).hexdigest()
 
 
+def location_key(location: str) -> str:
+    """How a location is compared: an IdP writes "Milan", a CSV "milan ", an admin "MILAN"."""
+    return location.strip().casefold()
+
+
+def distinct_locations(places: Iterable[str]) -> list[str]:
+    """Each place once (by ``location_key``), in the order and spelling first given."""
+    kept: dict[str, str] = {}
+    for place in places:
+        kept.setdefault(location_key(place), place)
+    return list(kept.values())
+
+
+@dataclass(frozen=True)
+class Target:
+    """Whom a policy version asks to accept it: everyone when it names nobody, else the members of one of
+    its teams and the members at one of its locations (keys by ``location_key``)."""
+
+    team_ids: frozenset[uuid.UUID] = frozenset()
+    locations: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, team_ids: Iterable[uuid.UUID] = (), locations: Iterable[str] = ()) -> Target:
+        return cls(frozenset(team_ids), frozenset(location_key(place) for place in locations))
+
+    @property
+    def everyone(self) -> bool:
+        return not self.team_ids and not self.locations
+
+    def at_location(self, member_location: str | None) -> bool:
+        return member_location is not None and location_key(member_location) in self.locations
+
+    def includes(self, member_team_ids: Collection[uuid.UUID], member_location: str | None) -> bool:
+        return self.everyone or not self.team_ids.isdisjoint(member_team_ids) or self.at_location(member_location)
+
+
 @dataclass(frozen=True)
 class PolicyRequirement:
     """The current published policy version, when it asks for acknowledgement."""
 
     version: int
     content_hash: str
-    # Empty: everyone in the org. Otherwise only members of one of these teams.
-    team_ids: frozenset[uuid.UUID] = frozenset()
+    target: Target = Target()
 
-    def applies_to(self, member_team_ids: Collection[uuid.UUID]) -> bool:
-        return not self.team_ids or not self.team_ids.isdisjoint(member_team_ids)
+    def applies_to(self, member_team_ids: Collection[uuid.UUID], member_location: str | None = None) -> bool:
+        return self.target.includes(member_team_ids, member_location)
 
 
 def policy_violations(
     requirement: PolicyRequirement | None,
     member_team_ids: Collection[uuid.UUID],
     acknowledged_hashes: Collection[str],
+    member_location: str | None = None,
 ) -> list[Violation]:
     """Rejects sharing until the member has accepted the current required version. An acknowledgement
     counts by content hash: accepting a version accepts exactly that text."""
-    if requirement is None or not requirement.applies_to(member_team_ids):
+    if requirement is None or not requirement.applies_to(member_team_ids, member_location):
         return []
     if requirement.content_hash in acknowledged_hashes:
         return []
@@ -117,6 +153,7 @@ class Standing:
     now: datetime
     policy: PolicyRequirement | None = None
     team_ids: frozenset[uuid.UUID] = frozenset()
+    location: str | None = None
     acknowledged_hashes: frozenset[str] = frozenset()
     modules: tuple[ModuleRule, ...] = ()
     certifications: Mapping[uuid.UUID, datetime | None] = field(default_factory=dict)
@@ -126,7 +163,7 @@ class Standing:
     def violations(self, network: str) -> list[Violation]:
         required = required_modules(network, self.modules, self.also_required)
         return [
-            *policy_violations(self.policy, self.team_ids, self.acknowledged_hashes),
+            *policy_violations(self.policy, self.team_ids, self.acknowledged_hashes, self.location),
             *certification_violations(required, self.certifications, self.now),
         ]
 
@@ -191,6 +228,7 @@ def is_current(expires_at: datetime | None, now: datetime) -> bool:
 class RosterEntry:
     subject: str
     team_ids: frozenset[uuid.UUID]
+    location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -208,16 +246,19 @@ def progress_by_team(
     roster: Iterable[RosterEntry],
     team_names: Mapping[uuid.UUID, str],
     done: Collection[str],
-    targeted: frozenset[uuid.UUID] = frozenset(),
+    target: Target = Target(),
 ) -> list[TeamProgress]:
-    """Of the members concerned (everyone, or those of the ``targeted`` teams), how many are ``done``,
-    team by team. A member of two teams counts in both; only the targeted teams are listed when there is a
-    target. Teams by name, the members of no team last."""
+    """Of the members concerned (everyone, or those the ``target`` names), how many are ``done``, team by
+    team. A member of two teams counts in both. A member concerned by their location counts in all their
+    teams; one concerned only by their teams, in the targeted ones (so a target of teams alone lists only
+    those). Teams by name, the members of no team last."""
     counts: dict[uuid.UUID | None, list[int]] = {}
     for entry in roster:
+        if not target.includes(entry.team_ids, entry.location):
+            continue
         teams: Iterable[uuid.UUID | None] = entry.team_ids or {None}
-        if targeted:
-            teams = [t for t in teams if t in targeted]
+        if not target.everyone and not target.at_location(entry.location):
+            teams = [t for t in teams if t in target.team_ids]
         for team in teams:
             tally = counts.setdefault(team, [0, 0])
             tally[0] += 1
@@ -240,12 +281,11 @@ def progress(
     roster: Iterable[RosterEntry],
     team_names: Mapping[uuid.UUID, str],
     done: Collection[str],
-    targeted: frozenset[uuid.UUID] = frozenset(),
+    target: Target = Target(),
 ) -> Progress:
-    entries = list(roster)
-    concerned = [e for e in entries if not targeted or not targeted.isdisjoint(e.team_ids)]
+    concerned = [e for e in roster if target.includes(e.team_ids, e.location)]
     finished = sum(e.subject in done for e in concerned)
-    return Progress(len(concerned), finished, progress_by_team(concerned, team_names, done, targeted))
+    return Progress(len(concerned), finished, progress_by_team(concerned, team_names, done, target))
 
 
 ACKNOWLEDGEMENT_COLUMNS = (

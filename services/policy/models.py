@@ -363,8 +363,13 @@ class PolicyVersion(SQLModel, table=True):
     content_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     status: PolicyStatus = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     requires_acknowledgement: bool = False
-    # Empty: the acknowledgement is asked of everyone; otherwise of the members of these teams.
+    # Both empty: the acknowledgement is asked of everyone; otherwise of the members of these teams and
+    # of those at these locations (matched ignoring case, governance.Target).
     target_team_ids: list[uuid.UUID] = Field(sa_column=sa.Column(postgresql.ARRAY(sa.Uuid), nullable=False))
+    target_locations: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(postgresql.ARRAY(sa.String(200)), nullable=False, server_default="{}"),
+    )
     created_by: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     published_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
@@ -454,6 +459,7 @@ Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 # request from storing megabytes.
 Markdown = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
 MAX_TARGET_TEAMS = 200
+MAX_TARGET_LOCATIONS = 200
 
 
 class _Strict(BaseModel):
@@ -481,7 +487,13 @@ class PolicyPublish(_Strict):
     team_ids: list[uuid.UUID] = PydanticField(
         default_factory=list,
         max_length=MAX_TARGET_TEAMS,
-        description="Ask only the members of these teams; empty asks everyone.",
+        description="Ask the members of these teams (and those at `locations`); both empty asks everyone.",
+    )
+    locations: list[Name] = PydanticField(
+        default_factory=list,
+        max_length=MAX_TARGET_LOCATIONS,
+        description="Ask the members at these locations, as the roster writes them, ignoring case "
+        "(and those of `team_ids`); both empty asks everyone.",
     )
 
 
@@ -494,6 +506,7 @@ class PolicyVersionPublic(BaseModel):
     status: PolicyStatus
     requires_acknowledgement: bool
     target_team_ids: list[uuid.UUID]
+    target_locations: list[str]
     created_at: datetime
     published_at: datetime | None
 

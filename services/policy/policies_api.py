@@ -34,7 +34,7 @@ from services.policy.models import (
     Team,
     TeamProgressPublic,
 )
-from services.policy.standing import current_policy, member_team_ids, requirement_of, roster
+from services.policy.standing import current_policy, member_placement, requirement_of, roster, target_of
 
 router = APIRouter(prefix="/api/v1", route_class=DocumentedRoute)
 
@@ -69,6 +69,7 @@ async def draft_policy_version(body: PolicyVersionCreate, caller: Admin, db: Dat
             status=PolicyStatus.DRAFT,
             requires_acknowledgement=False,
             target_team_ids=[],
+            target_locations=[],
             created_by=caller.subject,
             created_at=utcnow(),
         )
@@ -118,8 +119,9 @@ async def publish_policy_version(
     version_id: uuid.UUID, body: PolicyPublish, caller: Admin, db: DatabaseDep
 ) -> PolicyVersionPublic:
     """Makes a draft the policy in force. With ``requires_acknowledgement`` the members concerned (everyone,
-    or the members of ``team_ids``) cannot share until they have accepted it."""
+    or the members of ``team_ids`` and those at ``locations``) cannot share until they have accepted it."""
     team_ids = list(dict.fromkeys(body.team_ids))
+    locations = governance.distinct_locations(body.locations)
     async with db.unit_of_work() as uow:
         version = await uow.session.get(PolicyVersion, version_id, with_for_update=True)
         if version is None or version.org_id != caller.org_id:
@@ -137,6 +139,7 @@ async def publish_policy_version(
         version.published_at = utcnow()
         version.requires_acknowledgement = body.requires_acknowledgement
         version.target_team_ids = team_ids
+        version.target_locations = locations
     return version_public(version)
 
 
@@ -156,7 +159,7 @@ async def policy_progress(version_id: uuid.UUID, caller: Admin, db: DatabaseDep)
                 col(PolicyAcknowledgement.content_hash) == version.content_hash,
             )
         )
-        figures = governance.progress(entries, names, set(done.all()), frozenset(version.target_team_ids))
+        figures = governance.progress(entries, names, set(done.all()), target_of(version))
     return PolicyProgressPublic(policy_version_id=version.id, **progress_fields(figures))
 
 
@@ -272,7 +275,7 @@ async def my_policy_status(caller: CallerDep, db: DatabaseDep) -> MyPolicyStatus
         if current is None:
             return MyPolicyStatus(current=None, required=False, acknowledged=False, acknowledged_at=None)
         requirement = requirement_of(current)
-        teams = await member_team_ids(session, caller.org_id, caller.subject)
+        teams, location = await member_placement(session, caller.org_id, caller.subject)
         acknowledged_at = await session.scalar(
             select(func.min(PolicyAcknowledgement.acknowledged_at)).where(
                 col(PolicyAcknowledgement.org_id) == caller.org_id,
@@ -282,7 +285,7 @@ async def my_policy_status(caller: CallerDep, db: DatabaseDep) -> MyPolicyStatus
         )
     return MyPolicyStatus(
         current=version_public(current),
-        required=requirement is not None and requirement.applies_to(teams),
+        required=requirement is not None and requirement.applies_to(teams, location),
         acknowledged=acknowledged_at is not None,
         acknowledged_at=acknowledged_at,
     )

@@ -37,15 +37,23 @@ async def current_policy(session: AsyncSession, org_id: uuid.UUID) -> PolicyVers
 def requirement_of(policy: PolicyVersion | None) -> governance.PolicyRequirement | None:
     if policy is None or not policy.requires_acknowledgement:
         return None
-    return governance.PolicyRequirement(policy.version, policy.content_hash, frozenset(policy.target_team_ids))
+    return governance.PolicyRequirement(policy.version, policy.content_hash, target_of(policy))
 
 
-async def member_team_ids(session: AsyncSession, org_id: uuid.UUID, subject: str) -> frozenset[uuid.UUID]:
-    """The member's teams on the roster (all of them, ``team_ids``); none for someone the roster does not
-    know (yet)."""
-    query = select(Member.team_id, Member.team_ids).where(col(Member.org_id) == org_id, col(Member.subject) == subject)
+def target_of(policy: PolicyVersion) -> governance.Target:
+    return governance.Target.of(policy.target_team_ids, policy.target_locations)
+
+
+async def member_placement(
+    session: AsyncSession, org_id: uuid.UUID, subject: str
+) -> tuple[frozenset[uuid.UUID], str | None]:
+    """The member's teams on the roster (all of them, ``team_ids``) and location; none for someone the
+    roster does not know (yet)."""
+    query = select(Member.team_id, Member.team_ids, Member.location).where(
+        col(Member.org_id) == org_id, col(Member.subject) == subject
+    )
     row = (await session.execute(query)).first()
-    return _teams_of(row[0], row[1]) if row is not None else frozenset()
+    return (_teams_of(row[0], row[1]), row[2]) if row is not None else (frozenset(), None)
 
 
 def _teams_of(team_id: uuid.UUID | None, team_ids: list[uuid.UUID] | None) -> frozenset[uuid.UUID]:
@@ -73,10 +81,12 @@ async def load_standing(
     held = await session.scalars(
         select(Certification).where(col(Certification.org_id) == org_id, col(Certification.member_subject) == subject)
     )
+    team_ids, location = await member_placement(session, org_id, subject)
     return governance.Standing(
         now=utcnow(),
         policy=requirement_of(policy),
-        team_ids=await member_team_ids(session, org_id, subject),
+        team_ids=team_ids,
+        location=location,
         acknowledged_hashes=frozenset(acknowledged.all()),
         modules=tuple(governance.ModuleRule(m.id, m.title, frozenset(m.required_for_networks)) for m in modules),
         certifications={c.module_id: c.expires_at for c in held.all()},
@@ -85,15 +95,19 @@ async def load_standing(
 
 
 async def roster(session: AsyncSession, org_id: uuid.UUID) -> tuple[list[governance.RosterEntry], dict[uuid.UUID, str]]:
-    """The org's active members with their teams, and the teams' names, for the progress figures. A
+    """The org's active members with their teams and location, and the teams' names, for the progress
+    figures. A
     deactivated member can no longer acknowledge or train, so they are not counted as still to do."""
     members = (
         await session.execute(
-            select(Member.subject, Member.team_id, Member.team_ids).where(
+            select(Member.subject, Member.team_id, Member.team_ids, Member.location).where(
                 col(Member.org_id) == org_id, col(Member.active).is_(True)
             )
         )
     ).all()
     teams = (await session.execute(select(Team.id, Team.name).where(col(Team.org_id) == org_id))).all()
-    entries = [governance.RosterEntry(subject, _teams_of(team_id, team_ids)) for subject, team_id, team_ids in members]
+    entries = [
+        governance.RosterEntry(subject, _teams_of(team_id, team_ids), location)
+        for subject, team_id, team_ids, location in members
+    ]
     return entries, {team_id: name for team_id, name in teams}

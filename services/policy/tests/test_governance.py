@@ -15,6 +15,7 @@ from services.policy.governance import (
     Question,
     RosterEntry,
     Standing,
+    Target,
     TeamProgress,
 )
 
@@ -22,7 +23,9 @@ NOW = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
 SALES, ENGINEERING, LEGAL = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 HASH_V3 = governance.content_hash("Social media policy", "Be kind.")
 EVERYONE_V3 = PolicyRequirement(3, HASH_V3)
-SALES_V3 = PolicyRequirement(3, HASH_V3, frozenset({SALES}))
+SALES_V3 = PolicyRequirement(3, HASH_V3, Target.of({SALES}))
+MILAN_V3 = PolicyRequirement(3, HASH_V3, Target.of(locations={"Milan"}))
+SALES_OR_MILAN_V3 = PolicyRequirement(3, HASH_V3, Target.of({SALES}, {" MILAN ", "Paris"}))
 ACCEPT_V3 = "Read and accept the social media policy (v3) before sharing."
 
 
@@ -59,6 +62,58 @@ def test_policy_violations(
     violations = governance.policy_violations(requirement, teams, acknowledged)
     assert [v.message for v in violations] == expected
     assert all(v.code == governance.POLICY_NOT_ACKNOWLEDGED for v in violations)
+
+
+@pytest.mark.parametrize(
+    ("requirement", "teams", "location", "asked"),
+    [
+        (EVERYONE_V3, set(), None, True),
+        (EVERYONE_V3, set(), "Milan", True),
+        (MILAN_V3, set(), "Milan", True),
+        (MILAN_V3, set(), "mILAN", True),
+        (MILAN_V3, set(), "  milan ", True),
+        (MILAN_V3, {SALES}, "Paris", False),
+        (MILAN_V3, set(), None, False),
+        (MILAN_V3, set(), "Milano", False),
+        (SALES_OR_MILAN_V3, {SALES}, None, True),
+        (SALES_OR_MILAN_V3, {ENGINEERING}, "milan", True),
+        (SALES_OR_MILAN_V3, {ENGINEERING}, "PARIS", True),
+        (SALES_OR_MILAN_V3, {ENGINEERING}, "Berlin", False),
+        (SALES_OR_MILAN_V3, set(), None, False),
+        (SALES_V3, {ENGINEERING}, "Milan", False),
+    ],
+    ids=[
+        "everyone, nowhere",
+        "everyone, somewhere",
+        "location, same spelling",
+        "location, other case",
+        "location, padded",
+        "location, elsewhere though in a team",
+        "location, member has none",
+        "location, a longer name is another place",
+        "teams or locations, by team",
+        "teams or locations, by location",
+        "teams or locations, by the other location",
+        "teams or locations, neither",
+        "teams or locations, no team and no location",
+        "teams only, a location does not count",
+    ],
+)
+def test_policy_asks_the_members_of_its_teams_or_at_its_locations(
+    requirement: PolicyRequirement, teams: set[uuid.UUID], location: str | None, asked: bool
+) -> None:
+    violations = governance.policy_violations(requirement, teams, set(), location)
+    assert [v.message for v in violations] == ([ACCEPT_V3] if asked else [])
+    standing = Standing(now=NOW, policy=requirement, team_ids=frozenset(teams), location=location)
+    assert [v.message for v in standing.violations("bluesky")] == ([ACCEPT_V3] if asked else [])
+
+
+def test_distinct_locations_keep_the_first_spelling_once() -> None:
+    assert governance.distinct_locations(["Milan", "Paris", "MILAN", "paris ", "Berlin"]) == [
+        "Milan",
+        "Paris",
+        "Berlin",
+    ]
 
 
 BRAND = ModuleRule(uuid.uuid4(), "Brand basics", frozenset({"linkedin"}))
@@ -216,9 +271,54 @@ def test_progress_for_everyone_counts_each_team_and_each_member_once() -> None:
 
 
 def test_progress_of_a_targeted_version_counts_only_the_targeted_teams() -> None:
-    figures = governance.progress(ROSTER, NAMES, {"bob"}, frozenset({SALES, LEGAL}))
+    figures = governance.progress(ROSTER, NAMES, {"bob"}, Target.of({SALES, LEGAL}))
     assert (figures.members, figures.done) == (2, 1)
     assert figures.teams == [TeamProgress(SALES, "Sales", 2, 1)]
+
+
+PLACED = [
+    RosterEntry("ada", frozenset({SALES}), "Milan"),
+    RosterEntry("bob", frozenset({SALES, ENGINEERING}), "Paris"),
+    RosterEntry("cy", frozenset({ENGINEERING}), "milan"),
+    RosterEntry("dee", frozenset(), "MILAN"),
+    RosterEntry("eve", frozenset({ENGINEERING}), None),
+]
+
+
+@pytest.mark.parametrize(
+    ("target", "members", "done", "teams"),
+    [
+        # At Milan, whatever the case: ada, cy, dee, each in all their teams.
+        (
+            Target.of(locations={"Milan"}),
+            3,
+            2,
+            [
+                TeamProgress(ENGINEERING, "engineering", 1, 1),
+                TeamProgress(SALES, "Sales", 1, 0),
+                TeamProgress(None, governance.NO_TEAM, 1, 1),
+            ],
+        ),
+        # Sales (ada, bob) or Milan (ada, cy, dee): bob counts in Sales only, the Milanese everywhere.
+        (
+            Target.of({SALES}, {"milan"}),
+            4,
+            2,
+            [
+                TeamProgress(ENGINEERING, "engineering", 1, 1),
+                TeamProgress(SALES, "Sales", 2, 0),
+                TeamProgress(None, governance.NO_TEAM, 1, 1),
+            ],
+        ),
+        (Target.of(locations={"Rome"}), 0, 0, []),
+    ],
+    ids=["a location", "a team or a location", "a location where nobody is"],
+)
+def test_progress_of_a_version_targeting_locations(
+    target: Target, members: int, done: int, teams: list[TeamProgress]
+) -> None:
+    figures = governance.progress(PLACED, NAMES, {"cy", "dee"}, target)
+    assert (figures.members, figures.done, figures.teams) == (members, done, teams)
 
 
 def test_the_csv_export_is_rfc_4180_and_defuses_formulas() -> None:

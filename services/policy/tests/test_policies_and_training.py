@@ -341,3 +341,50 @@ async def test_targeting_reads_every_roster_team_and_progress_leaves_out_the_dea
         "done": 0,
         "teams": [{"team_id": teams["Leadership"], "team_name": "Leadership", "members": 1, "done": 0}],
     }
+
+
+async def test_a_version_targeting_locations_asks_the_members_there_whatever_the_case(
+    client: httpx.AsyncClient, issuer: Issuer
+) -> None:
+    org = new_org()
+    admin = headers(issuer, org, Role.ADMIN, subject="admin")
+    roster_csv = (
+        "email,name,teams,location\n"
+        "ann@acme.example,Ann,Sales,Milan\n"
+        "carl@acme.example,Carl,Sales,Paris\n"
+        "dan@acme.example,Dan,,milan\n"
+    )
+    imported = await client.post(
+        "/api/v1/roster/imports",
+        params={"dry_run": "false"},
+        content=roster_csv.encode(),
+        headers={**admin, "Content-Type": "text/csv"},
+    )
+    assert ok(imported)["created"] == 3
+    teams = {t["name"]: t["id"] for t in ok(await client.get("/api/v1/teams", headers=admin))["items"]}
+    draft = ok(await client.post("/api/v1/policy-versions", json=POLICY, headers=admin), 201)
+    publish = f"/api/v1/policy-versions/{draft['id']}/publish"
+    blank = ok(await client.post(publish, json={"locations": [" "]}, headers=admin), 422)
+    assert blank["error"]["details"][0]["loc"] == ["body", "locations", 0]
+    version = ok(await client.post(publish, json={"locations": ["MILAN", "Milan"]}, headers=admin))
+    assert (version["target_locations"], version["target_team_ids"]) == (["MILAN"], [])
+
+    ann, carl, dan = (
+        headers(issuer, org, Role.EMPLOYEE, subject=f"{name}@acme.example") for name in ("ann", "carl", "dan")
+    )
+    assert (await check(client, ann))["allowed"] is False
+    assert (await check(client, dan))["allowed"] is False
+    assert (await check(client, carl))["allowed"] is True
+    assert ok(await client.get("/api/v1/policy-status", headers=carl))["required"] is False
+    ok(await client.post("/api/v1/policy-acknowledgements", json={"policy_version_id": draft["id"]}, headers=dan), 201)
+    assert (await check(client, dan))["allowed"] is True
+
+    assert ok(await client.get(f"{publish.removesuffix('/publish')}/progress", headers=admin)) == {
+        "policy_version_id": draft["id"],
+        "members": 2,
+        "done": 1,
+        "teams": [
+            {"team_id": teams["Sales"], "team_name": "Sales", "members": 1, "done": 0},
+            {"team_id": None, "team_name": "No team", "members": 1, "done": 1},
+        ],
+    }
