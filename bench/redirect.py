@@ -196,6 +196,8 @@ def main() -> None:
                         "DATABASE_URL": postgres.url("sharing"),
                         "PUBLIC_BASE_URL": urls["sharing"],
                         "CLICK_HASH_SALT": uuid.uuid4().hex,
+                        # Clicks go through the spool and the click shipper, as in production.
+                        "CLICK_SPOOL_DIR": str(work / "clicks"),
                         # wrk is one visitor clicking one link as fast as it can: with the repeat window
                         # and the rate limits on, every request after the first would be filtered and
                         # the benchmark would measure no counting at all. Off, every request is counted.

@@ -1,8 +1,9 @@
 """Tracking links and the click redirect ``GET /r/{code}``: the one hot path of the system.
 
 It runs as plain ASGI in front of FastAPI's routing (which costs several times a bare handler), keeps
-links in memory (they never change once made), and records clicks through the outbox with group
-commit: the redirect answers at once and clicks are written to the outbox in batches behind it.
+links in memory (they never change once made), and records each counted click in the click spool before
+it answers (``spool.py``; a shipper process publishes them), or, without a spool directory, queues it
+for the outbox, written in batches behind the redirect.
 Which requests count as clicks is decided in ``click_filter``.
 """
 
@@ -42,6 +43,7 @@ from services.sharing.click_filter import (
     visitor_digest,
 )
 from services.sharing.models import CatalogItem, Share, ShareStatus
+from services.sharing.spool import ClickSpool, link_prefix
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ CLICKS = Counter("clicks_total", "Tracking-link requests", ["outcome"])
 _UNKNOWN = CLICKS.labels("unknown")
 _NOT_COUNTED = CLICKS.labels("not_counted")  # crawlers, previews, programs, HEAD, no user agent
 _FILTERED = {outcome: CLICKS.labels(outcome) for outcome in (REPEAT, VISITOR_RATE, LINK_RATE)}
+_COUNTED = CLICKS.labels("counted")
+_LOST = CLICKS.labels("lost")
 _NS_PER_DAY = 86_400 * 1_000_000_000
 
 _CODE = re.compile(r"[A-Za-z0-9_-]{4,32}")
@@ -93,6 +97,7 @@ class LinkTarget:
     member_id: str
     network: str
     location: bytes  # the redirect target, UTM included, ready for the Location header
+    tracking_code: str = ""
 
     @cached_property
     def share_key(self) -> str:
@@ -101,6 +106,21 @@ class LinkTarget:
     @cached_property
     def content_key(self) -> str:
         return str(self.content_id)
+
+    @cached_property
+    def spool_prefix(self) -> bytes:
+        """What every spooled click of this link carries (spool.link_prefix), serialised once."""
+        return link_prefix(self.org_id, self.click())
+
+    def click(self, visitor_hash: str = "") -> LinkClicked:
+        return LinkClicked(
+            tracking_code=self.tracking_code,
+            share_id=self.share_key,
+            content_id=self.content_key,
+            member_id=self.member_id,
+            network=self.network,
+            visitor_hash=visitor_hash,
+        )
 
 
 class LinkDirectory:
@@ -133,6 +153,7 @@ class LinkDirectory:
             member_id=share.member_id,
             network=share.network,
             location=with_utm(url, network=share.network, share_id=share.id).encode(),
+            tracking_code=code,
         )
         self._cache[code] = target
         if len(self._cache) > self.capacity:
@@ -191,6 +212,9 @@ class ClickRecorder:
         self._queue.append(envelope)
         self._wake.set()
 
+    def count(self, target: LinkTarget, visitor: bytes, at_ns: int) -> None:
+        self.record(target.click(visitor.hex()), target, at_ns)
+
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
@@ -225,6 +249,27 @@ class ClickRecorder:
         async with self.db.unit_of_work(skip_existing_events=skip_existing) as uow:
             for envelope in batch:
                 uow.add(envelope)
+
+
+class SpoolRecorder:
+    """Writes each counted click to the spool before its redirect is answered (services/sharing/spool.py);
+    the click shipper takes them from there to Kafka."""
+
+    def __init__(self, spool: ClickSpool) -> None:
+        self.spool = spool
+
+    def count(self, target: LinkTarget, visitor: bytes, at_ns: int) -> None:
+        try:
+            self.spool.append(at_ns, visitor, target.spool_prefix)
+        except OSError:
+            # The disk is full or gone: the visitor still gets their redirect, the click is counted lost.
+            _LOST.inc()
+            log.exception("click could not be spooled")
+            return
+        _COUNTED.inc()
+
+
+ClickSink = ClickRecorder | SpoolRecorder
 
 
 def _quality(accept: str, media_type: str) -> float:
@@ -291,7 +336,7 @@ class ClickRedirect:
         self,
         *,
         directory: LinkDirectory,
-        recorder: ClickRecorder,
+        recorder: ClickSink,
         salt: str,
         click_filter: ClickFilter,
         crawler_check: CrawlerCheck | None = None,
@@ -358,12 +403,4 @@ class ClickRedirect:
         if filtered is not None:
             _FILTERED[filtered].inc()
             return
-        click = LinkClicked(
-            tracking_code=code,
-            share_id=target.share_key,
-            content_id=target.content_key,
-            member_id=target.member_id,
-            network=target.network,
-            visitor_hash=visitor.hex(),
-        )
-        self.recorder.record(click, target, at_ns)
+        self.recorder.count(target, visitor, at_ns)

@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from condividi.settings import ServiceSettings
@@ -35,6 +37,19 @@ class SharingSettings(ServiceSettings):
     # At shutdown, the clicks still queued are written for up to this long (through a database
     # failover, if one is under way), before the outbox relay drains (OUTBOX_DRAIN_SECONDS).
     CLICK_DRAIN_SECONDS: float = 10.0
+    # Where counted clicks are spooled before the click shipper publishes them (services/sharing/spool.py):
+    # a directory only this sharing process writes (on Kubernetes an emptyDir shared with the shipper's
+    # sidecar). Empty: clicks are queued in memory and written to the outbox in batches instead.
+    CLICK_SPOOL_DIR: str = ""
+    # "child": sharing starts the shipper as a process of its own; "external": something else runs it
+    # (the sidecar container on Kubernetes).
+    CLICK_SHIPPER: Literal["child", "external"] = "child"
+    # A spooled click reaches the disk itself (fsync) at most this long after its redirect; a SIGKILL of
+    # the process loses nothing either way (the kernel has it), a crash of the machine this much.
+    CLICK_SPOOL_FSYNC_SECONDS: float = Field(default=1.0, gt=0)
+    CLICK_SPOOL_SEGMENT_BYTES: int = Field(default=64 * 1024 * 1024, ge=4096)
+    CLICK_SHIPPER_POLL_SECONDS: float = Field(default=0.05, gt=0)
+    CLICK_SHIPPER_REQUEST_TIMEOUT_MS: int = Field(default=10_000, ge=100)
 
     @model_validator(mode="after")
     def _real_salt_outside_development(self) -> "SharingSettings":
