@@ -235,6 +235,8 @@ def system(infra: Infra, issuer: Issuer, tmp_path_factory: pytest.TempPathFactor
             "CONTENT_SERVICE_URL": urls["content"],
             "CLICK_HASH_SALT": uuid.uuid4().hex,
             "SECRET_ENCRYPTION_KEY": "pK0m1I5Jk0l2c2c1r0Q8nq6N3V6x1wH2pM3b4Z5c6d8=",
+            # Clicks through the spool and the click shipper (sharing's child process), as make run does.
+            "CLICK_SPOOL_DIR": str(tmp_path_factory.mktemp("clicks")),
         }
     )
     try:

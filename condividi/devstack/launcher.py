@@ -162,6 +162,8 @@ class StackConfig:
     secrets: Secrets
     # PUBLIC_BASE_URL from the developer's environment (a tunnel, a local short-link host), if any.
     link_base_url: str | None = None
+    # Where sharing spools counted clicks for its click shipper (kept across runs, like the outbox).
+    click_spool_dir: Path | None = None
 
     def spec(self, name: str) -> ProcessSpec:
         return next(s for s in self.specs if s.name == name)
@@ -239,6 +241,8 @@ def build_env(spec: ProcessSpec, config: StackConfig, base: Mapping[str, str]) -
         env["SECRET_ENCRYPTION_KEY"] = config.secrets.secret_encryption_key
         # Shares can name an item before ContentPublished arrives; sharing then asks content.
         env["CONTENT_SERVICE_URL"] = config.spec("content").url
+        if config.click_spool_dir is not None:
+            env["CLICK_SPOOL_DIR"] = str(config.click_spool_dir)
     return env
 
 
@@ -812,6 +816,7 @@ def run(environ: Mapping[str, str] | None = None) -> int:
             key_file=key_file(),  # the same file `make devtoken` signs with
             secrets=load_or_create_secrets(root / "secrets.json"),
             link_base_url=links,
+            click_spool_dir=root / "clicks",
         )
         issuer = ensure_issuer(config.key_file, config.issuer_url)
         stack.record(config)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
+from condividi.contracts.sharing_pb2 import LinkClicked
 from condividi.devstack.infra import LocalKafka
 from condividi.events import open_envelope, parse_envelope
-from condividi.contracts.sharing_pb2 import LinkClicked
 from condividi.kafka import ensure_topics
 from services.sharing.links import LinkTarget
 from services.sharing.settings import SharingSettings
