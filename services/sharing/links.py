@@ -40,7 +40,7 @@ from services.sharing.click_filter import (
     ClickFilter,
     CrawlerCheck,
     is_crawler,
-    visitor_digest,
+    visitor_hasher,
 )
 from services.sharing.models import CatalogItem, Share, ShareStatus
 from services.sharing.spool import ClickSpool, link_prefix
@@ -345,6 +345,7 @@ class ClickRedirect:
         self.recorder = recorder
         # BLAKE2b takes a key of at most 64 bytes: derive one of that size from a salt of any length.
         self.salt = hashlib.blake2b(salt.encode()).digest()
+        self.visitor = visitor_hasher(self.salt)
         self.click_filter = click_filter
         self.is_crawler = crawler_check or is_crawler
 
@@ -398,7 +399,7 @@ class ClickRedirect:
 
     def _count(self, code: str, target: LinkTarget, user_agent: bytes, ip: str) -> None:
         at_ns = time.time_ns()
-        visitor = visitor_digest(self.salt, code=code, day=at_ns // _NS_PER_DAY, ip=ip, user_agent=user_agent)
+        visitor = self.visitor(code=code, day=at_ns // _NS_PER_DAY, ip=ip, user_agent=user_agent)
         filtered = self.click_filter.check(visitor=visitor, address=ip, code=code, now=at_ns / 1e9)
         if filtered is not None:
             _FILTERED[filtered].inc()

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
+import secrets
 import struct
 import time
 import uuid
@@ -59,6 +61,20 @@ def frame(at_ns: int, event_id: bytes, visitor: bytes, prefix: bytes) -> bytes:
     return _HEAD.pack(len(body), zlib.crc32(body)) + body
 
 
+class EventIds:
+    """Unique event ids for the clicks of one process, at a third of the cost of ``os.urandom(16)``
+    each: 8 random bytes drawn once, then a counter. The shipper stamps them as UUID version 4 (which
+    overwrites 4 of the random bits and 2 of the counter's top ones, never reached), so two processes
+    share ids only if their 60 random bits are equal."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8)
+        self._count = itertools.count(secrets.randbelow(2**32))
+
+    def next(self) -> bytes:
+        return self._prefix + next(self._count).to_bytes(8, "big")
+
+
 class ClickSpool:
     """The writing end, in the sharing process. ``append`` is synchronous on purpose: the redirect
     calls it before answering, so an answered click is on file."""
@@ -72,6 +88,7 @@ class ClickSpool:
         self._size = 0
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
+        self._ids = EventIds()
 
     def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -96,7 +113,7 @@ class ClickSpool:
 
     def append(self, at_ns: int, visitor: bytes, prefix: bytes) -> None:
         """Writes one click; raises OSError when the file cannot take it (the caller counts it lost)."""
-        data = frame(at_ns, os.urandom(16), visitor, prefix)
+        data = frame(at_ns, self._ids.next(), visitor, prefix)
         os.write(self._fd, data)
         self._dirty = True
         self._size += len(data)
