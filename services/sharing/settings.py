@@ -48,7 +48,12 @@ class SharingSettings(ServiceSettings):
     # the process loses nothing either way (the kernel has it), a crash of the machine this much.
     CLICK_SPOOL_FSYNC_SECONDS: float = Field(default=1.0, gt=0)
     CLICK_SPOOL_SEGMENT_BYTES: int = Field(default=64 * 1024 * 1024, ge=4096)
-    CLICK_SHIPPER_POLL_SECONDS: float = Field(default=0.05, gt=0)
+    # How often the shipper looks for new clicks: each look ships what came meanwhile as one batch, so a
+    # longer pause costs latency (the click reaches metrics later) and saves CPU per click.
+    CLICK_SHIPPER_POLL_SECONDS: float = Field(default=0.2, gt=0)
+    # The shipper's niceness (Linux): the redirect comes first, the spool holds what the shipper has not
+    # sent yet. 0 leaves it as it is (a Kubernetes sidecar has its own CPU).
+    CLICK_SHIPPER_NICE: int = Field(default=10, ge=0, le=19)
     CLICK_SHIPPER_REQUEST_TIMEOUT_MS: int = Field(default=10_000, ge=100)
 
     @model_validator(mode="after")

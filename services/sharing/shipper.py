@@ -212,6 +212,8 @@ async def main() -> None:
     configure_logging("sharing-clicks", settings.LOG_LEVEL)
     if not settings.CLICK_SPOOL_DIR:
         raise SystemExit("CLICK_SPOOL_DIR names the spool to ship")
+    if settings.CLICK_SHIPPER_NICE:
+        os.nice(settings.CLICK_SHIPPER_NICE)
     shipper = ClickShipper(settings)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
