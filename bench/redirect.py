@@ -232,6 +232,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="length of each measured run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each; the median counts")
+    parser.add_argument(
+        "--outbox", action="store_true", help="clicks through the outbox as before the spool (for comparison)"
+    )
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)")
@@ -272,7 +275,7 @@ def main() -> None:
                         "PUBLIC_BASE_URL": urls["sharing"],
                         "CLICK_HASH_SALT": uuid.uuid4().hex,
                         # Clicks go through the spool and the click shipper, as in production.
-                        "CLICK_SPOOL_DIR": str(work / "clicks"),
+                        "CLICK_SPOOL_DIR": "" if options.outbox else str(work / "clicks"),
                         # wrk is one visitor clicking one link as fast as it can: with the repeat window
                         # and the rate limits on, every request after the first would be filtered and
                         # the benchmark would measure no counting at all. Off, every request is counted.
@@ -371,6 +374,7 @@ def main() -> None:
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "load": f"wrk -t1 -c{options.connections} -d{options.seconds}s x {options.rounds} rounds",
+            "click_path": "outbox" if options.outbox else "spool",
             "bare_asgi_302_rps": round(bare),
             "redirect_rps": round(real),
             "ratio": round(real / bare, 3),

@@ -131,10 +131,16 @@ class LinkDirectory:
         self.capacity = capacity
         self._cache: OrderedDict[str, LinkTarget] = OrderedDict()
 
-    async def find(self, code: str) -> LinkTarget | None:
+    def cached(self, code: str) -> LinkTarget | None:
+        """The target when it is in memory (nearly every click): no coroutine to create and await."""
         target = self._cache.get(code)
         if target is not None:
             self._cache.move_to_end(code)
+        return target
+
+    async def find(self, code: str) -> LinkTarget | None:
+        target = self.cached(code)
+        if target is not None:
             return target
         query = (
             select(Share, col(CatalogItem.url))
@@ -360,7 +366,7 @@ class ClickRedirect:
             await _no_such_link(scope, receive, send)
             return
         try:
-            target = await self.directory.find(code)
+            target = self.directory.cached(code) or await self.directory.find(code)
         except Exception:
             # Outside FastAPI's error handling here: answer in the API's error shape all the same.
             log.exception("tracking link lookup failed")
