@@ -183,6 +183,16 @@ def one_round(postgres: LocalPostgres, kafka: LocalKafka, work: Path, count: int
     return raw, fold
 
 
+def commit() -> str:
+    """The commit measured (with "+changes" when the work tree differs from it)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a backlog of 100,000 events, one round")
@@ -207,6 +217,7 @@ def main() -> None:
         "benchmark": "fold",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "commit": commit(),
         "events_per_round": count,
         "rounds": rounds,
         "raw_consume_eps": round(statistics.median(raws)),

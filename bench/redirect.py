@@ -227,6 +227,16 @@ def server_counted_clicks(sharing_url: str, outcome: str = "counted") -> int:
     return int(float(match.group(1))) if match else 0
 
 
+def commit() -> str:
+    """The commit measured (with "+changes" when the work tree differs from it)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10, help="length of each measured run")
@@ -373,6 +383,7 @@ def main() -> None:
         result = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "commit": commit(),
             "load": f"wrk -t1 -c{options.connections} -d{options.seconds}s x {options.rounds} rounds",
             "click_path": "outbox" if options.outbox else "spool",
             "bare_asgi_302_rps": round(bare),
