@@ -118,7 +118,12 @@ class ClickShipper:
                 batch.append(key=key, value=click.envelope, timestamp=None, headers=headers)
         for partition, batch in batches.items():
             deliveries.append(await producer.send_batch(batch, self.topic, partition=partition))
-        await asyncio.gather(*deliveries)
+        # Every delivery awaited (none left with an unread error), then the first failure raised: the
+        # caller marks nothing and sends the lot again.
+        outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         EVENTS_PUBLISHED.labels(self.topic).inc(len(bodies))
 
     async def run(self, *, drain_seconds: float) -> None:
