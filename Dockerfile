@@ -11,7 +11,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
 # The dependencies go into a virtual environment of their own, so that the runtime stage copies one
-# directory and nothing that pip left behind. Every pin is checked against its hash.
+# directory and nothing that pip left behind. Every pin is checked against its hash. requirements.lock
+# is the runtime alone: the local PostgreSQL and Kafka broker, the test and lint tools are in
+# requirements-dev.lock, which only the developers' venv installs (tests/test_image.py).
 RUN python -m venv /opt/venv
 COPY requirements.lock /tmp/requirements.lock
 RUN /opt/venv/bin/pip install --no-deps --require-hashes -r /tmp/requirements.lock
@@ -34,7 +36,6 @@ COPY --from=build /opt/venv /opt/venv
 COPY condividi/ condividi/
 COPY services/ services/
 COPY gateway/ gateway/
-COPY proto/ proto/
 
 # Compiled ahead of time: in Kubernetes the root filesystem is read-only, so Python could not write
 # its bytecode cache at run time. The code stays owned by root and read-only to the process.

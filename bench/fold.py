@@ -23,7 +23,6 @@ import platform
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -37,6 +36,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from condividi.contracts.sharing_pb2 import LinkClicked
+from condividi.devstack import processes
 from condividi.devstack.infra import LocalKafka, LocalPostgres, free_port
 from condividi.events import new_envelope
 from condividi.migrations import upgrade
@@ -158,10 +158,11 @@ def one_round(postgres: LocalPostgres, kafka: LocalKafka, work: Path, count: int
     raw = asyncio.run(raw_rate(kafka.bootstrap, topic, count))
     log = work / f"metrics-{index}.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "services.metrics.main:app", "--port", str(free_port()), "--no-access-log"],
+        # Run as the stack runs it (condividi/devstack/processes.py), alone: no issuer, no other process.
+        processes.uvicorn_command("metrics", free_port()),
         cwd=ROOT,
         env={
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k not in processes.keys_set_per_process()},
             "SERVICE_NAME": "metrics",
             "DATABASE_URL": url,
             "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,

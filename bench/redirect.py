@@ -33,9 +33,11 @@ from pathlib import Path
 import httpx
 import psutil
 from aiokafka import AIOKafkaProducer
+from cryptography.fernet import Fernet
 
 from condividi.contracts.content_pb2 import ContentPublished
 from condividi.contracts.policy_pb2 import DecisionOutcome, ShareDecision
+from condividi.devstack import processes
 from condividi.devstack.infra import LocalKafka, LocalPostgres, free_port
 from condividi.devstack.jwks_server import serving_jwks
 from condividi.events import new_envelope
@@ -45,17 +47,10 @@ from condividi.migrations import upgrade
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "redirect.jsonl"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
-UVICORN_FLAGS = [
-    "--host",
-    "127.0.0.1",
-    "--no-access-log",
-    "--log-level",
-    "warning",
-    "--loop",
-    "uvloop",
-    "--http",
-    "httptools",
-]
+# Beside processes.uvicorn_command's own: the fastest loop and parser, and quiet logs.
+UVICORN_FLAGS = ["--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]
+BENCH_TUNING = {"LOG_LEVEL": "WARNING", "KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
+BARE_MODULE = "bench.bare_redirect:app"
 
 
 RSS_BUDGET_MB = 150
@@ -130,11 +125,24 @@ class RssPeaks:
         self._thread.join()
 
 
-def start(module: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def command(name: str, port: int) -> list[str]:
+    """One of the five processes as the stack runs it, or the bare responder with the same flags."""
+    if name == "bare":
+        run = processes.uvicorn_command("sharing", port, extra=UVICORN_FLAGS)
+        run[run.index(processes.PROCESSES["sharing"].module)] = BARE_MODULE
+        return run
+    return processes.uvicorn_command(name, port, extra=UVICORN_FLAGS)
+
+
+def environments(wiring: processes.Wiring, names: list[str]) -> dict[str, dict[str, str]]:
+    return {name: {**BENCH_TUNING, **processes.environment(name, wiring)} for name in names}
+
+
+def start(name: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", module, "--port", str(port), *UVICORN_FLAGS],
+        command(name, port),
         cwd=ROOT,
-        env={**os.environ, **env},
+        env={**{k: v for k, v in os.environ.items() if k not in processes.keys_set_per_process()}, **env},
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -252,62 +260,43 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="condividi-bench-"))
     postgres = LocalPostgres(work / "pg", ephemeral=True)
     kafka = LocalKafka(log_file=work / "kafka.log")
-    processes: list[subprocess.Popen[bytes]] = []
+    processes_started: list[subprocess.Popen[bytes]] = []
     try:
         jwks_port = free_port()
         issuer = DevIssuer(work / "key.pem", issuer=f"http://127.0.0.1:{jwks_port}/dev-issuer", audience="condividi")
         with serving_jwks(issuer, jwks_port) as jwks_url:
             namespace = f"bench-{uuid.uuid4().hex[:6]}"
-            common = {
-                "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
-                "KAFKA_NAMESPACE": namespace,
-                "OIDC_ISSUER": issuer.issuer,
-                "OIDC_AUDIENCE": "condividi",
-                "OIDC_JWKS_URL": jwks_url,
-                "LOG_LEVEL": "WARNING",
-                "KAFKA_SESSION_TIMEOUT_MS": "2000",
-                "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-            }
             ports = {"bare": free_port(), "sharing": free_port(), "metrics": free_port()}
             urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
             for service in ("sharing", "metrics"):
                 postgres.create_database(service)
                 upgrade(service, postgres.url(service))
-            processes.append(start("bench.bare_redirect:app", ports["bare"], {}, work / "bare.log"))
-            processes.append(
-                start(
-                    "services.sharing.main:app",
-                    ports["sharing"],
-                    {
-                        **common,
-                        "SERVICE_NAME": "sharing",
-                        "DATABASE_URL": postgres.url("sharing"),
-                        "PUBLIC_BASE_URL": urls["sharing"],
-                        "CLICK_HASH_SALT": uuid.uuid4().hex,
-                        # Clicks go through the spool and the click shipper, as in production.
-                        "CLICK_SPOOL_DIR": "" if options.outbox else str(work / "clicks"),
-                        # wrk is one visitor clicking one link as fast as it can: with the repeat window
-                        # and the rate limits on, every request after the first would be filtered and
-                        # the benchmark would measure no counting at all. Off, every request is counted.
-                        "CLICK_REPEAT_WINDOW_SECONDS": "0",
-                        "CLICK_RATE_PER_VISITOR_PER_MINUTE": "0",
-                        "CLICK_RATE_PER_LINK_PER_MINUTE": "0",
-                    },
-                    work / "sharing.log",
-                )
+            wiring = processes.Wiring(
+                kafka_bootstrap=kafka.bootstrap,
+                oidc_issuer=issuer.issuer,
+                oidc_audience="condividi",
+                jwks_url=jwks_url,
+                urls={name: urls[name] for name in ("sharing", "metrics")},
+                database_urls={name: postgres.url(name) for name in ("sharing", "metrics")},
+                public_base_url=urls["sharing"],
+                click_hash_salt=uuid.uuid4().hex,
+                secret_encryption_key=Fernet.generate_key().decode(),
+                kafka_namespace=namespace,
+                # Clicks go through the spool and the click shipper, as in production (--outbox: before).
+                click_spool_dir=None if options.outbox else work / "clicks",
             )
-            processes.append(
-                start(
-                    "services.metrics.main:app",
-                    ports["metrics"],
-                    {
-                        **common,
-                        "SERVICE_NAME": "metrics",
-                        "DATABASE_URL": postgres.url("metrics"),
-                    },
-                    work / "metrics.log",
-                )
+            envs = environments(wiring, ["sharing", "metrics"])
+            # wrk is one visitor clicking one link as fast as it can: with the repeat window and the rate
+            # limits on, every request after the first would be filtered and the benchmark would measure
+            # no counting at all. Off, every request is counted.
+            envs["sharing"].update(
+                CLICK_REPEAT_WINDOW_SECONDS="0",
+                CLICK_RATE_PER_VISITOR_PER_MINUTE="0",
+                CLICK_RATE_PER_LINK_PER_MINUTE="0",
             )
+            processes_started.append(start("bare", ports["bare"], {}, work / "bare.log"))
+            for name in ("sharing", "metrics"):
+                processes_started.append(start(name, ports[name], envs[name], work / f"{name}.log"))
             wait_ready(urls["bare"], "/")
             wait_ready(urls["sharing"])
             wait_ready(urls["metrics"])
@@ -423,9 +412,9 @@ def main() -> None:
         with RESULTS.open("a") as out:
             out.write(json.dumps(result) + "\n")
     finally:
-        for process in processes:
+        for process in processes_started:
             process.terminate()
-        for process in processes:
+        for process in processes_started:
             try:
                 process.wait(15)
             except subprocess.TimeoutExpired:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from condividi.events import (
 from condividi.kafka import make_consumer
 from condividi.observability import EVENTS_CONSUMED, event_id_var, traceparent_var
 from condividi.settings import ServiceSettings
+from condividi.tracing import consuming, consuming_batch
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +52,32 @@ _RECORD = text(
 )
 
 
+# SQLSTATE classes of a database that is away, not of a bad event: connection exceptions (08), a
+# server shutting down, crashed or still starting (57P01-57P03: "the database system is starting up"
+# comes while it recovers after a crash), and insufficient resources (53: too many connections).
+_OUTAGE_SQLSTATES = ("08", "57P", "53")
+
+
 def _is_outage(error: BaseException) -> bool:
     """A failure of the database connection, which no event can cause and a retry later may cure;
     such failures must never send a good event to the dead-letter topic."""
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError))
+    if isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError)):
+        return True
+    # SQLAlchemy wraps asyncpg's errors (a plain DBAPIError for CannotConnectNowError): look at the
+    # driver's error and its causes for a SQLSTATE that means "the server is not there".
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(state, str) and state.startswith(_OUTAGE_SQLSTATES):
+            return True
+        if isinstance(cause, (ConnectionError, OSError, TimeoutError)):
+            return True
+        cause = getattr(cause, "orig", None) or cause.__cause__
+    return False
 
 
 @dataclass(frozen=True)
@@ -122,6 +144,10 @@ class EventConsumer:
         self.consumer = make_consumer(settings, subscription.group)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # When the loop last finished a turn: a batch applied and committed, or a poll that found
+        # nothing (no lag). A consumer failing the same batch over and over, or hung in a handler,
+        # stops moving it; /readyz then says so (``problem``).
+        self.last_progress = time.monotonic()
 
     async def start(self) -> None:
         await self.consumer.start()
@@ -138,6 +164,18 @@ class EventConsumer:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.commit()
         await self.consumer.stop()
+
+    def problem(self, stall_seconds: float) -> str | None:
+        """Why this consumer is not doing its job, or None: its task ended while the service runs
+        (nothing would ever read its events again), or it has made no progress for ``stall_seconds``
+        while events wait (an empty poll counts as progress, so an idle consumer is never stalled)."""
+        if self._task is None or self._stopping.is_set():
+            return None
+        if self._task.done():
+            return "its task ended"
+        if time.monotonic() - self.last_progress > stall_seconds:
+            return f"no progress for {time.monotonic() - self.last_progress:.0f}s"
+        return None
 
     async def commit(self) -> None:
         if not self.consumer.assignment():
@@ -156,10 +194,12 @@ class EventConsumer:
                 batches = await self.consumer.getmany(timeout_ms=500)
                 records = [r for partition_records in batches.values() for r in partition_records]
                 if not records:
+                    self.last_progress = time.monotonic()
                     continue
                 async with self.batch_lock:
                     await self.handle(records)
                     await self.commit()
+                self.last_progress = time.monotonic()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -227,13 +267,16 @@ class EventConsumer:
                 todo.append(item)
             for run in self._runs(todo):
                 first = run[0]
+                group, topic, kind = self.subscription.group, first.record.topic, first.event.type
                 if first.event.type in self.subscription.batched:
-                    await first.handler(uow, [i.event for i in run])  # type: ignore[arg-type]
+                    with consuming_batch(group, topic, kind, [i.event.traceparent for i in run]):
+                        await first.handler(uow, [i.event for i in run])  # type: ignore[arg-type]
                     continue
                 token = event_id_var.set(str(first.event.event_id))
                 trace_token = traceparent_var.set(first.event.traceparent)
                 try:
-                    await first.handler(uow, first.event)  # type: ignore[arg-type]
+                    with consuming(group, topic, kind, str(first.event.event_id), first.event.traceparent):
+                        await first.handler(uow, first.event)  # type: ignore[arg-type]
                 finally:
                     event_id_var.reset(token)
                     traceparent_var.reset(trace_token)

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from condividi.contracts.envelope_pb2 import Envelope
 from condividi.events import new_envelope, topic_of
 from condividi.messaging_tables import OutboxMessage
-from condividi.observability import traceparent_var
+from condividi.observability import current_traceparent
 
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 OUTBOX_COLUMNS = ("event_id", "topic", "key", "event_type", "envelope", "created_at")
@@ -63,7 +63,7 @@ class UnitOfWork:
                 org_id=org_id,
                 aggregate_id=aggregate_id,
                 producer=self.producer,
-                traceparent=traceparent_var.get(),
+                traceparent=current_traceparent(),
             )
         )
 

@@ -11,15 +11,20 @@ retrying; the field is absent from every other error.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, compile_path
 
 from condividi.observability import current_request_id
 
@@ -88,8 +93,11 @@ class Unauthenticated(ApiError):
         self.headers = {"WWW-Authenticate": challenge}
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, "not_found", f"{what} not found")
+def not_found(what: str, loc: list[str | int] | None = None) -> ApiError:
+    """``loc`` names the request field that held the id, when the id came in the body or the query: a
+    client (the gateway's typed errors among them) can then point at the field."""
+    details = [{"loc": loc, "message": f"names no {what} of the org"}] if loc else None
+    return ApiError(404, "not_found", f"{what} not found", details)
 
 
 def forbidden(message: str = "your role does not allow this") -> ApiError:
@@ -145,6 +153,32 @@ def _message(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ") if error.get("type") == "value_error" else message
 
 
+def allowed_methods(routes: Sequence[BaseRoute], path: str) -> list[str]:
+    """What ``Allow`` lists on a 405: every method of the resource. Starlette names only the methods
+    of the first route whose path matched, and each of FastAPI's routes has one method, so
+    ``/members`` (GET and POST) would say only one. Where several templates match a path
+    (``/content-stats/batch`` and ``/content-stats/{content_id}``), the resource is the most literal
+    one, as it is for routing."""
+    by_template: dict[str, set[str]] = {}
+    for route in iter_route_contexts(routes):
+        if not route.methods or route.path is None:
+            continue
+        pattern, template = _compiled(route.path)
+        if pattern.match(path):
+            by_template.setdefault(template, set()).update(route.methods)
+    if not by_template:
+        return []
+    fewest = min(template.count("{") for template in by_template)
+    allowed = set().union(*(m for t, m in by_template.items() if t.count("{") == fewest))
+    return sorted(allowed)
+
+
+@lru_cache(maxsize=512)
+def _compiled(path: str) -> tuple[re.Pattern[str], str]:
+    pattern, template, _ = compile_path(path)
+    return pattern, template
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -157,10 +191,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "validation_failed", "the request is not valid", _validation_details(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = CODES_BY_STATUS.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allowed = allowed_methods(request.app.router.routes, request.url.path)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            message = f"{request.method} is not allowed here; use {', '.join(allowed)}"
+        return error_response(exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(DataError)
     async def _unstorable(_: Request, exc: DataError) -> JSONResponse:

@@ -9,9 +9,10 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from opentelemetry import trace
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from pythonjsonlogger.json import JsonFormatter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -40,6 +41,15 @@ def current_request_id() -> str | None:
     return request_id_var.get()
 
 
+def current_traceparent() -> str:
+    """The trace context that what the work in hand causes (an event it emits) continues: the current
+    span's (a request's server span, an event's processing span), else the one received."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        return f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-{int(span_context.trace_flags):02x}"
+    return traceparent_var.get()
+
+
 class _ContextFilter(logging.Filter):
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -53,6 +63,11 @@ class _ContextFilter(logging.Filter):
         event_id = event_id_var.get()
         if event_id:
             record.event_id = event_id
+        # The trace the line belongs to, so that a log store links it to the trace (and back).
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            record.trace_id = f"{span_context.trace_id:032x}"
+            record.span_id = f"{span_context.span_id:016x}"
         return True
 
 
@@ -95,7 +110,23 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "route", "status"])
 HTTP_LATENCY = Histogram("http_request_duration_seconds", "HTTP request latency", ["method", "route"])
 EVENTS_PUBLISHED = Counter("events_published_total", "Outbox events published to Kafka", ["topic"])
+# outcome: applied, duplicate, or dead_lettered (sent to <topic>.dlt: an alert; see deploy/k8s).
 EVENTS_CONSUMED = Counter("events_consumed_total", "Events handled by consumers", ["group", "outcome"])
+# Set when Prometheus scrapes (condividi/service.py reads them then): the outbox's unpublished rows and
+# how long the oldest has waited, each consumer's lag, and the database connection pool.
+OUTBOX_BACKLOG = Gauge("outbox_unpublished_events", "Outbox events committed but not yet published")
+OUTBOX_AGE = Gauge(
+    "outbox_oldest_unpublished_age_seconds", "Age of the oldest unpublished outbox event (0 when none waits)"
+)
+CONSUMER_LAG = Gauge(
+    "consumer_lag_events",
+    "Events on the partition after the consumer's position (not yet read or handled)",
+    ["group", "topic", "partition"],
+)
+DB_POOL_SIZE = Gauge("db_pool_size", "Connections the database pool keeps")
+DB_POOL_CONNECTIONS = Gauge(
+    "db_pool_connections", "Database connections by state (checked_out, idle, overflow)", ["state"]
+)
 
 
 access_log = logging.getLogger("condividi.access")
@@ -146,16 +177,16 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
-            route_name = getattr(route, "path", None) or _coarse_path(scope.get("path", ""))
+            route_name = _route_template(scope)
+            method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
             elapsed = time.perf_counter() - started
-            HTTP_REQUESTS.labels(scope["method"], route_name, str(status)).inc()
-            HTTP_LATENCY.labels(scope["method"], route_name).observe(elapsed)
+            HTTP_REQUESTS.labels(method, route_name, str(status)).inc()
+            HTTP_LATENCY.labels(method, route_name).observe(elapsed)
             access_log.log(
                 logging.DEBUG if route_name in _QUIET_ROUTES else logging.INFO,
                 "request",
                 extra={
-                    "method": scope["method"],
+                    "method": method,
                     "route": route_name,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 3),
@@ -165,18 +196,38 @@ class RequestContextMiddleware:
             traceparent_var.reset(trace_token)
 
 
-def _coarse_path(path: str) -> str:
-    # Unmatched or raw-ASGI paths: keep the label set bounded (no ids in metric labels).
-    parts = path.split("/")
-    return "/".join(parts[:2]) + ("/..." if len(parts) > 2 else "")
+# A path no route matched (a scanner, a typo, a token pasted into a URL) and a method no route
+# serves are chosen by the client: as labels, every new one would be a series kept for the life of
+# the process, and in the log a secret. They are counted under one value each.
+UNMATCHED_ROUTE = "<unmatched>"
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    if route is not None and isinstance(getattr(route, "path", None), str):
+        return str(route.path)
+    # Plain Starlette routes (the probes, /metrics, /docs) do not record themselves in the scope; a
+    # fixed path of one of the app's routes is its own template.
+    path = scope.get("path", "")
+    router = getattr(scope.get("app"), "router", None)
+    for candidate in getattr(router, "routes", ()):
+        if getattr(candidate, "path", None) == path and "{" not in path:
+            return str(path)
+    return UNMATCHED_ROUTE
 
 
 ReadinessCheck = Callable[[], Awaitable[None]]
+# Brings gauges up to date before a scrape; must not raise and should take well under a second.
+MetricsRefresh = Callable[[], Awaitable[None]]
 
 
-def health_routes(readiness_checks: dict[str, ReadinessCheck]) -> list[Route]:
+def health_routes(
+    readiness_checks: dict[str, ReadinessCheck], refresh_metrics: Sequence[MetricsRefresh] = ()
+) -> list[Route]:
     """``/healthz`` answers while the process runs (never touches a dependency: a database outage
-    must not make Kubernetes restart every pod); ``/readyz`` checks each dependency."""
+    must not make Kubernetes restart every pod); ``/readyz`` checks each dependency; ``/metrics``
+    refreshes the gauges read at scrape time, then answers every series."""
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -195,6 +246,8 @@ def health_routes(readiness_checks: dict[str, ReadinessCheck]) -> list[Route]:
         return JSONResponse({"status": "ready", "checks": sorted(readiness_checks)})
 
     async def metrics(_: Request) -> Response:
+        for refresh in refresh_metrics:
+            await refresh()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return [

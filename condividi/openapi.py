@@ -5,7 +5,8 @@
 - ``<tag>-<verb>`` operation ids, set on each route (``shares-create``), never a Python name;
 - each operation documents the errors it can really answer, in the one error shape: the route class
   below reads them off the route's dependencies (a token: 401; a role: 403; the database: 503; any
-  parameter or body: 422; an id in the path: 404), and a route adds what only its code knows (409);
+  parameter or body: 422; a body that is not JSON: 400; an id in the path: 404), and a route adds what
+  only its code knows (409);
 - ``info.version`` is the package's version.
 """
 
@@ -24,6 +25,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
+from starlette.routing import compile_path
 
 from condividi.errors import ErrorResponse
 
@@ -39,7 +41,7 @@ bearer = HTTPBearer(
 )
 
 ERROR_DESCRIPTIONS: dict[int, str] = {
-    400: "The request is malformed (for instance a cursor this API did not hand out).",
+    400: "The request is malformed (a body that is not JSON, or a cursor this API did not hand out).",
     401: "No bearer token, or one that is not valid (the answer carries `WWW-Authenticate: Bearer`).",
     403: "The caller's roles do not allow this.",
     404: "Not found, or not visible to the caller (another organisation's id answers exactly the same).",
@@ -88,12 +90,15 @@ def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict
 def derived_errors(path: str, endpoint: Callable[..., Any]) -> dict[int, str]:
     """The errors a route can answer because of what it takes and what it depends on, each with what a
     dependency says of it (empty for the general description)."""
-    dependant = get_dependant(path=path, call=endpoint)
+    # The template without convertors (``{content_id:uuid}`` declares the parameter ``content_id``).
+    dependant = get_dependant(path=compile_path(path)[1], call=endpoint)
     errors: dict[int, str] = {}
     for dependency in _nested(dependant):
         _merge(errors, getattr(dependency.call, _ERRORS_ATTRIBUTE, {}))
     if dependant.path_params:
         errors.setdefault(404, "")
+    if any(d.body_params for d in _every(dependant)):
+        errors.setdefault(400, "")  # a body that is not JSON at all
     if any(
         d.path_params or d.query_params or d.header_params or d.cookie_params or d.body_params
         for d in _every(dependant)

@@ -24,7 +24,9 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from sqlalchemy import Row, text
 
 from condividi.db import Database, utcnow
+from condividi.events import UndecodableEvent, parse_envelope
 from condividi.observability import EVENTS_PUBLISHED
+from condividi.tracing import MAX_LINKS, publishing
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,16 @@ def _partition_index(key: bytes, count: int) -> int:
     # Kafka's default partitioner (murmur2 of the key), so every client agrees where a key lives; cached
     # because aiokafka computes it in Python and the same aggregates (a share's clicks) come again.
     return int(murmur2(key) & 0x7FFFFFFF) % count
+
+
+def _traceparents(rows: Sequence[Row[Any]]) -> list[str]:
+    found = []
+    for row in rows:
+        try:
+            found.append(parse_envelope(row.envelope).traceparent)
+        except UndecodableEvent:
+            continue  # not this relay's business: it publishes the bytes as they are
+    return found
 
 
 class OutboxRelay:
@@ -68,7 +80,8 @@ class OutboxRelay:
             rows = (await connection.execute(_CLAIM, {"limit": BATCH_SIZE})).all()
             if not rows:
                 return 0
-            await asyncio.gather(*await self._send(rows))
+            with publishing(rows[0].topic, len(rows), lambda: _traceparents(rows[:MAX_LINKS])):
+                await asyncio.gather(*await self._send(rows))
             await connection.execute(_MARK, {"now": utcnow(), "ids": [row.id for row in rows]})
         for row in rows:
             EVENTS_PUBLISHED.labels(row.topic).inc()

@@ -13,21 +13,39 @@ from typing import Annotated, Any
 import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Depends, FastAPI, Request
+from sqlalchemy import text
+from sqlalchemy.pool import QueuePool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from condividi.consumer import EventConsumer, Subscription
-from condividi.db import Database
+from condividi.db import Database, utcnow
 from condividi.errors import install_error_handlers
 from condividi.events import dead_letter_topic, topic_of
 from condividi.identity import TokenVerifier
+from condividi.identity.caller import RosterLookup
 from condividi.kafka import ensure_topics, make_producer
 from condividi.limits import within_limits
-from condividi.observability import RequestContextMiddleware, configure_logging, health_routes
+from condividi.observability import (
+    CONSUMER_LAG,
+    DB_POOL_CONNECTIONS,
+    DB_POOL_SIZE,
+    OUTBOX_AGE,
+    OUTBOX_BACKLOG,
+    RequestContextMiddleware,
+    configure_logging,
+    health_routes,
+)
 from condividi.openapi import documents_errors, install_openapi, operation_id, package_version
 from condividi.outbox import OutboxRelay
 from condividi.settings import ServiceSettings
+from condividi.tracing import configure_tracing, flush, instrument_app, instrument_engine, instrument_http_client
 
 log = logging.getLogger(__name__)
+
+# The backlog is counted up to this many rows (a bounded query however far the relay fell behind).
+OUTBOX_BACKLOG_COUNT_LIMIT = 100_000
+_BACKLOG = text("SELECT count(*) FROM (SELECT 1 FROM outbox WHERE published_at IS NULL LIMIT :limit) AS unpublished")
+_OLDEST = text("SELECT created_at FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 1")
 
 
 class ServiceRuntime:
@@ -41,9 +59,12 @@ class ServiceRuntime:
             topic=settings.kafka_name(topic_of(settings.SERVICE_NAME)),
             pool_size=settings.DATABASE_POOL_SIZE,
         )
+        instrument_engine(self.db.engine)
         # One pooled client per process (for the JWKS and any outside call the service makes).
         self.http = httpx.AsyncClient(timeout=5.0)
+        instrument_http_client(self.http)
         self.consumers: list[EventConsumer] = []
+        self._lag_labels: set[tuple[str, str, str]] = set()
         self._relay_task: asyncio.Task[None] | None = None
         self._producer: AIOKafkaProducer | None = None
         # Stopped first at shutdown, before the consumers and the relay: work that still writes events.
@@ -89,6 +110,62 @@ class ServiceRuntime:
     async def kafka_ready(self) -> None:
         await self.producer.client.fetch_all_metadata()
 
+    async def consumers_ready(self) -> None:
+        stall = self.settings.CONSUMER_STALL_SECONDS
+        problems = {c.subscription.group: p for c in self.consumers if (p := c.problem(stall)) is not None}
+        if problems:
+            raise RuntimeError(f"consumers not progressing: {problems}")
+
+    async def refresh_metrics(self) -> None:
+        """The gauges Prometheus reads at each scrape: the pool, the outbox backlog and the age of its
+        oldest event (the same in every replica: one database), each consumer's lag. A dependency that
+        does not answer within a second leaves its gauges as they were (its alert is /readyz's)."""
+        pool = self.db.engine.sync_engine.pool
+        if isinstance(pool, QueuePool):
+            DB_POOL_SIZE.set(pool.size())
+            DB_POOL_CONNECTIONS.labels("checked_out").set(pool.checkedout())
+            DB_POOL_CONNECTIONS.labels("idle").set(pool.checkedin())
+            DB_POOL_CONNECTIONS.labels("overflow").set(max(pool.overflow(), 0))
+        try:
+            async with asyncio.timeout(1.0), self.db.engine.connect() as connection:
+                backlog = await connection.scalar(_BACKLOG, {"limit": OUTBOX_BACKLOG_COUNT_LIMIT})
+                oldest = await connection.scalar(_OLDEST)
+            OUTBOX_BACKLOG.set(backlog or 0)
+            OUTBOX_AGE.set(max((utcnow() - oldest).total_seconds(), 0.0) if oldest is not None else 0.0)
+        except Exception as exc:  # noqa: BLE001 - a scrape must answer whatever the database does
+            log.warning("outbox metrics unavailable", extra={"error": str(exc)})
+        reported: set[tuple[str, str, str]] = set()
+        for consumer in self.consumers:
+            group = consumer.subscription.group
+            try:
+                async with asyncio.timeout(1.0):
+                    lags = await consumer_lag(consumer)
+            except Exception as exc:  # noqa: BLE001 - as above, for Kafka
+                log.warning("consumer lag unavailable", extra={"group": group, "error": str(exc)})
+                reported |= {labels for labels in self._lag_labels if labels[0] == group}
+                continue
+            for (topic, partition), lag in lags.items():
+                labels = (group, topic, str(partition))
+                CONSUMER_LAG.labels(*labels).set(lag)
+                reported.add(labels)
+        # A partition that moved to another replica is that replica's to report: a stale value here
+        # would count its lag twice in the alert's sum.
+        for labels in self._lag_labels - reported:
+            CONSUMER_LAG.remove(*labels)
+        self._lag_labels = reported
+
+
+async def consumer_lag(consumer: EventConsumer) -> dict[tuple[str, int], int]:
+    """Per assigned partition, the events after the consumer's position: its end offset from the
+    brokers (so a stalled consumer's lag grows) less the next offset it will read (a batch in hand
+    counts as read)."""
+    client = consumer.consumer
+    assigned = sorted(client.assignment())
+    if not assigned:
+        return {}
+    ends = await client.end_offsets(assigned)
+    return {(tp.topic, tp.partition): max(ends[tp] - await client.position(tp), 0) for tp in assigned}
+
 
 class ServiceApp(FastAPI):
     """FastAPI, plus raw ASGI handlers for hot paths (the click redirect): a request whose path starts
@@ -133,8 +210,12 @@ def create_service_app(
     routers: Sequence[APIRouter],
     subscriptions: Sequence[Subscription] = (),
     on_startup: Callable[[ServiceRuntime], Any] | None = None,
+    roster: Callable[[ServiceRuntime], RosterLookup] | None = None,
 ) -> ServiceApp:
+    """``roster``: how the service reads the roster's word on a caller (its own copy, see
+    condividi/roster_copy.py); without it, tokens are taken at their word."""
     configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
+    configure_tracing(settings)
     runtime = ServiceRuntime(settings)
 
     @asynccontextmanager
@@ -147,6 +228,7 @@ def create_service_app(
             yield
         finally:
             await runtime.stop()
+            flush()
             log.info("service stopped")
 
     app = ServiceApp(
@@ -159,6 +241,7 @@ def create_service_app(
     app.state.runtime = runtime
     # What the service consumes, for whoever must know it from outside (its Kafka ACLs in deploy/k8s).
     app.state.subscriptions = tuple(subscriptions)
+    app.state.roster = roster(runtime) if roster is not None else None
     app.max_header_bytes = settings.MAX_HEADER_BYTES
     app.max_body_bytes = settings.MAX_BODY_BYTES
     app.state.verifier = TokenVerifier(
@@ -169,8 +252,15 @@ def create_service_app(
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    app.router.routes.extend(health_routes({"database": runtime.db.ping, "kafka": runtime.kafka_ready}))
+    app.router.routes.extend(
+        health_routes(
+            {"database": runtime.db.ping, "kafka": runtime.kafka_ready, "consumers": runtime.consumers_ready},
+            [runtime.refresh_metrics],
+        )
+    )
     for router in routers:
         app.include_router(router)
     install_openapi(app)
+    # Outermost, so the server span covers the whole request; fast paths (ServiceApp) go around it.
+    instrument_app(app)
     return app

@@ -67,6 +67,14 @@ class ServiceSettings(BaseSettings):
     # Consumer: attempts before a message goes to the dead-letter topic, and the first backoff.
     CONSUMER_MAX_ATTEMPTS: int = 3
     CONSUMER_RETRY_BACKOFF_SECONDS: float = 0.2
+    # /readyz answers 503 when a consumer has made no progress this long while events wait for it (a
+    # batch failing again and again, a handler hung), or when its task has ended.
+    CONSUMER_STALL_SECONDS: float = 60.0
+
+    # Traces go over OTLP/HTTP to this collector (``http://otel-collector:4318``; the traces endpoint,
+    # if given, is used as it is), and nowhere when both are empty (condividi/tracing.py).
+    OTEL_EXPORTER_OTLP_ENDPOINT: str = ""
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: str = ""
 
     # The proxies whose X-Forwarded-For is believed: IP addresses or CIDR ranges, comma-separated.
     # uvicorn reads this variable itself (ProxyHeadersMiddleware rewrites the client address, which

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,6 +18,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from condividi.devstack import processes
 from condividi.devstack.infra import LocalKafka, LocalPostgres, free_port
 from condividi.devstack.jwks_server import serving_jwks
 from condividi.identity.caller import Role
@@ -115,9 +115,22 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issuer]:
         yield Issuer(dev, jwks_url, key_file)
 
 
+# Short timeouts so that tests do not wait on production's defaults; the only variables the tests add
+# to what processes.environment gives each process.
+TEST_TUNING = {
+    "OUTBOX_POLL_SECONDS": "0.2",
+    "KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+    "LOG_LEVEL": "INFO",
+}
+# Fixed for tests: any valid Fernet key will do.
+TEST_ENCRYPTION_KEY = "pK0m1I5Jk0l2c2c1r0Q8nq6N3V6x1wH2pM3b4Z5c6d8="
+
+
 def service_env(
     infra: Infra, issuer: Issuer, service: str, database_url: str | None, *, kafka_namespace: str = ""
 ) -> dict[str, str]:
+    """The settings of one service run in-process by a test (no other process to point at)."""
     env = {
         "SERVICE_NAME": service,
         "KAFKA_NAMESPACE": kafka_namespace,
@@ -125,14 +138,42 @@ def service_env(
         "OIDC_ISSUER": issuer.issuer.issuer,
         "OIDC_AUDIENCE": AUDIENCE,
         "OIDC_JWKS_URL": issuer.jwks_url,
-        "OUTBOX_POLL_SECONDS": "0.2",
-        "KAFKA_SESSION_TIMEOUT_MS": "2000",
-        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        "LOG_LEVEL": "INFO",
+        **TEST_TUNING,
     }
     if database_url:
         env["DATABASE_URL"] = database_url
     return env
+
+
+def system_wiring(
+    infra: Infra,
+    issuer: Issuer,
+    urls: dict[str, str],
+    database_urls: dict[str, str],
+    namespace: str,
+    *,
+    click_spool_dir: Path,
+) -> processes.Wiring:
+    return processes.Wiring(
+        kafka_bootstrap=infra.kafka_bootstrap,
+        oidc_issuer=issuer.issuer.issuer,
+        oidc_audience=AUDIENCE,
+        jwks_url=issuer.jwks_url,
+        urls=urls,
+        database_urls=database_urls,
+        public_base_url=urls["sharing"],
+        click_hash_salt=uuid.uuid4().hex,
+        secret_encryption_key=TEST_ENCRYPTION_KEY,
+        kafka_namespace=namespace,
+        dev_issuer_key_file=issuer.key_file,
+        # Clicks through the spool and the click shipper (sharing's child process), as make run does.
+        click_spool_dir=click_spool_dir,
+    )
+
+
+def system_environments(wiring: processes.Wiring) -> dict[str, dict[str, str]]:
+    """Each real process's environment in the tests: what ``make run`` gives it, plus TEST_TUNING."""
+    return {name: {**TEST_TUNING, **processes.environment(name, wiring)} for name in processes.PROCESSES}
 
 
 @asynccontextmanager
@@ -146,13 +187,7 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 # --- the whole system, as real processes -------------------------------------------------------
 
-PROCESSES = {
-    "gateway": "gateway.main:app",
-    "content": "services.content.main:app",
-    "policy": "services.policy.main:app",
-    "sharing": "services.sharing.main:app",
-    "metrics": "services.metrics.main:app",
-}
+PROCESSES = {name: p.module for name, p in processes.PROCESSES.items()}
 
 
 @dataclass
@@ -161,6 +196,8 @@ class RunningSystem:
     issuer: Issuer
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Each service's DATABASE_URL, for tests that must see a state no API shows (deleted secrets).
+    databases: dict[str, str] = field(default_factory=dict)
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.logs / f"{name}.log"
@@ -183,21 +220,11 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0
 
 def start_process(name: str, port: int, env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            PROCESSES[name],
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--timeout-graceful-shutdown",
-            "5",
-        ],
+        processes.uvicorn_command(name, port, graceful_seconds=5),
         cwd=ROOT,
-        env={**os.environ, **env},
+        # As the launcher does: a per-process variable from the outer environment (a server-level
+        # DATABASE_URL, say) never reaches a process it was not meant for.
+        env={**{k: v for k, v in os.environ.items() if k not in processes.keys_set_per_process()}, **env},
         stdout=open(log_file, "ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -221,24 +248,13 @@ def system(infra: Infra, issuer: Issuer, tmp_path_factory: pytest.TempPathFactor
     ports = {name: free_port() for name in PROCESSES}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     running_system = RunningSystem(urls, issuer, logs)
-    envs: dict[str, dict[str, str]] = {}
     # Its own topics and consumer groups, so tests that run services in-process never share a group
     # with these processes.
     namespace = f"e2e-{uuid.uuid4().hex[:8]}"
-    for name in PROCESSES:
-        database = None if name == "gateway" else infra.new_database(name)
-        envs[name] = service_env(infra, issuer, name, database, kafka_namespace=namespace)
-    envs["gateway"].update({f"{s.upper()}_SERVICE_URL": urls[s] for s in ("content", "policy", "sharing", "metrics")})
-    envs["sharing"].update(
-        {
-            "PUBLIC_BASE_URL": urls["sharing"],
-            "CONTENT_SERVICE_URL": urls["content"],
-            "CLICK_HASH_SALT": uuid.uuid4().hex,
-            "SECRET_ENCRYPTION_KEY": "pK0m1I5Jk0l2c2c1r0Q8nq6N3V6x1wH2pM3b4Z5c6d8=",
-            # Clicks through the spool and the click shipper (sharing's child process), as make run does.
-            "CLICK_SPOOL_DIR": str(tmp_path_factory.mktemp("clicks")),
-        }
-    )
+    databases = {name: infra.new_database(name) for name in processes.SERVICES}
+    spool = tmp_path_factory.mktemp("clicks")
+    envs = system_environments(system_wiring(infra, issuer, urls, databases, namespace, click_spool_dir=spool))
+    running_system.databases.update(databases)
     try:
         for name, port in ports.items():
             running_system.processes[name] = start_process(name, port, envs[name], logs / f"{name}.log")
@@ -251,6 +267,21 @@ def system(infra: Infra, issuer: Issuer, tmp_path_factory: pytest.TempPathFactor
     finally:
         for process in running_system.processes.values():
             stop_process(process)
+
+
+# What the fault-injection scenarios (tests/test_faults.py) counted, printed at the end of the run.
+FAULT_REPORTS: list[dict[str, Any]] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FAULT_REPORTS:
+        return
+    terminalreporter.section("fault injection: events produced, applied, lost, doubled")
+    for r in FAULT_REPORTS:
+        terminalreporter.write_line(
+            f"{r['produced']:>7} produced {r['applied']:>7} applied {r['lost']:>4} lost {r['doubled']:>4} doubled"
+            f"  {r['scenario']}"
+        )
 
 
 def eventually(check: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.1) -> Any:

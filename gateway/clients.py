@@ -53,8 +53,11 @@ from services.policy.models import (
     PolicyPublish,
     PolicyVersionCreate,
     PolicyVersionPublic,
+    ProvisioningTokenIssued,
+    ProvisioningTokenPublic,
     QuizAttemptCreate,
     QuizAttemptPublic,
+    RosterMemberPublic,
     ShareDecisionPublic,
     TeamCreate,
     TeamPublic,
@@ -122,6 +125,18 @@ CREATE_MEMBER: Endpoint[MemberPublic] = Endpoint("policy", "POST", "/api/v1/memb
 LIST_MEMBERS: Endpoint[Page[MemberPublic]] = Endpoint("policy", "GET", "/api/v1/members", Page[MemberPublic])
 GET_MY_MEMBER: Endpoint[MemberPublic] = Endpoint("policy", "GET", "/api/v1/members/me", MemberPublic)
 GET_MEMBER: Endpoint[MemberPublic] = Endpoint("policy", "GET", "/api/v1/members/{member_id}", MemberPublic)
+DEACTIVATE_MEMBER: Endpoint[RosterMemberPublic] = Endpoint(
+    "policy", "POST", "/api/v1/roster/members/{member_id}/deactivate", RosterMemberPublic
+)
+CREATE_PROVISIONING_TOKEN: Endpoint[ProvisioningTokenIssued] = Endpoint(
+    "policy", "POST", "/api/v1/provisioning-tokens", ProvisioningTokenIssued
+)
+LIST_PROVISIONING_TOKENS: Endpoint[list[ProvisioningTokenPublic]] = Endpoint(
+    "policy", "GET", "/api/v1/provisioning-tokens", list[ProvisioningTokenPublic]
+)
+ROTATE_PROVISIONING_TOKEN: Endpoint[ProvisioningTokenIssued] = Endpoint(
+    "policy", "POST", "/api/v1/provisioning-tokens/{token_id}/rotate", ProvisioningTokenIssued
+)
 # policy: the social-media policy and training (issue 6)
 CREATE_POLICY_VERSION: Endpoint[PolicyVersionPublic] = Endpoint(
     "policy", "POST", "/api/v1/policy-versions", PolicyVersionPublic, PolicyVersionCreate
@@ -192,6 +207,10 @@ ENDPOINTS: tuple[Endpoint[Any], ...] = (
     LIST_MEMBERS,
     GET_MY_MEMBER,
     GET_MEMBER,
+    DEACTIVATE_MEMBER,
+    CREATE_PROVISIONING_TOKEN,
+    LIST_PROVISIONING_TOKENS,
+    ROTATE_PROVISIONING_TOKEN,
     CREATE_SHARE,
     GET_SHARE,
     LIST_MY_SHARES,
@@ -221,6 +240,13 @@ NOT_CALLED: dict[tuple[str, str, str], str] = {
     ("metrics", "GET", "/api/v1/content-stats/{content_id}"): (
         "ContentItem.stats reads the same figures through content-stats/batch, one call per operation"
     ),
+    ("policy", "GET", "/api/v1/roster/members"): (
+        "for integrators; GraphQL's members and Member read the same attributes through /api/v1/members"
+    ),
+    ("policy", "GET", "/api/v1/roster/members/{member_id}"): (
+        "for integrators; node(id:) on a Member reads it through /api/v1/members/{member_id}"
+    ),
+    ("policy", "POST", "/api/v1/roster/imports"): "a CSV file is uploaded over REST; GraphQL carries no files",
     ("policy", "GET", "/api/v1/policy-versions/{version_id}/acknowledgements.csv"): (
         "a CSV file for the admins' records, downloaded as a file; GraphQL answers JSON (PolicyVersion.progress "
         "has the figures)"
@@ -431,6 +457,18 @@ class PolicyClient(ServiceClient):
 
     async def get_member(self, member_id: uuid.UUID) -> MemberPublic:
         return await self._send(GET_MEMBER, path={"member_id": str(member_id)})
+
+    async def deactivate_member(self, member_id: uuid.UUID) -> RosterMemberPublic:
+        return await self._send(DEACTIVATE_MEMBER, path={"member_id": str(member_id)})
+
+    async def create_provisioning_token(self) -> ProvisioningTokenIssued:
+        return await self._send(CREATE_PROVISIONING_TOKEN)
+
+    async def provisioning_tokens(self) -> list[ProvisioningTokenPublic]:
+        return await self._send(LIST_PROVISIONING_TOKENS)
+
+    async def rotate_provisioning_token(self, token_id: uuid.UUID) -> ProvisioningTokenIssued:
+        return await self._send(ROTATE_PROVISIONING_TOKEN, path={"token_id": str(token_id)})
 
     # --- the social-media policy and training (issue 6) ---
 

@@ -20,7 +20,8 @@ from strawberry.fastapi import BaseContext
 from condividi.errors import ApiError
 from condividi.identity import Caller, TokenVerifier
 from condividi.identity.verifier import TOKEN_REQUIRED
-from condividi.observability import current_request_id, traceparent_var
+from condividi.observability import current_request_id, current_traceparent
+from condividi.tracing import instrument_http_client
 from gateway.clients import Credentials, Services, check_health
 from gateway.errors import GatewayError, unauthenticated
 from gateway.live import Hub, LiveEvents
@@ -54,6 +55,8 @@ class GatewayRuntime:
             ),
             follow_redirects=False,
         )
+        # A client span per call to a service, whose traceparent header the service continues.
+        instrument_http_client(self._http)
         self._verifier = TokenVerifier(
             issuer=self.settings.OIDC_ISSUER,
             audience=self.settings.OIDC_AUDIENCE,
@@ -105,7 +108,7 @@ class GatewayContext(BaseContext):
         self.auth_error = auth_error
         # Over HTTP the middleware has set it already; forwarded to every service call.
         self.request_id = current_request_id()
-        self.traceparent = traceparent_var.get()
+        self.traceparent = current_traceparent()
 
     def require_caller(self) -> Caller:
         if self.caller is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-import strawberry
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,24 +34,28 @@ from gateway.protocol import (
     select_operation,
     wants_ide,
 )
-from gateway.schema import shape_error
+from gateway.schema import GatewaySchema, shape_error
 
 log = logging.getLogger(__name__)
 
 
 def graphql_http_endpoint(
-    schema: strawberry.Schema, documents: PersistedDocuments
+    schema: GatewaySchema, documents: PersistedDocuments, *, max_body_bytes: int, ide: bool = True
 ) -> Callable[[Request], Awaitable[Response]]:
+    """``max_body_bytes``: the largest body read (413 above it, before it is parsed). ``ide``: whether a
+    browser's GET gets GraphiQL (off in production: it is a map of the API for anyone)."""
+
     async def graphql_http(request: Request) -> Response:
         """GraphQL queries (GET or POST) and mutations (POST); GraphiQL for a browser's GET."""
-        if wants_ide(request):
+        if ide and wants_ide(request):
             return ide_response()
         media = negotiate(request.headers.get("accept"))
         try:
-            operation_request = await read_request(request)
+            operation_request = await read_request(request, max_body_bytes)
             query = resolve_document(operation_request, documents)
             try:
-                operation = select_operation(parse_document(query), operation_request.operation_name)
+                document = parse_document(query, schema.limits)
+                operation = select_operation(document, operation_request.operation_name)
             except GraphQLError as error:
                 raise ProtocolError.from_graphql(error) from None
             check_operation(request.method, operation)

@@ -6,6 +6,7 @@ Run it with ``uvicorn gateway.main:app --port 8000``; ``make run`` does, with th
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from condividi.errors import install_error_handlers
 from condividi.observability import RequestContextMiddleware, configure_logging, health_routes
 from condividi.openapi import install_openapi, operation_id, package_version
+from condividi.tracing import configure_tracing, flush, instrument_app
 from gateway.context import GatewayContext, GatewayRuntime, get_context
 from gateway.dev_issuer_routes import dev_issuer_router
 from gateway.http import graphql_http_endpoint
@@ -33,6 +35,16 @@ log = logging.getLogger(__name__)
 
 class GatewayGraphQLRouter(GraphQLRouter[GatewayContext, None]):
     """Strawberry's router, for its websocket only (GET and POST are ``gateway.http``'s)."""
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A websocket message nested deeper than Python's decoder follows is not JSON the gateway can
+        read: strawberry closes the connection as for any message that is not JSON (4400), rather than
+        failing with the decoder's RecursionError."""
+        try:
+            return json.loads(data)
+        except RecursionError:
+            text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+            raise json.JSONDecodeError("the message is nested too deeply", text, 0) from None
 
     async def on_ws_connect(self, context: GatewayContext) -> UnsetType | dict[str, object] | None:
         """A websocket is authenticated once, at ``connection_init``: browsers cannot set headers on
@@ -65,6 +77,7 @@ def _operation_id(route: APIRoute) -> str:
 def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
+    configure_tracing(settings)
     # Fail closed: anywhere but a development environment the dev issuer would let anyone mint tokens.
     if settings.DEV_ISSUER_KEY_FILE is not None and settings.ENVIRONMENT != "development":
         raise RuntimeError(
@@ -81,6 +94,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             yield
         finally:
             await runtime.stop()
+            flush()
             log.info("gateway stopped")
 
     app = FastAPI(
@@ -115,13 +129,20 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         max_cost=settings.GRAPHQL_MAX_COST,
         max_list_size=settings.GRAPHQL_COST_MAX_LIST_SIZE,
         default_list_size=settings.GRAPHQL_COST_DEFAULT_LIST_SIZE,
+        max_document_bytes=settings.GRAPHQL_MAX_DOCUMENT_BYTES,
+        max_tokens=settings.GRAPHQL_MAX_TOKENS,
+        max_fragment_spreads=settings.GRAPHQL_MAX_FRAGMENT_SPREADS,
         trusted_documents=frozenset(trusted) if trusted is not None else None,
+        unauthenticated_introspection=settings.graphql_unauthenticated_introspection,
+        field_suggestions=settings.graphql_field_suggestions,
     )
     documents = PersistedDocuments(DocumentStore(settings.GRAPHQL_APQ_CACHE_BYTES), trusted)
     if trusted is not None:
         log.info("only trusted documents run", extra={"documents": len(trusted)})
     # Queries by GET (so that a persisted query is a short, cacheable URL) and POST, mutations by POST.
-    endpoint = graphql_http_endpoint(schema, documents)
+    endpoint = graphql_http_endpoint(
+        schema, documents, max_body_bytes=settings.GRAPHQL_MAX_BODY_BYTES, ide=settings.graphql_ide
+    )
     for method in ("GET", "POST"):
         app.add_api_route(
             "/graphql",
@@ -153,6 +174,8 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
             )
         )
         log.warning("serving the development issuer at /dev-issuer: development only")
+    # Outermost: the server span covers the whole request, websockets included.
+    instrument_app(app)
     return app
 
 

@@ -53,7 +53,9 @@ class NotFoundError(UserError):
 @strawberry.type(description="The request conflicts with the current state (a duplicate, a repeat).")
 class ConflictError(UserError):
     code: str = strawberry.field(description="The service's stable code, e.g. conflict or duplicate_share.")
-    conflicting: Node | None = strawberry.field(description="The existing object, when known (a duplicate share).")
+    conflicting: Node | None = strawberry.field(
+        description="The existing object, when known (a duplicate share, the connection to that network)."
+    )
 
 
 @strawberry.type(description="The policy refuses the post; the violations say why.")
@@ -103,6 +105,9 @@ def user_errors(exc: GatewayError, paths: InputPaths) -> list[UserError]:
             ]
         return [ValidationError(message=exc.message, path=None, code=exc.code)]
     if exc.status == 404:
+        if exc.details:
+            # The service named the request field that held the unknown id.
+            return [NotFoundError(message=exc.message, path=paths.of(d.get("loc", []))) for d in exc.details[:1]]
         return [NotFoundError(message=exc.message, path=list(paths.not_found) if paths.not_found else None)]
     if exc.status == 409:
         return [ConflictError(message=exc.message, path=None, code=exc.code, conflicting=None)]

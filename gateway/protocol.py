@@ -5,8 +5,10 @@ Error codes come in two families, told apart by case:
 - UPPER_CASE codes (Apollo's vocabulary, which GraphQL clients and tools recognise) mean the request
   itself was wrong and nothing ran: ``GRAPHQL_PARSE_FAILED``, ``GRAPHQL_VALIDATION_FAILED``,
   ``BAD_USER_INPUT`` (variables that do not fit their declared types), ``OPERATION_RESOLUTION_FAILURE``
-  (no operation of that name), ``COST_LIMIT_EXCEEDED``, ``PERSISTED_QUERY_*``, ``BAD_REQUEST`` (not a
-  GraphQL request at all). They never reach a service and are never logged as failures.
+  (no operation of that name), ``COST_LIMIT_EXCEEDED``, the document limits (``DOCUMENT_TOO_LARGE``,
+  ``TOO_MANY_TOKENS``, ``TOO_MANY_FRAGMENT_SPREADS``: gateway/limits.py), ``INTROSPECTION_DISABLED``,
+  ``PERSISTED_QUERY_*``, ``BAD_REQUEST`` (not a GraphQL request at all, or not JSON, UTF-8 and Unicode
+  text), ``PAYLOAD_TOO_LARGE``. They never reach a service and are never logged as failures.
 - lower_case codes are the same codes the services' REST errors carry (``not_found``,
   ``validation_failed``, ``unauthenticated``, ``service_unavailable``, ``internal``...): the operation
   ran and a field failed.
@@ -15,7 +17,8 @@ HTTP status follows the GraphQL-over-HTTP spec for the media type the client acc
 with ``application/graphql-response+json`` a request error is a 4xx (400 unparsable, 422 invalid);
 with ``application/json`` (the default, as in the 2025 text) it is 200 with ``errors`` and no ``data``,
 so that a client may trust the body only on a 200. Transport errors are 4xx in both: a body that is not
-JSON 400, an unsupported ``Content-Type`` 415, a mutation over GET 405 with ``Allow: POST``.
+JSON 400, one too large 413, an unsupported ``Content-Type`` 415, a mutation over GET 405 with
+``Allow: POST``.
 """
 
 from __future__ import annotations
@@ -23,30 +26,35 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Mapping
-from contextlib import suppress
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
     DocumentNode,
     GraphQLError,
+    GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
     VariableDefinitionNode,
     get_operation_ast,
+    parse,
+    validate,
 )
 from graphql.execution.values import get_variable_values
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.extensions import SchemaExtension
-from strawberry.extensions.parser_cache import DEFAULT_MAXSIZE, _get_parse_cache
-from strawberry.extensions.validation_cache import _get_validate_cache
 from strawberry.http import process_result
 from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from gateway.cost import COST_LIMIT_EXCEEDED, operation_cost
+from gateway.limits import LIMIT_CODES, DocumentLimits, parse_limited
 from gateway.persisted import PersistedDocuments, PersistedQueryError, sha256_hex
 
 log = logging.getLogger(__name__)
@@ -58,6 +66,8 @@ OPERATION_RESOLUTION_FAILURE = "OPERATION_RESOLUTION_FAILURE"
 BAD_REQUEST = "BAD_REQUEST"
 UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
@@ -69,6 +79,8 @@ _RESULT_STATUS: dict[str, tuple[int, int]] = {
     BAD_USER_INPUT: (422, 200),
     OPERATION_RESOLUTION_FAILURE: (422, 200),
     COST_LIMIT_EXCEEDED: (422, 200),
+    INTROSPECTION_DISABLED: (422, 200),
+    **{code: (400, 200) for code in LIMIT_CODES},
 }
 REQUEST_ERROR_CODES = frozenset(_RESULT_STATUS)
 
@@ -76,9 +88,22 @@ REQUEST_ERROR_CODES = frozenset(_RESULT_STATUS)
 # from an HTTP cache.
 NO_CACHE = "private, no-cache, must-revalidate"
 
-# The caches strawberry's ParserCache and ValidationCache use: one parse and one validation per text.
-_parse = _get_parse_cache(DEFAULT_MAXSIZE)
-_validate = _get_validate_cache(DEFAULT_MAXSIZE)
+VALIDATION_CACHE_SIZE = 128
+# What a refused document is replaced by until its refusal is reported; it never runs.
+_STAND_IN = parse("{ __typename }")
+# strawberry's own rules, which its validation step would have added.
+_STRAWBERRY_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
+
+
+@lru_cache(maxsize=VALIDATION_CACHE_SIZE)
+def validate_cached(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    rules: tuple[type[ASTValidationRule], ...],
+    hide_suggestions: bool,
+) -> list[GraphQLError]:
+    """One validation per parsed document (the parse cache hands out the same node for the same text)."""
+    return validate(schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=hide_suggestions)
 
 
 def request_error(
@@ -95,13 +120,15 @@ def request_error(
     return GraphQLError(message, nodes=nodes, extensions=extensions)
 
 
-def parse_document(query: str) -> DocumentNode:
-    """Parses through the shared cache; a syntax error becomes ``GRAPHQL_PARSE_FAILED``."""
+def parse_document(query: str, limits: DocumentLimits) -> DocumentNode:
+    """Parses through the shared cache within the document limits (their own codes, gateway/limits.py);
+    a syntax error becomes ``GRAPHQL_PARSE_FAILED``."""
     try:
-        document: DocumentNode = _parse(query)
+        return parse_limited(query, limits)
     except GraphQLError as error:
+        if (error.extensions or {}).get("code") in LIMIT_CODES:
+            raise
         raise request_error(PARSE_FAILED, error.message) from None
-    return document
 
 
 def select_operation(document: DocumentNode, operation_name: str | None) -> OperationDefinitionNode:
@@ -117,8 +144,9 @@ def select_operation(document: DocumentNode, operation_name: str | None) -> Oper
 
 class RequestChecks(SchemaExtension):
     """The request-level rules, for every transport (HTTP and websocket): the document parses (through
-    the shared cache), only trusted documents run when a list is configured, validation failures and
-    variables that do not fit carry their UPPER_CASE codes, and the cost stays within the budget.
+    the shared cache) within the document limits, only trusted documents run when a list is configured,
+    validation failures and variables that do not fit carry their UPPER_CASE codes, introspection needs
+    a token where it is off for strangers, and the cost stays within the budget.
 
     Variables are coerced here before execution because graphql-core reports a wrong variable as an
     error with an ``original_error``, which is indistinguishable from a resolver's bug once it is out."""
@@ -129,44 +157,72 @@ class RequestChecks(SchemaExtension):
         max_cost: int,
         max_list_size: int,
         default_list_size: int,
+        limits: DocumentLimits | None = None,
         trusted: frozenset[str] | None = None,
+        unauthenticated_introspection: bool = True,
+        field_suggestions: bool = True,
     ) -> None:
         super().__init__()
         self.max_cost = max_cost
         self.max_list_size = max_list_size
         self.default_list_size = default_list_size
+        self.limits = limits or DocumentLimits()
         self.trusted = trusted
+        self.unauthenticated_introspection = unauthenticated_introspection
+        self.field_suggestions = field_suggestions
+        self._refused: GraphQLError | None = None
 
     def on_parse(self) -> Iterator[None]:
         # Nothing may be raised here: over a websocket strawberry does not catch an error raised by a
-        # hook of this step. A text that does not parse is left to strawberry, which reports it; its
-        # error gets its code on the way out.
+        # hook of this step. A document beyond a limit is remembered, replaced by a stand-in so that
+        # strawberry does not parse the text itself, and refused at validation. A text that does not
+        # parse is left to strawberry (within the same token limit), which reports it; its error gets
+        # its code on the way out.
         context = self.execution_context
+        context.parse_options["max_tokens"] = self.limits.max_tokens
         if context.graphql_document is None and context.query:
-            with suppress(GraphQLError):
-                context.graphql_document = _parse(context.query)
+            try:
+                context.graphql_document = parse_limited(context.query, self.limits)
+            except GraphQLError as refusal:
+                if (refusal.extensions or {}).get("code") in LIMIT_CODES:
+                    self._refused = refusal
+                    context.graphql_document = _STAND_IN
         yield
         for error in context.pre_execution_errors or ():
             if not (error.extensions or {}).get("code"):
                 error.extensions = {"code": PARSE_FAILED, "status": 400, "details": []}
 
     def on_validate(self) -> Iterator[None]:
-        # Validates here (in place of ValidationCache, through its shared cache) so that the errors get
+        # Validates here (in place of ValidationCache, through a shared cache) so that the errors get
         # their code before strawberry reads them: it builds its result inside the validation step.
         context = self.execution_context
-        if self.trusted is not None and sha256_hex(context.query or "") not in self.trusted:
+        if self._refused is not None:
+            context.pre_execution_errors = [self._refused]
+        elif self.trusted is not None and sha256_hex(context.query or "") not in self.trusted:
             # Over HTTP the document came from the list already; a websocket sends text.
             context.pre_execution_errors = [
                 request_error("PERSISTED_QUERY_NOT_IN_LIST", "this document is not in the list of trusted documents")
             ]
         elif context.graphql_document is not None and context.pre_execution_errors is None:
-            errors = _validate(context.schema._schema, context.graphql_document, context.validation_rules)
+            schema, document = context.schema._schema, context.graphql_document
+            hide = not self.field_suggestions
+            errors = validate_cached(schema, document, tuple(context.validation_rules), hide)
             context.pre_execution_errors = [
                 error
                 if error.extensions and "code" in error.extensions
                 else request_error(VALIDATION_FAILED, error.message, nodes=error.nodes)
                 for error in errors
             ]
+            if not errors and not self.unauthenticated_introspection and _caller_of(context.context) is None:
+                introspects = validate_cached(schema, document, (NoSchemaIntrospectionCustomRule,), hide)
+                if introspects:
+                    context.pre_execution_errors = [
+                        request_error(
+                            INTROSPECTION_DISABLED,
+                            "introspection needs a bearer token here; the schema is in gateway/schema.graphql",
+                            nodes=introspects[0].nodes,
+                        )
+                    ]
         yield
 
     def on_execute(self) -> Iterator[None]:
@@ -175,7 +231,20 @@ class RequestChecks(SchemaExtension):
         operation = get_operation_ast(document, context.operation_name) if document is not None else None
         if document is not None and operation is not None:
             schema = context.schema._schema
-            coerced = get_variable_values(schema, operation.variable_definitions or (), context.variables or {})
+            if not encodable(context.variables):
+                # Over a websocket the variables come straight from the message: no service could be
+                # sent such a string (UTF-8 cannot encode a lone surrogate), so it is refused here.
+                raise request_error(
+                    BAD_USER_INPUT,
+                    "a variable has a string with a lone surrogate (not Unicode text)",
+                    details=[{"loc": ["variables"], "message": "not Unicode text"}],
+                )
+            coerced = get_variable_values(
+                schema,
+                operation.variable_definitions or (),
+                context.variables or {},
+                hide_suggestions=not self.field_suggestions,
+            )
             if isinstance(coerced, list):
                 raise request_error(
                     BAD_USER_INPUT,
@@ -200,6 +269,11 @@ class RequestChecks(SchemaExtension):
                     budget=self.max_cost,
                 )
         yield
+
+
+def _caller_of(context: object) -> object | None:
+    # The context is the gateway's (gateway/context.py); not imported here, which it imports.
+    return getattr(context, "caller", None)
 
 
 def _variable_loc(error: GraphQLError) -> list[str]:
@@ -270,10 +344,7 @@ def _json_field(raw: object, name: str) -> dict[str, Any] | None:
     if isinstance(raw, str):
         if raw == "":
             return None
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            raise ProtocolError(BAD_REQUEST, f"`{name}` is not valid JSON", (400, 400)) from None
+        raw = loads(raw, f"`{name}`")
     if raw is None or isinstance(raw, dict):
         return raw
     raise ProtocolError(BAD_REQUEST, f"`{name}` must be an object or null", (422, 400))
@@ -298,7 +369,7 @@ def _request_from(data: Mapping[str, Any]) -> GraphQLRequest:
     )
 
 
-async def read_request(request: Request) -> GraphQLRequest:
+async def read_request(request: Request, max_body_bytes: int) -> GraphQLRequest:
     if request.method == "GET":
         return _request_from(dict(request.query_params))
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -308,13 +379,78 @@ async def read_request(request: Request) -> GraphQLRequest:
             f"send the request as {APPLICATION_JSON} (got {content_type or 'no Content-Type'})",
             (415, 415),
         )
+    body = await read_body(request, max_body_bytes)
     try:
-        data = json.loads(await request.body())
-    except ValueError:
-        raise ProtocolError(BAD_REQUEST, "the body is not valid JSON", (400, 400)) from None
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(BAD_REQUEST, "the body is not valid UTF-8", (400, 400)) from None
+    data = loads(text, "the body")
     if not isinstance(data, dict):
         raise ProtocolError(BAD_REQUEST, "the body must be a JSON object (batches are not accepted)", (422, 400))
     return _request_from(data)
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to be larger than ``max_bytes``: from its
+    ``Content-Length`` before reading anything, else while it streams in (chunked), so that a large
+    body is never held whole."""
+    too_large = ProtocolError(
+        PAYLOAD_TOO_LARGE,
+        f"the request body is larger than {max_bytes} bytes",
+        (413, 413),
+        headers={"Connection": "close"},
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.strip().isdigit() and int(declared) > max_bytes:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def loads(text: str, what: str) -> Any:
+    """JSON from a client: a syntax error, nesting Python cannot follow and a string no service could
+    be sent (a lone surrogate such as ``"\\ud800"``, which UTF-8 cannot encode) are the client's
+    mistakes (400), not the gateway's."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ProtocolError(BAD_REQUEST, f"{what} is nested too deeply", (400, 400)) from None
+    except ValueError:
+        raise ProtocolError(BAD_REQUEST, f"{what} is not valid JSON", (400, 400)) from None
+    if not encodable(data):
+        raise ProtocolError(BAD_REQUEST, f"{what} has a string with a lone surrogate (not Unicode text)", (400, 400))
+    return data
+
+
+def encodable(value: object) -> bool:
+    """Whether every string in a decoded JSON value (keys too) can be encoded as UTF-8. Iterative:
+    the value may be nested as deep as the decoder allows."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not _is_text(item):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def wants_ide(request: Request) -> bool:

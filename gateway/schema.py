@@ -21,17 +21,13 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from graphql import ASTValidationRule, GraphQLError
+from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from gateway import live
-from gateway.clients import PageQuery
+from gateway import live, roster
+from gateway.clients import PageQuery, Services
 from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
 from gateway.governance import FETCHERS as GOVERNANCE_FETCHERS
@@ -45,6 +41,7 @@ from gateway.inputs import (
     PublishContentItemInput,
     ShareContentInput,
 )
+from gateway.limits import DocumentLimits, depth_and_alias_rule
 from gateway.loaders import PerOperationLoaders
 from gateway.payloads import (
     USER_ERROR_TYPES,
@@ -78,6 +75,13 @@ from gateway.relay import (
     page_request,
     to_global_id,
 )
+from gateway.roster import (
+    DeactivateMemberInput,
+    DeactivateMemberPayload,
+    IssueProvisioningTokenInput,
+    IssueProvisioningTokenPayload,
+    ProvisioningToken,
+)
 from gateway.types import (
     NODE_FETCHERS,
     REACH_NOTE,
@@ -94,7 +98,6 @@ from gateway.types import (
     Violation,
     network_infos,
     resolver,
-    roles_of,
 )
 from services.content.models import ContentItemPublic
 from services.policy.models import MemberPublic, TeamPublic
@@ -189,7 +192,7 @@ class Query(GovernanceQuery):
         return Me(
             subject=caller.subject,
             org_id=strawberry.ID(str(caller.org_id)),
-            roles=roles_of(caller.roles),
+            token_roles=caller.roles,
             name=caller.name,
             email=caller.email,
         )
@@ -289,6 +292,19 @@ class Query(GovernanceQuery):
     async def org_summary(self, info: Info) -> OrgSummary | None:
         return OrgSummary.from_model(await info.context.services.metrics.summary())
 
+    @resolver("The org's SCIM provisioning tokens, oldest first, without their secrets (admins).")
+    async def provisioning_tokens(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[ProvisioningToken] | None:
+        request = page_request("provisioningTokens", first=first, after=after, last=last, before=before)
+        items = await roster.provisioning_tokens(info)
+        return list_connection(request, items, roster.token_position, ProvisioningToken.from_model)
+
 
 # An Idempotency-Key is 1-255 visible ASCII characters (contract 2 of issue 5).
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -372,6 +388,8 @@ class Mutation(GovernanceMutation):
             InputPaths(),
         )
         connection = SocialAccount.from_model(data) if data is not None else None
+        if any(isinstance(e, ConflictError) for e in errors):
+            errors = await connection_conflict(services, input.network, errors)
         return CreateSocialAccountPayload(social_account=connection, errors=errors)
 
     @mutation("Revokes one of the caller's connections at once; the employee owns their accounts.")
@@ -411,6 +429,22 @@ class Mutation(GovernanceMutation):
         )
         return CreateMemberPayload(member=Member.from_model(data) if data is not None else None, errors=errors)
 
+    @mutation(
+        "Offboards a member at once (admins): every service refuses their token from the next event, "
+        "their social connections are deleted and their shares waiting for a decision are rejected."
+    )
+    async def deactivate_member(self, info: Info, input: DeactivateMemberInput) -> DeactivateMemberPayload:
+        return await roster.deactivate_member(info, input)
+
+    @mutation(
+        "Issues a provisioning token for the org's identity provider (admins), or rotates one (`replaces`): "
+        "the secret is in this answer only."
+    )
+    async def issue_provisioning_token(
+        self, info: Info, input: IssueProvisioningTokenInput
+    ) -> IssueProvisioningTokenPayload:
+        return await roster.issue_provisioning_token(info, input)
+
 
 def in_argument_terms(exc: GatewayError) -> GatewayError:
     """A service's 422 on a query's field names the field's arguments (``["url"]``), not the REST body
@@ -439,6 +473,22 @@ async def share_refused(info: Info, exc: GatewayError, paths: InputPaths) -> lis
                 existing = None
         return [ConflictError(message=exc.message, path=None, code=exc.code, conflicting=existing)]
     return user_errors(exc, paths)
+
+
+async def connection_conflict(services: Services, network: Network, errors: list[UserError]) -> list[UserError]:
+    """A second connection to a network: the conflict names the caller's existing one (sharing allows
+    one a network, so the caller's connections say which), at the input field that clashes."""
+    try:
+        mine = await services.sharing.my_connections()
+    except GatewayError:
+        mine = []
+    existing = next((SocialAccount.from_model(c) for c in mine if c.network == network.value), None)
+    return [
+        ConflictError(message=e.message, path=["input", "network"], code=e.code, conflicting=existing)
+        if isinstance(e, ConflictError)
+        else e
+        for e in errors
+    ]
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -491,6 +541,10 @@ def shape_error(error: GraphQLError) -> GraphQLError:
 
 
 class GatewaySchema(strawberry.Schema):
+    """The schema with the document limits it enforces (the HTTP endpoint checks them before parsing)."""
+
+    limits: DocumentLimits = DocumentLimits()
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """Expected failures (a service's 4xx, a bad token, an invalid query) are the caller's business
         and are logged briefly; anything else with its traceback."""
@@ -574,36 +628,52 @@ def build_schema(
     max_cost: int = 1000,
     max_list_size: int = 100,
     default_list_size: int = 20,
+    max_document_bytes: int = DocumentLimits.max_bytes,
+    max_tokens: int = DocumentLimits.max_tokens,
+    max_fragment_spreads: int = DocumentLimits.max_fragment_spreads,
     trusted_documents: frozenset[str] | None = None,
-) -> strawberry.Schema:
-    # The limiters' validation rules are made once here, not per request: a limiter builds a new rule
-    # class each time it is constructed, and ValidationCache keys its entries on the rule classes, so
-    # a per-request limiter would make every validation a cache miss.
-    limits = [
-        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
-    ]
-    return GatewaySchema(
+    unauthenticated_introspection: bool = True,
+    field_suggestions: bool = True,
+) -> GatewaySchema:
+    limits = DocumentLimits(
+        max_bytes=max_document_bytes,
+        max_tokens=max_tokens,
+        max_fragment_spreads=max_fragment_spreads,
+        max_depth=max_depth,
+        max_aliases=max_aliases,
+    )
+    # The rule class is made once here, not per request: the validation cache keys its entries on the
+    # rule classes, so a class per request would make every validation a miss.
+    rules: list[type[ASTValidationRule]] = [depth_and_alias_rule(max_depth, max_aliases)]
+    schema = GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         # Reached only through the UserError interface, so named here.
         types=list(USER_ERROR_TYPES),
+        # Suggestions are also left out of validation and variable errors by RequestChecks.
+        config=StrawberryConfig(disable_field_suggestions=not field_suggestions),
         extensions=[
             # Parses and validates through the shared caches (in place of ParserCache and
-            # ValidationCache), gives request errors their codes, checks variables, the cost budget
-            # and, when configured, the trusted documents. After AddValidationRules: it validates.
-            lambda: AddValidationRules(limits),
+            # ValidationCache) within the document limits, gives request errors their codes, checks
+            # variables, introspection, the cost budget and, when configured, the trusted documents.
+            # After AddValidationRules: it validates.
+            lambda: AddValidationRules(rules),
             lambda: RequestChecks(
                 max_cost=max_cost,
                 max_list_size=max_list_size,
                 default_list_size=default_list_size,
+                limits=limits,
                 trusted=trusted_documents,
+                unauthenticated_introspection=unauthenticated_introspection,
+                field_suggestions=field_suggestions,
             ),
             PerOperationLoaders,
             ErrorShaping,
         ],
     )
+    schema.limits = limits
+    return schema
 
 
 # For ``strawberry export-schema gateway.schema:schema``; the app builds its own from its settings.

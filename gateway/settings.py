@@ -34,6 +34,13 @@ class GatewaySettings(ServiceSettings):
     GRAPHQL_MAX_DEPTH: int = 10
     GRAPHQL_MAX_ALIASES: int = 30
     GRAPHQL_MAX_SUBSCRIPTIONS_PER_CONNECTION: int = 10
+    # Bounds on a document, checked before it is validated (gateway/limits.py): its size in bytes, its
+    # lexical tokens and its fragment spreads as written. Validation is linear in the document within them.
+    GRAPHQL_MAX_DOCUMENT_BYTES: int = Field(default=32 * 1024, ge=1)
+    GRAPHQL_MAX_TOKENS: int = Field(default=5000, ge=1)
+    GRAPHQL_MAX_FRAGMENT_SPREADS: int = Field(default=100, ge=0)
+    # The largest request body /graphql reads (413 above it), checked before it is parsed.
+    GRAPHQL_MAX_BODY_BYTES: int = Field(default=64 * 1024, ge=1)
     # The most a query may cost (gateway/cost.py: objects it can fetch, lists multiplied by their
     # first/last). A list size above the largest page counts as the largest page; one not given counts
     # as the field's declared default, else as the default page size.
@@ -51,6 +58,13 @@ class GatewaySettings(ServiceSettings):
     GRAPHQL_LIVE_EVENTS: bool = True
     GRAPHQL_SUBSCRIPTION_REREAD_SECONDS: float = Field(default=30.0, gt=0)
 
+    # What helps a developer explore the API and helps an attacker map it: GraphiQL in a browser,
+    # introspection without a token, and "Did you mean ...?" in error messages. Unset, each is on with
+    # ENVIRONMENT=development and off anywhere else (production).
+    GRAPHQL_IDE: bool | None = None
+    GRAPHQL_UNAUTHENTICATED_INTROSPECTION: bool | None = None
+    GRAPHQL_FIELD_SUGGESTIONS: bool | None = None
+
     # Serves the development OIDC issuer under /dev-issuer when set (``make run`` sets it). Refused when
     # ENVIRONMENT is "production": anyone could mint a token there.
     DEV_ISSUER_KEY_FILE: Path | None = None
@@ -59,6 +73,21 @@ class GatewaySettings(ServiceSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def graphql_ide(self) -> bool:
+        return self._by_environment(self.GRAPHQL_IDE)
+
+    @property
+    def graphql_unauthenticated_introspection(self) -> bool:
+        return self._by_environment(self.GRAPHQL_UNAUTHENTICATED_INTROSPECTION)
+
+    @property
+    def graphql_field_suggestions(self) -> bool:
+        return self._by_environment(self.GRAPHQL_FIELD_SUGGESTIONS)
+
+    def _by_environment(self, value: bool | None) -> bool:
+        return self.ENVIRONMENT == "development" if value is None else value
 
     def service_urls(self) -> dict[str, str]:
         return {

@@ -312,6 +312,20 @@ class Member(Node):
     roles: list[Role]
     created_at: datetime
     raw_team_id: strawberry.Private[uuid.UUID | None]
+    active: bool = strawberry.field(description="False once the member is deactivated (offboarded).")
+    location: str | None
+    language: str | None = strawberry.field(description="A BCP 47 tag, e.g. it-IT.")
+    time_zone: str | None = strawberry.field(description="An IANA zone, e.g. Europe/Rome.")
+    department: str | None
+    title: str | None
+    raw_manager_id: strawberry.Private[uuid.UUID | None]
+
+    @resolver("The member's manager on the roster, if any.")
+    async def manager(self, info: Info) -> Member | None:
+        if self.raw_manager_id is None:
+            return None
+        data = await absent_is_null(info.context.services.policy.get_member(self.raw_manager_id))
+        return Member.from_model(data) if data is not None else None
 
     @resolver("The member's team, if any.")
     async def team(self, info: Info) -> Team | None:
@@ -330,6 +344,13 @@ class Member(Node):
             roles=roles_of(data.roles),
             created_at=data.created_at,
             raw_team_id=data.team_id,
+            active=data.active,
+            location=data.location,
+            language=data.language,
+            time_zone=data.time_zone,
+            department=data.department,
+            title=data.title,
+            raw_manager_id=data.manager_id,
         )
 
 
@@ -337,9 +358,21 @@ class Member(Node):
 class Me:
     subject: str
     org_id: strawberry.ID
-    roles: list[Role]
+    token_roles: strawberry.Private[frozenset[str]]
     name: str
     email: str
+
+    @resolver(
+        "The caller's roles: the token's, but never more than the roster grants once they are on it (docs/roster.md)."
+    )
+    async def roles(self, info: Info) -> list[Role]:
+        try:
+            data = await info.context.services.policy.my_member()
+        except GatewayError as exc:
+            if exc.status != 404:
+                raise  # a deactivated member is refused here as everywhere
+            return roles_of(self.token_roles)
+        return roles_of(self.token_roles & {role.value for role in data.roles})
 
     @resolver("The caller's entry in the org's roster; null until an admin has added them.")
     async def member(self, info: Info) -> Member | None:

@@ -17,6 +17,7 @@ import time
 import types
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -587,3 +588,61 @@ def test_public_base_url_reaches_sharing_and_policy_and_the_banner(config: Stack
 def test_a_bad_public_base_url_is_refused_before_anything_starts(value: str) -> None:
     with pytest.raises(launcher.LauncherError, match="PUBLIC_BASE_URL must be"):
         launcher.link_base_url({"PUBLIC_BASE_URL": value})
+
+
+def test_a_process_log_marks_its_start_in_iso_utc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The processes' own lines carry ISO 8601 UTC times; the launcher's marker between runs must read alike.
+    monkeypatch.setattr(launcher, "uvicorn_command", lambda spec: [sys.executable, "-c", "print('hello')"])
+    running = launcher.start_process(ProcessSpec("content", "m:app", 8123), dict(os.environ), tmp_path)
+    assert running.popen.wait(timeout=30) == 0
+    marker = next(line for line in (tmp_path / "content.log").read_text().splitlines() if line.startswith("---"))
+    stamp = marker.split()[2]
+    started = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - started).total_seconds()) < 60, marker
+
+
+# --- one process dying ---------------------------------------------------------------------------
+
+
+def test_restart_delay_doubles_up_to_a_ceiling() -> None:
+    policy = launcher.RestartPolicy(first_delay=1, max_delay=30)
+    assert [policy.delay(n) for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_a_process_that_dies_is_restarted_with_backoff_and_the_others_keep_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "crashy" dies at once each time it starts; "steady" must never be touched.
+    crashy = _group(["sh", "-c", "echo boom; exit 3"], tmp_path, "crashy")
+    steady = _group(["sleep", "30"], tmp_path, "steady")
+    (tmp_path / "crashy.log").write_text("Traceback ...\nboom\n")
+    started: list[float] = []
+
+    def respawn(dead: RunningProcess) -> RunningProcess:
+        started.append(time.monotonic())
+        return _group(["sh", "-c", "exit 3"], tmp_path, dead.spec.name)
+
+    processes = [crashy, steady]
+    stop = threading.Event()
+    policy = launcher.RestartPolicy(first_delay=0.2, max_delay=0.8, stable_after=60)
+    supervisor = threading.Thread(target=launcher.supervise, args=(processes, respawn, policy, stop, 0.02))
+    began = time.monotonic()
+    supervisor.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(started) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        supervisor.join(5)
+    assert len(started) >= 4, started
+    gaps = [b - a for a, b in zip([began, *started], started, strict=False)]
+    # 0.2, 0.4, 0.8, 0.8 (plus polling): the delay grows, and stops at the ceiling
+    assert gaps[0] >= 0.2 and gaps[1] >= 0.4 and gaps[2] >= 0.8 and gaps[3] < 1.6, gaps
+    assert processes[1] is steady and steady.popen.poll() is None
+    assert processes[0] is not crashy  # the list shutdown stops holds the new process
+    out = capsys.readouterr().out
+    assert "crashy exited with code 3; restarting it in 0.2s (restart 1; 1 in a row)" in out
+    assert "boom" in out  # the log's last lines, to see why
+    assert "crashy restarted (restart 1" in out
+    launcher.shutdown(processes, grace=2)

@@ -335,3 +335,33 @@ async def test_a_key_set_that_is_not_an_object_answers_unavailable(issuer: Issue
         await verifier.verify(issuer.token(org=uuid.uuid4(), roles=["employee"]))
     assert (unavailable.value.status, unavailable.value.code) == (503, "identity_provider_unavailable")
     await http.aclose()
+
+
+# --- the roster caps the token (issue 6, item 3) ------------------------------------------------------
+
+
+async def test_the_roster_caps_a_known_members_roles_and_refuses_a_deactivated_one() -> None:
+    import uuid as _uuid
+
+    from condividi.errors import ApiError
+    from condividi.identity.caller import Caller, RosterStatus, apply_roster, granted_roles
+
+    org = _uuid.uuid4()
+    caller = Caller(subject="ann", org_id=org, roles=frozenset({"admin", "employee"}), token="t")
+    assert granted_roles(caller.roles, None) == caller.roles
+    assert granted_roles(caller.roles, RosterStatus(frozenset({"employee", "manager"}), True)) == {"employee"}
+
+    async def known(org_id: _uuid.UUID, subject: str) -> RosterStatus | None:
+        return RosterStatus(frozenset({"employee"}), subject != "leaver") if subject in ("ann", "leaver") else None
+
+    assert (await apply_roster(caller, known)).roles == {"employee"}
+    stranger = Caller(subject="bob", org_id=org, roles=frozenset({"admin"}), token="t")
+    assert (await apply_roster(stranger, known)).roles == {"admin"}
+    assert (await apply_roster(caller, None)) is caller
+    leaver = Caller(subject="leaver", org_id=org, roles=frozenset({"employee"}), token="t")
+    try:
+        await apply_roster(leaver, known)
+    except ApiError as exc:
+        assert (exc.status, exc.code) == (403, "member_deactivated")
+    else:
+        raise AssertionError("a deactivated member got through")

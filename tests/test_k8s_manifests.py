@@ -48,6 +48,7 @@ KUSTOMIZATION_DIRS = (
     COMPONENTS / "network-policies",
     COMPONENTS / "data",
     COMPONENTS / "backups",
+    COMPONENTS / "monitoring",
     *(K8S / "overlays" / name for name in OVERLAYS),
 )
 
@@ -230,7 +231,7 @@ def test_every_manifest_file_is_referenced(directory: Path) -> None:
 
 
 def test_base_and_components_are_namespace_less() -> None:
-    for directory in KUSTOMIZATION_DIRS[:4]:
+    for directory in (d for d in KUSTOMIZATION_DIRS if "overlays" not in d.parts):
         assert "namespace" not in kustomization(directory), directory
     for resource in base_resources():
         assert "namespace" not in resource["metadata"], resource["metadata"]["name"]
@@ -739,6 +740,51 @@ def test_dockerfile_builds_what_the_manifests_run() -> None:
     assert "condividi" in copied
 
 
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def test_production_references_images_only_by_digest() -> None:
+    """A tag can move (and a registry can be made to serve another image under it); a digest cannot.
+    The committed digests are placeholders of the right form that ops replace."""
+    images = kustomization(overlay_dir("production"))["images"]
+    for image in images:
+        assert DIGEST.fullmatch(image.get("digest", "")), f"{image['name']}: no digest"
+        assert "newTag" not in image, f"{image['name']}: a tag beside the digest"
+    by_digest = {image["name"] for image in images}
+
+    def references(node: Any) -> Iterator[tuple[str, str]]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("image", "imageName") and isinstance(value, str):
+                    yield key, value
+                else:
+                    yield from references(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from references(item)
+
+    found = list(references(list(rendered("production"))))
+    assert any(key == "imageName" for key, _ in found), "no PostgreSQL image in production"
+    for key, value in found:
+        _, _, digest = value.partition("@")
+        if not digest:
+            assert key == "image" and value in by_digest, f"{value} is referenced by tag, not by digest"
+        else:
+            assert DIGEST.fullmatch(digest), f"{value}: not a sha256 digest"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with its kustomize) is not installed")
+def test_kustomize_renders_every_production_image_by_digest() -> None:
+    """The check above reads the overlay's ``images`` (which the small kustomize here leaves out);
+    kustomize itself applies them."""
+    command = ["kubectl", "kustomize", str(overlay_dir("production"))]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    found = re.findall(r"^\s*-?\s*(?:image|imageName): (\S+)$", result.stdout, flags=re.MULTILINE)
+    assert len(found) >= len(deployments()) + len(of_kind("Cluster")), found
+    for value in found:
+        assert DIGEST.fullmatch(value.partition("@")[2]), f"{value} is referenced by tag, not by digest"
+
+
 # -- rendering, as kustomize does it -------------------------------------------------------------
 
 
@@ -861,7 +907,13 @@ BACKUP_CREDENTIALS = "condividi-backup-s3"
 # Kinds whose CRD is not in ../shared/k8s-crds, each with what checks it instead. The Barman Cloud
 # plugin's ObjectStore CRD ships with the plugin; test_object_store_is_what_the_plugin_accepts checks
 # the fields used against the plugin's documented API.
-WITHOUT_CRD = {("barmancloud.cnpg.io", "ObjectStore"): "test_object_store_is_what_the_plugin_accepts"}
+# The Prometheus Operator's CRDs are not there either: test_service_monitor_scrapes_every_process and
+# test_alerts_cover_lag_dead_letters_5xx_and_outbox_age check the structure and what they refer to.
+WITHOUT_CRD = {
+    ("barmancloud.cnpg.io", "ObjectStore"): "test_object_store_is_what_the_plugin_accepts",
+    ("monitoring.coreos.com", "ServiceMonitor"): "test_service_monitor_scrapes_every_process",
+    ("monitoring.coreos.com", "PrometheusRule"): "test_alerts_cover_lag_dead_letters_5xx_and_outbox_age",
+}
 
 
 def crd_problems(resource: Resource) -> list[str]:
@@ -911,8 +963,8 @@ def test_crd_check_refuses_a_misspelt_field_a_wrong_type_and_an_unknown_kind() -
     topic = next(r for r in rendered("production") if r["kind"] == "KafkaTopic")
     topic["spec"]["partitions"] = 0
     assert any("minimum" in p for p in crd_problems(topic))
-    monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "x"}}
-    assert "no CRD" in crd_problems(monitor)[0]
+    unknown = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "x"}}
+    assert "no CRD" in crd_problems(unknown)[0]
 
 
 # -- backups ---------------------------------------------------------------------------------------
@@ -1161,3 +1213,73 @@ def test_every_kafka_client_logs_in_as_its_own_user_and_verifies_the_brokers(dep
     # Strimzi's cluster CA, which signs the brokers' certificates.
     assert volume["secret"]["secretName"] == f"{kafka['metadata']['name']}-cluster-ca-cert"
     assert {"key": "ca.crt", "path": ca_file.name} in volume["secret"]["items"]
+
+
+# -- monitoring (Prometheus Operator) --------------------------------------------------------------
+
+
+def exported_series() -> set[str]:
+    """The names of the series the processes export (importing the modules registers them)."""
+    importlib.import_module("condividi.service")
+    importlib.import_module("services.sharing.links")
+    from prometheus_client import REGISTRY
+
+    names = set()
+    for metric in REGISTRY.collect():
+        names.add(metric.name)
+        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}.get(metric.type, ())
+        names |= {metric.name + suffix for suffix in suffixes}
+    return names
+
+
+def test_service_monitor_scrapes_every_process() -> None:
+    """No CRD to validate against (see WITHOUT_CRD): the fields used are the Prometheus Operator's
+    (monitoring.coreos.com/v1), and the monitor selects every process's Service on a port it has."""
+    (monitor,) = of_kind("ServiceMonitor", rendered("production"))
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    spec = monitor["spec"]
+    assert set(spec) <= {"selector", "endpoints", "namespaceSelector", "jobLabel", "targetLabels", "sampleLimit"}
+    assert "namespaceSelector" not in spec, "the monitor's own namespace, whatever the overlay's"
+    selected = [s for s in of_kind("Service") if selects(spec["selector"], s["metadata"].get("labels", {}))]
+    assert sorted(s["metadata"]["name"] for s in selected) == sorted(deployment_names())
+    endpoint_fields = {"port", "path", "interval", "scrapeTimeout", "scheme", "relabelings", "metricRelabelings"}
+    for endpoint in spec["endpoints"]:
+        assert set(endpoint) <= endpoint_fields, set(endpoint) - endpoint_fields
+        assert endpoint["path"] == "/metrics"
+        for service in selected:
+            assert endpoint["port"] in {p.get("name") for p in service["spec"]["ports"]}, service["metadata"]["name"]
+        for field in ("interval", "scrapeTimeout"):
+            assert re.fullmatch(r"[0-9]+(ms|s|m|h)", endpoint[field]), endpoint[field]
+    assert of_kind("ServiceMonitor", rendered("dev")) == [], "dev clusters need not run the operator"
+
+
+def test_alerts_cover_lag_dead_letters_5xx_and_outbox_age() -> None:
+    """The PrometheusRule's structure (no CRD: see WITHOUT_CRD), and that its expressions name only
+    series the code exports, covering what the issue asks to alert on."""
+    (rule_set,) = of_kind("PrometheusRule", rendered("production"))
+    assert rule_set["apiVersion"] == "monitoring.coreos.com/v1" and set(rule_set["spec"]) == {"groups"}
+    exported = exported_series()
+    alerts: dict[str, str] = {}
+    for group in rule_set["spec"]["groups"]:
+        assert set(group) <= {"name", "rules", "interval"} and group["rules"], group.get("name")
+        for rule in group["rules"]:
+            assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, set(rule)
+            assert rule["alert"] not in alerts, f"two alerts named {rule['alert']}"
+            alerts[rule["alert"]] = rule["expr"]
+            assert rule["labels"]["severity"] in {"warning", "critical"}
+            assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+            if "for" in rule:
+                assert re.fullmatch(r"[0-9]+[smh]", rule["for"]), rule["for"]
+            # Series names: what is left of the expression without strings, ranges and PromQL's words.
+            bare = re.sub(r'"[^"]*"|\[[^\]]*\]', "", rule["expr"])
+            named = {w for w in re.findall(r"[a-z_][a-z0-9_]*", bare) if "_" in w}
+            assert named <= exported, f"{rule['alert']}: no such series {named - exported}"
+            assert bare.count("(") == bare.count(")"), rule["expr"]
+    every = " ".join(alerts.values())
+    for series in (
+        "consumer_lag_events",
+        'events_consumed_total{outcome="dead_lettered"}',
+        'http_requests_total{status=~"5.."}',
+        "outbox_oldest_unpublished_age_seconds",
+    ):
+        assert series in every, f"no alert on {series}"

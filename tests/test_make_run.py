@@ -1,7 +1,8 @@
 """``make run`` as a newcomer uses it: the launcher starts everything (on ports that are not the
 defaults, and with a PUBLIC_BASE_URL), seeds the demo organisation, accepts a token minted by the
 ``make devtoken`` command its banner prints, run as printed from a shell that knows nothing of those
-ports, answers the seeded feed over GraphQL, and on Ctrl-C leaves no process behind and its ports free."""
+ports, answers the seeded feed over GraphQL, restarts a process that was killed, and on Ctrl-C leaves
+no process behind and its ports free."""
 
 from __future__ import annotations
 
@@ -58,6 +59,13 @@ def port_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
     if os.environ.get("DATABASE_URL") or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         pytest.skip("this test is about the embedded PostgreSQL and broker")
@@ -101,6 +109,16 @@ def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
         assert len(items) == 6, "the seeded content"
         assert sum(i["stats"]["shares"] for i in items) > 0, "the seeded shares"
 
+        # The seed's one deactivated member (an employee who shared, then left).
+        admin_token = run_as_printed(printed.replace("curator@demo.condividi.dev", "admin@demo.condividi.dev"))
+        inactive = httpx.get(
+            f"http://127.0.0.1:{ports['policy']}/api/v1/roster/members",
+            params={"active": "false"},
+            headers={"Authorization": f"Bearer {admin_token}"},
+            timeout=10,
+        )
+        assert inactive.status_code == 200, inactive.text
+        assert [m["subject"][:14] for m in inactive.json()["items"]] == ["demo-employee-"], inactive.text
         # The seeded policy, which the staff accepted and the last employees have not; the training module.
         standing = "{ me { policy { required acknowledged current { version } } training { title attempts } } }"
 
@@ -125,16 +143,23 @@ def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
         shares: list[dict[str, Any]] = []
         for user in (u for u in users if u["subject"].startswith("demo-employee-")):
             sharer_token = run_as_printed(printed.replace("curator@demo.condividi.dev", user["email"]))
-            shares = httpx.get(
+            answer = httpx.get(
                 f"http://127.0.0.1:{ports['sharing']}/api/v1/shares",
                 headers={"Authorization": f"Bearer {sharer_token}"},
                 timeout=10,
-            ).json()["items"]
+            )
+            if answer.status_code == 403:
+                # The seed's employee who has left: refused although their token is fresh.
+                assert answer.json()["error"]["code"] == "member_deactivated", answer.text
+                continue
+            shares = answer.json()["items"]
             if any(s.get("tracking_url") for s in shares):
                 break
         links = [s["tracking_url"] for s in shares if s.get("tracking_url")]
         assert links and all(link.startswith(f"{LINKS}/r/") for link in links), shares
-        newest = [u for u in users if u["subject"].startswith("demo-employee-")][-1]
+        # The last employee still in the company (the seed's leaver may be any employee who shared).
+        left = {m["subject"] for m in inactive.json()["items"]}
+        newest = [u for u in users if u["subject"].startswith("demo-employee-") and u["subject"] not in left][-1]
         newcomer = run_as_printed(printed.replace("curator@demo.condividi.dev", newest["email"]))
         assert me(newcomer)["policy"] == {"required": True, "acknowledged": False, "current": {"version": 1}}
 
@@ -149,6 +174,21 @@ def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
             return int(checked.json()["length"])
 
         assert measured() == measured(url=f"{LINKS}/r/abcdefgh") != measured(url="http://localhost:1/r/abcdefgh")
+
+        # One process dying does not take the stack down: the launcher restarts it and says so.
+        metrics = next(c for c in children if "services.metrics.main:app" in " ".join(c.cmdline()))
+        metrics.kill()
+        restarted = time.monotonic() + 60
+        while "metrics restarted" not in output.read_text(errors="replace"):
+            assert launcher.poll() is None, output.read_text()[-3000:]
+            assert time.monotonic() < restarted, output.read_text()[-3000:]
+            time.sleep(0.2)
+        assert f"metrics exited with code {-signal.SIGKILL}; restarting it in 1s" in output.read_text()
+        while not answers(f"http://127.0.0.1:{ports['metrics']}/readyz"):
+            assert time.monotonic() < restarted, output.read_text()[-3000:]
+            time.sleep(0.2)
+        assert httpx.get(f"http://127.0.0.1:{ports['gateway']}/healthz", timeout=5).status_code == 200
+        children = psutil.Process(launcher.pid).children(recursive=True)
     finally:
         os.killpg(launcher.pid, signal.SIGINT)  # Ctrl-C in the terminal reaches the whole group
         code = launcher.wait(60)

@@ -55,3 +55,16 @@ def test_the_accepted_set_is_exactly_the_table() -> None:
         and verdict(ShareCreate, {"network": name, "text": "hello", "content_id": str(uuid.uuid4())})[0] is not None
     }
     assert {name.strip().lower() for name in accepted} == set(supported_names()) == {n.value for n in NETWORKS}
+
+
+@pytest.mark.parametrize("text", ["", "  ", "\n", "\u2003", "hello"])
+def test_the_live_check_approves_no_text_that_a_share_refuses(text: str) -> None:
+    from services.policy import rules
+
+    try:
+        ShareCreate.model_validate({"network": "x", "text": text, "content_id": str(uuid.uuid4())})
+        share_refuses = False
+    except ValidationError:
+        share_refuses = True
+    approved = rules.check("x", PolicyCheckRequest.model_validate({"network": "x", "text": text}).text).outcome
+    assert (approved is rules.Outcome.APPROVED) is not share_refuses

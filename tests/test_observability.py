@@ -111,7 +111,7 @@ async def test_every_line_has_an_iso_utc_time_and_each_request_one_access_line(
     access = [line for line in lines if line["logger"] == "condividi.access"]
     assert [(a["method"], a["route"], a["status"]) for a in access] == [
         ("GET", "/api/v1/shares/{share_id}", 200),
-        ("GET", "/api/...", 404),  # unmatched: a bounded label, not the raw path
+        ("GET", "<unmatched>", 404),  # unmatched: one bounded label, not the raw path
         ("POST", "/api/v1/boom", 500),
     ]
     assert access[0]["request_id"] == "req-42" == found.headers["x-request-id"]
@@ -187,3 +187,30 @@ def test_a_real_uvicorn_writes_one_access_line_per_request(tmp_path: Path) -> No
         ("condividi.access", "/items/{item_id}", 200),
         ("condividi.access", "/items/{item_id}", 200),
     ]
+
+
+async def test_unmatched_paths_and_odd_methods_add_no_label_values(
+    root_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A scanner trying paths (or a token pasted into a path) must neither grow the metric label set,
+    one series per distinct path for the life of the process, nor reach the log."""
+    from prometheus_client import REGISTRY
+
+    def routes_and_methods() -> tuple[set[str], set[str]]:
+        samples = [s for m in REGISTRY.collect() if m.name == "http_requests" for s in m.samples]
+        return {s.labels["route"] for s in samples}, {s.labels["method"] for s in samples}
+
+    configure_logging("sharing", "INFO")
+    routes_before, methods_before = routes_and_methods()
+    transport = httpx.ASGITransport(app=small_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        for path in (f"/{SECRET_TOKEN}", "/wp-admin.php", f"/x{uuid.uuid4().hex}/y", "/api/v1/nothing/1"):
+            assert (await client.get(path)).status_code == 404
+        assert (await client.request("BREW", "/api/v1/boom")).status_code == 405
+    routes_after, methods_after = routes_and_methods()
+
+    assert len(routes_after - routes_before) <= 1, routes_after - routes_before
+    assert not any(SECRET_TOKEN in r or "wp-admin" in r for r in routes_after)
+    assert methods_after - methods_before <= {"OTHER", "GET"}, methods_after - methods_before
+    output = capsys.readouterr().out
+    assert SECRET_TOKEN not in output and "wp-admin" not in output and "BREW" not in output

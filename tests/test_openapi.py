@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -40,6 +41,13 @@ NEEDS_A_ROLE = {
     "members-create",
     "members-list",
     "summary-get",
+    "roster-list-members",
+    "roster-get-member",
+    "roster-deactivate-member",
+    "roster-import-csv",
+    "provisioning-tokens-create",
+    "provisioning-tokens-list",
+    "provisioning-tokens-rotate",
     "policy-versions-create",
     "policy-versions-publish",
     "policy-versions-progress",
@@ -53,6 +61,7 @@ CAN_CONFLICT = {
     "members-create",
     "connections-create",
     "shares-create",
+    "provisioning-tokens-rotate",
     "policy-versions-publish",
     "policy-acknowledgements-create",
 }
@@ -160,8 +169,11 @@ def test_error_responses_are_the_ones_each_operation_can_answer(documents: dict[
         if 403 in errors:
             assert "this needs one of the roles: " in responses["403"]["description"], where
         assert (409 in errors) == (operation["operationId"] in CAN_CONFLICT), where
-        if 400 in errors:
-            assert any(p["name"] == "cursor" for p in operation.get("parameters", [])), f"{where}: 400 is for cursors"
+        # 400: a cursor this API did not hand out, or a body that is not JSON at all.
+        takes_a_cursor = any(p["name"] == "cursor" for p in operation.get("parameters", []))
+        assert (400 in errors) == (takes_a_cursor or "requestBody" in operation), (
+            f"{where}: 400 is for cursors and bodies"
+        )
         assert errors <= {400, 401, 403, 404, 409, 422, 503}, where
         for status in errors:
             content = responses[str(status)]["content"]["application/json"]["schema"]
@@ -178,3 +190,24 @@ def test_validation_errors_are_documented_in_the_one_shape_everywhere(documents:
             if "422" in operation["responses"]:
                 schema = operation["responses"]["422"]["content"]["application/json"]["schema"]
                 assert schema == {"$ref": ERROR_REF}, f"{name} {method.upper()} {path}"
+
+
+async def test_a_method_a_path_does_not_have_answers_405_with_allow() -> None:
+    """Routing alone answers (no database is reached). ``Allow`` lists every method of the path, not
+    just the first route's, and a literal path (``/content-stats/batch``) is not taken for an id."""
+    apps = {name: build() for name, build in SERVICES.items()}
+    apps["gateway"] = build_gateway(GatewaySettings())
+    for name, app in apps.items():
+        document = app.openapi()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            for path, item in document["paths"].items():
+                declared = {m.upper() for m in item if m in METHODS}
+                concrete = re.sub(r"\{[^}]+\}", "6f1d7a52-3c0e-4a4e-9a53-1d2f0e9b7c11", path)
+                for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - declared:
+                    response = await client.request(method, concrete)
+                    where = f"{name} {method} {path}"
+                    assert response.status_code == 405, where
+                    assert response.json()["error"]["code"] == "method_not_allowed", where
+                    allowed = {m.strip() for m in response.headers["allow"].split(",")}
+                    assert allowed - {"HEAD"} == declared, where

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -19,11 +19,12 @@ import pytest
 from fastapi import FastAPI
 
 from condividi.identity import Role
-from condividi.testing import RunningSystem, eventually
+from condividi.testing import RunningSystem
 from services.content.main import build_app as build_content
 from services.metrics.main import build_app as build_metrics
 from services.policy.main import build_app as build_policy
 from services.sharing.main import build_app as build_sharing
+from tests.tenancy import ROLE_SETS, OrgA, Request, make_org_a, new_member, role_names
 
 SERVICES: dict[str, Callable[[], FastAPI]] = {
     "content": build_content,
@@ -32,9 +33,6 @@ SERVICES: dict[str, Callable[[], FastAPI]] = {
     "metrics": build_metrics,
 }
 METHODS = {"get", "put", "post", "delete", "patch"}
-# A caller of the other org with each role alone, then with all of them: whatever the roles, the other
-# org's object stays out of reach.
-ROLE_SETS = [[role] for role in Role] + [list(Role)]
 
 
 def _is_id(name: str) -> bool:
@@ -59,34 +57,6 @@ def routes_taking_an_id() -> Iterator[tuple[str, str, str]]:
                     yield service, method.upper(), path
 
 
-@dataclass
-class Request:
-    path: str
-    params: dict[str, str] = field(default_factory=dict)
-    json: Any = None
-
-
-@dataclass
-class OrgA:
-    """One org's objects, one of each kind a route can take the id of."""
-
-    org: uuid.UUID
-    headers: dict[str, dict[str, str]]  # by role name: "curator", "admin", "employee"
-    published_item: str
-    draft_item: str
-    team: str
-    member: str
-    share: str
-    connection: str
-    # The social-media policy and training (issue 6).
-    policy_draft: str = ""
-    policy_version: str = ""
-    module: str = ""
-    quiz_attempt: str = ""
-    # The version in force when asked: the publish case may have put another one in force meanwhile.
-    current_policy: Callable[[], str] = lambda: ""
-
-
 @dataclass(frozen=True)
 class Case:
     service: str
@@ -96,19 +66,6 @@ class Case:
     # A list or a batch answers 200 and leaves out what the caller may not see, rather than a 404.
     listed: bool = False
 
-
-def _new_member(team_id: str) -> Request:
-    subject = f"tenancy-{uuid.uuid4().hex[:10]}"
-    body = {"subject": subject, "email": f"{subject}@acme.example", "name": "Nina", "team_id": team_id}
-    return Request("/api/v1/members", json={**body, "roles": ["employee"]})
-
-
-_POLICY_MODULE = {
-    "title": "Tenancy training",
-    "lessons": [{"title": "One", "body": "Read me."}],
-    "questions": [{"prompt": "Yes?", "options": ["yes", "no"], "correct_options": [0]}],
-    "pass_mark": 100,
-}
 
 CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/content-items/{item_id}"): Case(
@@ -120,12 +77,24 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/share-decisions/{share_id}"): Case(
         "policy", lambda a: a.share, lambda i: Request(f"/api/v1/share-decisions/{i}"), "employee"
     ),
-    ("POST", "/api/v1/members"): Case("policy", lambda a: a.team, _new_member, "admin"),
+    ("POST", "/api/v1/members"): Case("policy", lambda a: a.team, new_member, "admin"),
     ("GET", "/api/v1/teams/{team_id}"): Case(
         "policy", lambda a: a.team, lambda i: Request(f"/api/v1/teams/{i}"), "admin"
     ),
     ("GET", "/api/v1/members/{member_id}"): Case(
         "policy", lambda a: a.member, lambda i: Request(f"/api/v1/members/{i}"), "admin"
+    ),
+    ("GET", "/api/v1/roster/members/{member_id}"): Case(
+        "policy", lambda a: a.member, lambda i: Request(f"/api/v1/roster/members/{i}"), "admin"
+    ),
+    ("POST", "/api/v1/roster/members/{member_id}/deactivate"): Case(
+        "policy", lambda a: a.spare_member, lambda i: Request(f"/api/v1/roster/members/{i}/deactivate"), "admin"
+    ),
+    ("POST", "/api/v1/provisioning-tokens/{token_id}/rotate"): Case(
+        "policy",
+        lambda a: a.spare_provisioning_token,
+        lambda i: Request(f"/api/v1/provisioning-tokens/{i}/rotate"),
+        "admin",
     ),
     ("POST", "/api/v1/shares"): Case(
         "sharing",
@@ -224,97 +193,9 @@ def send(system: RunningSystem, service: str, method: str, request: Request, hea
     )
 
 
-def ok(response: httpx.Response, *statuses: int) -> dict[str, Any]:
-    assert response.status_code in statuses, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 @pytest.fixture(scope="module")
 def org_a(system: RunningSystem) -> OrgA:
-    org = uuid.uuid4()
-    urls = system.urls
-    headers = {
-        "curator": system.issuer.headers(org=org, roles=[Role.CURATOR], subject="tenancy-curator"),
-        "admin": system.issuer.headers(org=org, roles=[Role.ADMIN], subject="tenancy-admin"),
-        "employee": system.issuer.headers(org=org, roles=[Role.EMPLOYEE], subject="tenancy-employee"),
-    }
-    items = []
-    for title in ("Published", "Draft"):
-        created = httpx.post(
-            f"{urls['content']}/api/v1/content-items",
-            json={"title": title, "url": "https://acme.example/news/tenancy"},
-            headers=headers["curator"],
-        )
-        items.append(ok(created, 201)["id"])
-    published, draft = items
-    ok(httpx.post(f"{urls['content']}/api/v1/content-items/{published}/publish", headers=headers["curator"]), 200)
-    team = ok(httpx.post(f"{urls['policy']}/api/v1/teams", json={"name": "Tenancy"}, headers=headers["admin"]), 201)
-    new_member = _new_member(team["id"])
-    member = ok(httpx.post(f"{urls['policy']}{new_member.path}", json=new_member.json, headers=headers["admin"]), 201)
-    connection = ok(
-        httpx.post(
-            f"{urls['sharing']}/api/v1/connections",
-            json={"network": "linkedin", "handle": "tenancy", "audience_size": 10},
-            headers=headers["employee"],
-        ),
-        201,
-    )
-    share = ok(
-        httpx.post(
-            f"{urls['sharing']}/api/v1/shares",
-            json={"content_id": published, "network": "x", "text": "Our own words"},
-            headers=headers["employee"],
-            timeout=15,
-        ),
-        202,
-    )
-    # The decision and the stats are made from events: wait until org A itself can read them.
-    eventually(
-        lambda: (
-            httpx.get(f"{urls['policy']}/api/v1/share-decisions/{share['id']}", headers=headers["employee"]).status_code
-            == 200
-        )
-    )
-    eventually(
-        lambda: (
-            httpx.get(f"{urls['metrics']}/api/v1/content-stats/{published}", headers=headers["employee"]).status_code
-            == 200
-        )
-    )
-    # The policy and training objects; nothing here asks org A's members for anything before sharing.
-    policy = f"{urls['policy']}/api/v1"
-    document = {"title": "Tenancy policy", "body": "Be yourself."}
-    version = ok(httpx.post(f"{policy}/policy-versions", json=document, headers=headers["admin"]), 201)
-    publish = {"requires_acknowledgement": False}
-    ok(httpx.post(f"{policy}/policy-versions/{version['id']}/publish", json=publish, headers=headers["admin"]), 200)
-    accept = {"policy_version_id": version["id"]}
-    ok(httpx.post(f"{policy}/policy-acknowledgements", json=accept, headers=headers["employee"]), 201)
-    policy_draft = ok(httpx.post(f"{policy}/policy-versions", json=document, headers=headers["admin"]), 201)
-    module = ok(httpx.post(f"{policy}/training-modules", json=_POLICY_MODULE, headers=headers["admin"]), 201)
-    attempt = ok(
-        httpx.post(
-            f"{policy}/training-modules/{module['id']}/attempts", json={"answers": [[0]]}, headers=headers["employee"]
-        ),
-        201,
-    )
-    return OrgA(
-        org,
-        headers,
-        published,
-        draft,
-        team["id"],
-        member["id"],
-        share["id"],
-        connection["id"],
-        policy_draft=policy_draft["id"],
-        policy_version=version["id"],
-        module=module["id"],
-        quiz_attempt=attempt["id"],
-        current_policy=lambda: str(
-            ok(httpx.get(f"{policy}/policy-status", headers=headers["employee"]), 200)["current"]["id"]
-        ),
-    )
+    return make_org_a(system)
 
 
 def _absent(body: dict[str, Any], object_id: str) -> bool:
@@ -332,7 +213,7 @@ def test_another_orgs_id_answers_like_an_unknown_one(
         caller = system.issuer.headers(org=org_b, roles=roles, subject=f"tenancy-b-{uuid.uuid4().hex[:6]}")
         theirs = send(system, case.service, method, case.request(owned), caller)
         unknown = send(system, case.service, method, case.request(str(uuid.uuid4())), caller)
-        where = f"{method} {path} as {[str(r) for r in roles]} of another org"
+        where = f"{method} {path} as {role_names(roles)} of another org"
         assert owned not in theirs.text, f"{where}: the other org's object leaked: {theirs.text}"
         assert theirs.status_code == unknown.status_code, f"{where}: {theirs.text} vs unknown id: {unknown.text}"
         if case.listed:

@@ -24,17 +24,25 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cpolicy.proto\x12\x13\x63ondividi.policy.v1\"*\n\tViolation\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x8c\x01\n\rShareDecision\x12\x10\n\x08share_id\x18\x01 \x01(\t\x12\x35\n\x07outcome\x18\x02 \x01(\x0e\x32$.condividi.policy.v1.DecisionOutcome\x12\x32\n\nviolations\x18\x03 \x03(\x0b\x32\x1e.condividi.policy.v1.Violation*\x94\x01\n\x0f\x44\x65\x63isionOutcome\x12 \n\x1c\x44\x45\x43ISION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44\x45\x43ISION_OUTCOME_APPROVED\x10\x01\x12\x1d\n\x19\x44\x45\x43ISION_OUTCOME_REJECTED\x10\x02\x12!\n\x1d\x44\x45\x43ISION_OUTCOME_NEEDS_REVIEW\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cpolicy.proto\x12\x13\x63ondividi.policy.v1\"*\n\tViolation\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x8c\x01\n\rShareDecision\x12\x10\n\x08share_id\x18\x01 \x01(\t\x12\x35\n\x07outcome\x18\x02 \x01(\x0e\x32$.condividi.policy.v1.DecisionOutcome\x12\x32\n\nviolations\x18\x03 \x03(\x0b\x32\x1e.condividi.policy.v1.Violation\"\xf5\x01\n\x0eMemberUpserted\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x10\n\x08team_ids\x18\x05 \x03(\t\x12\x10\n\x08location\x18\x06 \x01(\t\x12\x10\n\x08language\x18\x07 \x01(\t\x12\x11\n\ttime_zone\x18\x08 \x01(\t\x12\x12\n\ndepartment\x18\t \x01(\t\x12\r\n\x05title\x18\n \x01(\t\x12\x17\n\x0fmanager_subject\x18\x0b \x01(\t\x12\r\n\x05roles\x18\x0c \x03(\t\x12\x0e\n\x06\x61\x63tive\x18\r \x01(\x08\"p\n\x11MemberDeactivated\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x37\n\x06source\x18\x03 \x01(\x0e\x32\'.condividi.policy.v1.DeactivationSource\"=\n\x0bTeamChanged\x12\x0f\n\x07team_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x03 \x01(\x08*\x94\x01\n\x0f\x44\x65\x63isionOutcome\x12 \n\x1c\x44\x45\x43ISION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44\x45\x43ISION_OUTCOME_APPROVED\x10\x01\x12\x1d\n\x19\x44\x45\x43ISION_OUTCOME_REJECTED\x10\x02\x12!\n\x1d\x44\x45\x43ISION_OUTCOME_NEEDS_REVIEW\x10\x03*\xb8\x01\n\x12\x44\x65\x61\x63tivationSource\x12#\n\x1f\x44\x45\x41\x43TIVATION_SOURCE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44\x45\x41\x43TIVATION_SOURCE_SCIM\x10\x01\x12#\n\x1f\x44\x45\x41\x43TIVATION_SOURCE_SCIM_DELETE\x10\x02\x12\x1b\n\x17\x44\x45\x41\x43TIVATION_SOURCE_CSV\x10\x03\x12\x1d\n\x19\x44\x45\x41\x43TIVATION_SOURCE_ADMIN\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'policy_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DECISIONOUTCOME']._serialized_start=225
-  _globals['_DECISIONOUTCOME']._serialized_end=373
+  _globals['_DECISIONOUTCOME']._serialized_start=650
+  _globals['_DECISIONOUTCOME']._serialized_end=798
+  _globals['_DEACTIVATIONSOURCE']._serialized_start=801
+  _globals['_DEACTIVATIONSOURCE']._serialized_end=985
   _globals['_VIOLATION']._serialized_start=37
   _globals['_VIOLATION']._serialized_end=79
   _globals['_SHAREDECISION']._serialized_start=82
   _globals['_SHAREDECISION']._serialized_end=222
+  _globals['_MEMBERUPSERTED']._serialized_start=225
+  _globals['_MEMBERUPSERTED']._serialized_end=470
+  _globals['_MEMBERDEACTIVATED']._serialized_start=472
+  _globals['_MEMBERDEACTIVATED']._serialized_end=584
+  _globals['_TEAMCHANGED']._serialized_start=586
+  _globals['_TEAMCHANGED']._serialized_end=647
 # @@protoc_insertion_point(module_scope)

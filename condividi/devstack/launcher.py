@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 import httpx
 from cryptography.fernet import Fernet
 
+from condividi.devstack import processes
 from condividi.devstack.infra import SERVICE_DATABASES, LocalKafka, LocalPostgres, service_database_urls
 from condividi.identity.dev_issuer import DevIssuer
 from condividi.identity.devtoken import (
@@ -51,15 +52,11 @@ from condividi.identity.devtoken import (
     stack_file,
 )
 
-SERVICES = tuple(SERVICE_DATABASES)  # content, policy, sharing, metrics: the ones owning a database
-MODULES = {
-    "gateway": "gateway.main:app",
-    "content": "services.content.main:app",
-    "policy": "services.policy.main:app",
-    "sharing": "services.sharing.main:app",
-    "metrics": "services.metrics.main:app",
-}
-DEFAULT_PORTS = {"gateway": 8000, "content": 8001, "policy": 8002, "sharing": 8003, "metrics": 8004}
+# The processes themselves (module, port, what each is told) are described in processes.py, which the
+# tests' fixtures and the benchmarks read too.
+SERVICES = processes.SERVICES  # content, policy, sharing, metrics: the ones owning a database
+MODULES = {name: p.module for name, p in processes.PROCESSES.items()}
+DEFAULT_PORTS = {name: p.default_port for name, p in processes.PROCESSES.items()}
 DEFAULT_KAFKA_PORT = 9092
 KAFKA_PIDFILE = "kafka.pid"  # in the data folder, while the launcher's broker runs
 READY_TIMEOUT_SECONDS = 60.0
@@ -67,17 +64,7 @@ STOP_GRACE_SECONDS = 15.0
 # Variables the launcher sets per process. They are removed from the inherited environment first, so a
 # value exported in the developer's shell (say a server-level DATABASE_URL) never reaches a process it
 # was not meant for, and the sharing service's secrets reach only the sharing service.
-PER_PROCESS_KEYS = frozenset(
-    {
-        "SERVICE_NAME",
-        "DATABASE_URL",
-        "DEV_ISSUER_KEY_FILE",
-        "PUBLIC_BASE_URL",
-        "CLICK_HASH_SALT",
-        "SECRET_ENCRYPTION_KEY",
-        *(f"{s.upper()}_SERVICE_URL" for s in SERVICES),
-    }
-)
+PER_PROCESS_KEYS = processes.keys_set_per_process()
 
 
 class LauncherError(Exception):
@@ -212,37 +199,30 @@ def link_base_url(environ: Mapping[str, str]) -> str | None:
     return raw.rstrip("/")
 
 
+def wiring(config: StackConfig) -> processes.Wiring:
+    return processes.Wiring(
+        kafka_bootstrap=config.kafka_bootstrap,
+        oidc_issuer=config.issuer_url,
+        oidc_audience=AUDIENCE,
+        jwks_url=config.jwks_url,
+        urls={s.name: s.url for s in config.specs},
+        database_urls=config.database_urls,
+        public_base_url=config.public_base_url,
+        click_hash_salt=config.secrets.click_hash_salt,
+        secret_encryption_key=config.secrets.secret_encryption_key,
+        # KAFKA_NAMESPACE, when the developer exported one, is inherited by every process alike.
+        kafka_namespace=None,
+        dev_issuer_key_file=config.key_file,
+        click_spool_dir=config.click_spool_dir,
+    )
+
+
 def build_env(spec: ProcessSpec, config: StackConfig, base: Mapping[str, str]) -> dict[str, str]:
     """The environment of one process: the inherited one without per-process keys, plus its own."""
     env = {k: v for k, v in base.items() if k not in PER_PROCESS_KEYS}
-    env.update(
-        {
-            "SERVICE_NAME": spec.name,
-            "KAFKA_BOOTSTRAP_SERVERS": config.kafka_bootstrap,
-            "OIDC_ISSUER": config.issuer_url,
-            "OIDC_AUDIENCE": AUDIENCE,
-            "OIDC_JWKS_URL": config.jwks_url,
-            # Lines must reach the terminal as they are written, not when a 8 KiB buffer fills.
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    if spec.name in config.database_urls:
-        env["DATABASE_URL"] = config.database_urls[spec.name]
-    if spec.name == "gateway":
-        # The gateway reads sharing's and policy's events for subscriptions (gateway/live.py): the
-        # KAFKA_BOOTSTRAP_SERVERS above and any KAFKA_NAMESPACE inherited, like the services.
-        env["DEV_ISSUER_KEY_FILE"] = str(config.key_file)
-        env.update({f"{s.upper()}_SERVICE_URL": config.spec(s).url for s in SERVICES})
-    if spec.name in ("sharing", "policy"):
-        # sharing builds tracking links on it; policy measures posts with one
-        env["PUBLIC_BASE_URL"] = config.public_base_url
-    if spec.name == "sharing":
-        env["CLICK_HASH_SALT"] = config.secrets.click_hash_salt
-        env["SECRET_ENCRYPTION_KEY"] = config.secrets.secret_encryption_key
-        # Shares can name an item before ContentPublished arrives; sharing then asks content.
-        env["CONTENT_SERVICE_URL"] = config.spec("content").url
-        if config.click_spool_dir is not None:
-            env["CLICK_SPOOL_DIR"] = str(config.click_spool_dir)
+    env.update(processes.environment(spec.name, wiring(config)))
+    # Lines must reach the terminal as they are written, not when a 8 KiB buffer fills.
+    env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
@@ -398,19 +378,14 @@ def _pump_output(stream: IO[bytes], log_path: Path, prefix: str) -> None:
 
 
 def uvicorn_command(spec: ProcessSpec) -> list[str]:
-    return [
-        sys.executable, "-m", "uvicorn", spec.module,
-        "--host", "127.0.0.1",
-        "--port", str(spec.port),
-        "--timeout-graceful-shutdown", "10",
-        "--no-access-log",
-    ]  # fmt: skip
+    return processes.uvicorn_command(spec.name, spec.port, graceful_seconds=10)
 
 
 def start_process(spec: ProcessSpec, env: Mapping[str, str], log_dir: Path, colour: int = 0) -> RunningProcess:
     log_path = log_dir / f"{spec.name}.log"
     with open(log_path, "ab") as log:
-        log.write(f"\n--- started {time.strftime('%Y-%m-%d %H:%M:%S')} on port {spec.port} ---\n".encode())
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # UTC, as the processes' own lines
+        log.write(f"\n--- started {started} on port {spec.port} ---\n".encode())
     popen = subprocess.Popen(
         uvicorn_command(spec),
         cwd=ROOT,
@@ -686,6 +661,7 @@ def banner(config: StackConfig) -> str:
     {devtoken_command("--list")}        # demo users{"" if users.exists() else " (none seeded yet)"}
     {devtoken_command("--subject me --org <org-uuid> --roles employee,curator")}
 
+  A process that dies is restarted (after 1s, doubling up to 30s); the log says so.
   Ctrl-C stops everything.
 ==============================================================================
 """
@@ -780,14 +756,69 @@ def start_infrastructure(stack: Stack, root: Path, environ: Mapping[str, str]) -
     return urls, bootstrap
 
 
-def supervise(processes: Sequence[RunningProcess]) -> None:
-    """Blocks while every process runs; a process that exits on its own ends the run, since half a
-    system answering would only mislead."""
-    while True:
-        for process in processes:
-            if process.popen.poll() is not None:
-                raise ProcessDiedError(process)
-        time.sleep(0.5)
+@dataclass(frozen=True)
+class RestartPolicy:
+    """A process that dies is started again after ``first_delay`` seconds, doubling with each death in
+    a row up to ``max_delay``; one that then ran ``stable_after`` seconds starts over from the first
+    delay. So a crash costs a second, and a process that cannot start does not spin the machine."""
+
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+    stable_after: float = 60.0
+
+    def delay(self, deaths_in_a_row: int) -> float:
+        return float(min(self.max_delay, self.first_delay * 2 ** max(0, deaths_in_a_row - 1)))
+
+
+@dataclass
+class _Restarts:
+    started_at: float
+    in_a_row: int = 0
+    total: int = 0
+    due_at: float | None = None
+
+
+def supervise(
+    processes: list[RunningProcess],
+    respawn: Callable[[RunningProcess], RunningProcess],
+    policy: RestartPolicy = RestartPolicy(),
+    stop: threading.Event | None = None,
+    poll_seconds: float = 0.2,
+) -> None:
+    """Blocks while the stack runs, restarting (with backoff) any process that exits on its own, so
+    one crash does not take the whole stack down. ``processes`` is updated in place, so that shutdown
+    stops the restarted ones. Leaves only through StopRequested (or ``stop``, for tests)."""
+    now = time.monotonic()
+    state = {p.spec.name: _Restarts(started_at=now) for p in processes}
+    while stop is None or not stop.is_set():
+        now = time.monotonic()
+        for index, process in enumerate(processes):
+            restarts = state[process.spec.name]
+            if restarts.due_at is not None:
+                if now >= restarts.due_at:
+                    restarts.due_at = None
+                    restarts.started_at = now
+                    processes[index] = respawn(process)
+                    say(f"{process.spec.name} restarted (restart {restarts.total}, pid {processes[index].popen.pid})")
+                continue
+            code = process.popen.poll()
+            if code is None:
+                continue
+            if now - restarts.started_at >= policy.stable_after:
+                restarts.in_a_row = 0
+            restarts.in_a_row += 1
+            restarts.total += 1
+            delay = policy.delay(restarts.in_a_row)
+            restarts.due_at = now + delay
+            process.signal_group(signal.SIGKILL)  # anything it forked must not keep its port
+            if process.reader is not None:
+                process.reader.join(timeout=2)  # its last lines (the traceback, usually) reach the log first
+            say(
+                f"{process.spec.name} exited with code {code}; restarting it in {delay:g}s "
+                f"(restart {restarts.total}; {restarts.in_a_row} in a row). Last lines of {process.log_path}:\n"
+                f"{log_tail(process.log_path, 15)}"
+            )
+        time.sleep(poll_seconds)
 
 
 def run(environ: Mapping[str, str] | None = None) -> int:
@@ -836,7 +867,12 @@ def run(environ: Mapping[str, str] | None = None) -> int:
 
         with _stdout_lock:
             print(banner(config), flush=True)
-        supervise(stack.processes)
+
+        def respawn(dead: RunningProcess) -> RunningProcess:
+            spec = dead.spec
+            return start_process(spec, build_env(spec, config, env), root / "logs", specs.index(spec))
+
+        supervise(stack.processes, respawn)
         return 1  # not reached: supervise only leaves by raising
     except StopRequested as stop:
         say(f"{stop} received")

@@ -146,8 +146,9 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
         for name in TEAMS:
             team = api.call(admin, "POST", f"{urls['policy']}/api/v1/teams", json={"name": name})
             team_ids[name] = team.json()["id"]
+        member_ids: dict[str, str] = {}
         for user in users:
-            api.call(
+            created_member = api.call(
                 admin,
                 "POST",
                 f"{urls['policy']}/api/v1/members",
@@ -159,6 +160,8 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
                     "roles": user.roles,
                 },
             )
+            if created_member.status_code == 201:
+                member_ids[user.subject] = created_member.json()["id"]
 
         employees = [u for u in users if u.subject.startswith("demo-employee")]
         for user in employees:
@@ -226,7 +229,15 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
                     follow_redirects=False,
                 )
         _seed_governance(api, urls["policy"], admin, users)
-        log.info("seeded the demo organisation", extra={"members": len(users), "shares": len(shares)})
+        # One employee has left the company: offboarded after sharing, so the roster shows a deactivated
+        # member, their token is refused everywhere, and the clicks on their post still count.
+        leaver = published[-1]["member_id"] if published else employees[-1].subject
+        if leaver in member_ids:
+            api.call(admin, "POST", f"{urls['policy']}/api/v1/roster/members/{member_ids[leaver]}/deactivate")
+        log.info(
+            "seeded the demo organisation",
+            extra={"members": len(users), "shares": len(shares), "deactivated": leaver},
+        )
     return True
 
 

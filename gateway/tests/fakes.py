@@ -48,8 +48,11 @@ from services.policy.models import (
     PolicyProgressPublic,
     PolicyStatus,
     PolicyVersionPublic,
+    ProvisioningTokenIssued,
+    ProvisioningTokenPublic,
     QuestionPublic,
     QuizAttemptPublic,
+    RosterMemberPublic,
     ShareDecisionPublic,
     TeamProgressPublic,
     TeamPublic,
@@ -92,6 +95,7 @@ class Downstream:
     connections: dict[uuid.UUID, tuple[str, ConnectionPublic]] = field(default_factory=dict)
     teams: dict[uuid.UUID, TeamPublic] = field(default_factory=dict)
     members: dict[uuid.UUID, MemberPublic] = field(default_factory=dict)
+    provisioning_tokens: dict[uuid.UUID, ProvisioningTokenPublic] = field(default_factory=dict)
     # (service, path) -> a response to give instead of the normal one
     overrides: dict[tuple[str, str], Response] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -512,7 +516,7 @@ async def create_member(request: Request, state: Downstream) -> Response:
         return body
     data = body.model_dump()
     if data["team_id"] is not None and data["team_id"] not in state.teams:
-        return error(404, "not_found", "team not found")
+        return error(404, "not_found", "team not found", [{"loc": ["body", "team_id"], "message": "no such team"}])
     if any(m.subject == data["subject"] for m in state.members.values()):
         return error(409, "conflict", f"the org already has a member with subject {data['subject']!r}")
     member = state.add_member(data["subject"], roles=data["roles"], team_id=data["team_id"])
@@ -551,6 +555,63 @@ async def get_member(request: Request, state: Downstream) -> Response:
     return answer(member)
 
 
+async def deactivate_member(request: Request, state: Downstream) -> Response:
+    member_id = _uuid(request, "member_id")
+    if isinstance(member_id, JSONResponse):
+        return member_id
+    if not _has_role(request, "admin"):
+        return error(403, "forbidden", "this needs one of the roles: admin")
+    member = state.members.get(member_id)
+    if member is None:
+        return error(404, "not_found", "member not found")
+    with state.lock:
+        member = state.members[member_id] = member.model_copy(update={"active": False})
+    roster_member = RosterMemberPublic.model_validate(
+        {**member.model_dump(), "external_id": None, "employee_number": None, "source": "api"}
+    )
+    return answer(roster_member)
+
+
+def _issue_token(state: Downstream) -> ProvisioningTokenIssued:
+    secret = f"cdv_scim_{uuid.uuid4().hex}"
+    issued = ProvisioningTokenIssued(
+        id=uuid.uuid4(), hint=secret[-4:], created_at=datetime.now(UTC), revoked_at=None, token=secret
+    )
+    state.provisioning_tokens[issued.id] = ProvisioningTokenPublic.model_validate(issued.model_dump())
+    return issued
+
+
+async def create_provisioning_token(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return error(403, "forbidden", "this needs one of the roles: admin")
+    with state.lock:
+        return answer(_issue_token(state), 201)
+
+
+async def list_provisioning_tokens(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return error(403, "forbidden", "this needs one of the roles: admin")
+    items = sorted(state.provisioning_tokens.values(), key=lambda t: t.created_at, reverse=True)
+    return JSONResponse([t.model_dump(mode="json") for t in items])
+
+
+async def rotate_provisioning_token(request: Request, state: Downstream) -> Response:
+    token_id = _uuid(request, "token_id")
+    if isinstance(token_id, JSONResponse):
+        return token_id
+    if not _has_role(request, "admin"):
+        return error(403, "forbidden", "this needs one of the roles: admin")
+    with state.lock:
+        old = state.provisioning_tokens.get(token_id)
+        if old is None:
+            return error(404, "not_found", "provisioning token not found")
+        if old.revoked_at is not None:
+            return error(409, "conflict", "this token was rotated or revoked already")
+        issued = _issue_token(state)
+        state.provisioning_tokens[token_id] = old.model_copy(update={"revoked_at": issued.created_at})
+        return answer(issued)
+
+
 # --- policy: the social-media policy and training -----------------------------------------------------
 
 
@@ -559,8 +620,13 @@ def _current_policy(state: Downstream) -> PolicyVersionPublic | None:
     return max(published, key=lambda v: (v.published_at, v.version), default=None)
 
 
+def _teams_of(member: MemberPublic) -> frozenset[uuid.UUID]:
+    # As services/policy/standing.py: all the roster's teams, ``team_id`` being the first of them.
+    return frozenset(member.team_ids) | ({member.team_id} if member.team_id is not None else frozenset())
+
+
 def _member_teams(state: Downstream, subject: str) -> frozenset[uuid.UUID]:
-    return frozenset(m.team_id for m in state.members.values() if m.subject == subject and m.team_id is not None)
+    return frozenset().union(*(_teams_of(m) for m in state.members.values() if m.subject == subject))
 
 
 def _standing(state: Downstream, subject: str) -> governance.Standing:
@@ -593,10 +659,7 @@ def _progress(figures: governance.Progress) -> dict[str, Any]:
 
 
 def _roster(state: Downstream) -> tuple[list[governance.RosterEntry], dict[uuid.UUID, str]]:
-    entries = [
-        governance.RosterEntry(m.subject, frozenset({m.team_id}) if m.team_id else frozenset())
-        for m in state.members.values()
-    ]
+    entries = [governance.RosterEntry(m.subject, _teams_of(m)) for m in state.members.values() if m.active]
     return entries, {t.id: t.name for t in state.teams.values()}
 
 
@@ -660,7 +723,7 @@ async def publish_policy_version(request: Request, state: Downstream) -> Respons
         return body
     data = body.model_dump()
     if any(t not in state.teams for t in data["team_ids"]):
-        return error(404, "not_found", "team not found")
+        return error(404, "not_found", "team not found", [{"loc": ["body", "team_ids"], "message": "no such team"}])
     if version.status == PolicyStatus.PUBLISHED:
         return error(409, "already_published", f"version {version.version} is already published")
     published = version.model_copy(
@@ -1017,6 +1080,10 @@ HANDLERS: dict[Endpoint[Any], Handler] = {
     clients.LIST_MEMBERS: list_members,
     clients.GET_MY_MEMBER: my_member,
     clients.GET_MEMBER: get_member,
+    clients.DEACTIVATE_MEMBER: deactivate_member,
+    clients.CREATE_PROVISIONING_TOKEN: create_provisioning_token,
+    clients.LIST_PROVISIONING_TOKENS: list_provisioning_tokens,
+    clients.ROTATE_PROVISIONING_TOKEN: rotate_provisioning_token,
     clients.CREATE_SHARE: create_share,
     clients.GET_SHARE: get_share,
     clients.LIST_MY_SHARES: list_shares,

@@ -26,11 +26,11 @@ def service_app(name: str) -> FastAPI:
 
 
 def _walk(routes: Iterable[Any], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
-    """Every APIRoute with its full path, through included routers (which this FastAPI keeps as
+    """Every APIRoute with its full path template, through included routers (which this FastAPI keeps as
     wrappers naming the router and the prefix it was included with)."""
     for route in routes:
         if isinstance(route, APIRoute):
-            yield prefix + route.path, route
+            yield prefix + route.path_format, route  # the template, without convertors (`{id:uuid}`)
         included = getattr(route, "original_router", None)
         if included is not None:
             yield from _walk(included.routes, prefix + route.include_context.prefix)

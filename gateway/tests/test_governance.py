@@ -185,3 +185,14 @@ async def test_admins_list_versions_and_modules_as_connections(gql: Gql, issuer:
     await gql(CREATE_MODULE, {"input": MODULE}, headers=admin(issuer))
     modules = await gql("{ trainingModules(last: 1) { edges { node { title } } } }")
     assert modules["data"]["trainingModules"]["edges"] == [{"node": {"title": "Sharing on LinkedIn"}}]
+
+
+async def test_an_unknown_team_names_the_teams_field(gql: Gql, issuer: Issuer, downstream: Downstream) -> None:
+    draft = await gql(DRAFT, {"input": {"title": "Social media policy", "body": "Be yourself."}}, headers=admin(issuer))
+    version = draft["data"]["draftPolicyVersion"]["policyVersion"]
+    unknown_team = to_global_id("Team", "00000000-0000-4000-8000-000000000001")
+    refused = await gql(PUBLISH, {"input": {"id": version["id"], "teamIds": [unknown_team]}}, headers=admin(issuer))
+
+    payload = refused["data"]["publishPolicyVersion"]
+    assert payload["policyVersion"] is None
+    assert [(e["__typename"], e["path"]) for e in payload["errors"]] == [("NotFoundError", ["input", "teamIds"])]

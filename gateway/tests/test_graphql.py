@@ -97,7 +97,10 @@ async def test_feed_forwards_the_callers_token_request_id_and_trace(
         (call,) = downstream.calls_to(service, None)
         assert call.headers["authorization"] == headers["Authorization"]
         assert call.headers["x-request-id"] == "req-feed-42"
-        assert call.headers["traceparent"] == TRACE
+        # The same trace, sampled as the caller asked, with the gateway's call as the service's parent.
+        version, trace_id, parent_id, flags = call.headers["traceparent"].split("-")
+        assert (version, trace_id, flags) == tuple(TRACE.split("-")[i] for i in (0, 1, 3))
+        assert parent_id != TRACE.split("-")[2]
     assert downstream.calls_to("content")[0].query == {"limit": "20"}  # the default page size
 
 
@@ -227,7 +230,8 @@ async def test_me_answers_from_the_token_and_the_roster(gql: Gql, issuer: Issuer
         "name": "Ada Rossi",
         "email": "ada@acme.example",
     }
-    assert downstream.calls == []
+    # Issue 6: the roles are checked against the caller's roster entry (none yet: the token's stand).
+    assert [c.path for c in downstream.calls] == ["/api/v1/members/me"]
 
     query = "{ me { member { id subject roles team { id name } } } }"
     assert (await gql(query, headers=headers))["data"]["me"] == {"member": None}  # not on the roster yet
@@ -241,6 +245,11 @@ async def test_me_answers_from_the_token_and_the_roster(gql: Gql, issuer: Issuer
         "roles": ["CURATOR", "EMPLOYEE"],
         "team": {"id": gid("Team", team.id), "name": "Sales"},
     }
+
+    # A token claiming more than the roster grants shows only what the roster grants.
+    downstream.add_member("sub-8", roles=["employee"])
+    climber = issuer.headers(org=ORG, roles=["employee", "admin"], subject="sub-8")
+    assert (await gql("{ me { roles } }", headers=climber))["data"]["me"]["roles"] == ["EMPLOYEE"]
 
 
 NODE = """query($id: ID!) { node(id: $id) { __typename id
@@ -729,6 +738,23 @@ async def test_social_accounts_can_be_created_listed_in_pages_and_deleted(gql: G
     }
     left = (await gql(CONNECTIONS, {}))["data"]["socialAccounts"]
     assert [e["node"]["network"] for e in left["edges"]] == ["BLUESKY", "LINKEDIN"]
+
+
+CONNECT_CONFLICT = """mutation($input: CreateSocialAccountInput!) { createSocialAccount(input: $input) {
+  socialAccount { id } errors { __typename message path
+  ... on ConflictError { code conflicting { id ... on SocialAccount { handle } } } } } }"""
+
+
+async def test_a_second_connection_to_a_network_is_a_conflict_naming_the_first(
+    gql: Gql, downstream: Downstream
+) -> None:
+    first = await gql(CONNECT, {"input": {"network": "X", "handle": "@ada", "audienceSize": 900}})
+    existing = first["data"]["createSocialAccount"]["socialAccount"]
+    again = await gql(CONNECT_CONFLICT, {"input": {"network": "X", "handle": "@other", "audienceSize": 1}})
+    assert again["data"]["createSocialAccount"]["socialAccount"] is None
+    [error] = again["data"]["createSocialAccount"]["errors"]
+    assert error["__typename"] == "ConflictError" and error["path"] == ["input", "network"]
+    assert error["conflicting"] == {"id": existing["id"], "handle": "@ada"}
 
 
 async def test_an_admin_builds_the_roster_and_reads_it_in_pages(

@@ -4,17 +4,15 @@ development issuer."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
 from graphql import get_introspection_query
-from strawberry.extensions.validation_cache import DEFAULT_MAXSIZE, _get_validate_cache
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
@@ -24,6 +22,7 @@ from condividi.errors import ApiError
 from condividi.identity import TokenVerifier
 from condividi.testing import AUDIENCE, Issuer, running
 from gateway.main import build_app
+from gateway.protocol import validate_cached
 from gateway.relay import to_global_id
 from gateway.tests.conftest import ORG, Gql, employee_headers, error_codes, gateway_settings
 from gateway.tests.fakes import Downstream, ServerThread
@@ -67,9 +66,9 @@ async def test_too_many_aliases_are_refused(gql: Gql, downstream: Downstream) ->
 
 
 async def test_repeated_query_hits_the_validation_cache(gql: Gql, downstream: Downstream) -> None:
-    """The limiters' rules are built once; a per-request limiter would make every lookup a miss."""
+    """The limits' rule is built once; a rule class per request would make every lookup a miss."""
     query = "query CacheProbe { me { subject roles } }"
-    cache = cast("functools._lru_cache_wrapper[Any]", _get_validate_cache(DEFAULT_MAXSIZE))
+    cache = validate_cached
     assert "errors" not in await gql(query)
     hits = cache.cache_info().hits
 

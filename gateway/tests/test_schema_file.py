@@ -101,6 +101,7 @@ def test_every_connection_pages_both_ways() -> None:
         "socialAccounts",
         "teams",
         "members",
+        "provisioningTokens",
         "policyVersions",
         "trainingModules",
     }

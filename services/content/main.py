@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from condividi.roster_copy import lookup_in, roster_subscription
 from condividi.service import create_service_app
 from services.content.api import router
 from services.content.settings import ContentSettings
@@ -13,6 +14,8 @@ def build_app(settings: ContentSettings | None = None) -> FastAPI:
         title="Condividi content",
         description="Content items that curators publish and employees share, and each employee's feed.",
         routers=[router],
+        subscriptions=[roster_subscription("content")],
+        roster=lambda runtime: lookup_in(runtime.db),
     )
 
 

@@ -14,6 +14,10 @@ from sqlmodel import Field, SQLModel
 
 from condividi.validation import SingleLine, StoredText
 
+MAX_URL_LENGTH = 2048
+# What the schema says of ``url`` (pydantic's AnyHttpUrl checks it): an http or https URL with a host.
+HTTP_URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+([/?#]\\S*)?$"
+
 
 class ContentStatus(StrEnum):
     DRAFT = "draft"
@@ -37,18 +41,22 @@ class ContentItem(SQLModel, table=True):
 
 
 class ContentItemCreate(BaseModel):
-    title: Annotated[str, SingleLine] = PydanticField(min_length=1, max_length=300)
-    url: AnyHttpUrl = PydanticField(description="The page employees share (http or https).")
+    title: Annotated[str, SingleLine.not_blank()] = PydanticField(min_length=1, max_length=300)
+    url: AnyHttpUrl = PydanticField(
+        description="The page employees share (http or https).",
+        json_schema_extra={"pattern": HTTP_URL_PATTERN, "maxLength": MAX_URL_LENGTH},
+    )
     summary: Annotated[str, StoredText] = PydanticField(default="", max_length=2000)
     suggested_caption: Annotated[str, StoredText] = PydanticField(
         default="", max_length=3000, description="A starting point; employees are asked to write their own."
     )
 
-    @field_validator("url")
+    @field_validator("url", mode="before")
     @classmethod
-    def _not_too_long(cls, value: AnyHttpUrl) -> AnyHttpUrl:
-        if len(str(value)) > 2048:
-            raise ValueError("the URL is longer than 2048 characters")
+    def _not_too_long(cls, value: object) -> object:
+        # The length as sent, which the schema's maxLength states (normalising may lengthen it).
+        if isinstance(value, str) and len(value) > MAX_URL_LENGTH:
+            raise ValueError(f"the URL is longer than {MAX_URL_LENGTH} characters")
         return value
 
     @field_validator("title")

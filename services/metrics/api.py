@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from sqlalchemy import func, select
+from starlette.convertors import Convertor, register_url_convertor
 
 from condividi.errors import not_found
 from condividi.identity import Caller, CallerDep, Role, require_roles
@@ -34,7 +35,24 @@ _STATS_COLUMNS = (
 )
 
 
-@router.get("/content-stats/{content_id}", tags=["content-stats"], operation_id="content-stats-get")
+class _NotBatch(Convertor[str]):
+    """A path segment other than ``batch``: ``/content-stats/batch`` names the batch resource alone,
+    so that a GET on it answers 405 (Allow: POST) rather than a 422 about a content id. Any other
+    segment is a content id, a malformed one answering 422 as everywhere."""
+
+    regex = "(?!batch$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("not_batch", _NotBatch())
+
+
+@router.get("/content-stats/{content_id:not_batch}", tags=["content-stats"], operation_id="content-stats-get")
 async def get_content_stats(content_id: uuid.UUID, caller: CallerDep, db: DatabaseDep) -> ContentStats:
     """Shares, clicks, unique clicks and potential reach of one content item."""
     query = select(*_STATS_COLUMNS).where(rollups.c.org_id == caller.org_id, rollups.c.content_id == content_id)

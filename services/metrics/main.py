@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from condividi.roster_copy import lookup_in, roster_subscription
 from condividi.service import create_service_app
 from services.metrics.api import router
 from services.metrics.handlers import rollups_subscription
@@ -18,7 +19,8 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
             "the content and sharing events."
         ),
         routers=[router],
-        subscriptions=[rollups_subscription()],
+        subscriptions=[rollups_subscription(), roster_subscription("metrics")],
+        roster=lambda runtime: lookup_in(runtime.db),
     )
 
 

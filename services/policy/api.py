@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import SQLModel, col, select
 
+from condividi.contracts.policy_pb2 import DeactivationSource, TeamChanged
 from condividi.db import utcnow
 from condividi.errors import conflict, not_found
 from condividi.identity import Caller, CallerDep, Role, require_roles
@@ -16,6 +17,7 @@ from condividi.openapi import DocumentedRoute, error_responses
 from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page
 from condividi.service import DatabaseDep
 from services.policy import rules
+from services.policy.members import announce
 from services.policy.models import (
     Member,
     MemberCreate,
@@ -108,6 +110,8 @@ async def create_team(body: TeamCreate, caller: Admin, db: DatabaseDep) -> TeamP
             .on_conflict_do_nothing(index_elements=["org_id", "name"])
             .returning(col(Team.id))
         )
+        if created is not None:
+            uow.emit(TeamChanged(team_id=str(team_id), name=body.name), org_id=caller.org_id, aggregate_id=team_id)
     if created is None:
         raise conflict(f"the org already has a team named {body.name!r}")
     return TeamPublic(id=team_id, name=body.name, created_at=now)
@@ -160,19 +164,22 @@ async def create_member(body: MemberCreate, caller: Admin, db: DatabaseDep) -> M
         team_id=body.team_id,
         roles=[role.value for role in body.roles],
         created_at=utcnow(),
+        team_ids=[body.team_id] if body.team_id is not None else [],
     )
     async with db.unit_of_work() as uow:
         if body.team_id is not None:
             team = await uow.session.get(Team, body.team_id)
             # A team of another org answers like a missing one.
             if team is None or team.org_id != caller.org_id:
-                raise not_found("team")
+                raise not_found("team", ["body", "team_id"])
         created = await uow.session.scalar(
             insert(Member)
             .values(_columns(member))
             .on_conflict_do_nothing(index_elements=["org_id", "subject"])
             .returning(col(Member.id))
         )
+        if created is not None:
+            await announce(uow, member, was_active=True, source=DeactivationSource.DEACTIVATION_SOURCE_ADMIN)
     if created is None:
         raise conflict(f"the org already has a member with subject {body.subject!r}")
     return _member_public(member)

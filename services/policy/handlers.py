@@ -6,7 +6,7 @@ import logging
 import uuid
 
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col
+from sqlmodel import col, select
 
 from condividi.consumer import Subscription
 from condividi.contracts.policy_pb2 import DecisionOutcome
@@ -16,7 +16,8 @@ from condividi.contracts.sharing_pb2 import ShareRequested
 from condividi.db import UnitOfWork, utcnow
 from condividi.events import ReceivedEvent, topic_of
 from services.policy import rules
-from services.policy.models import ShareDecisionRecord
+from services.policy.members import DEACTIVATED
+from services.policy.models import Member, ShareDecisionRecord
 from services.policy.standing import load_standing
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,17 @@ async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) ->
     # its own yet; when content's campaigns require one, it arrives as ``also_required``.
     standing = await load_standing(uow.session, event.org_id, request.member_id)
     violations = rules.evaluate(network, request.text, request.url or None, standing)
+    author = await uow.session.scalar(
+        select(Member).where(col(Member.org_id) == event.org_id, col(Member.subject) == request.member_id)
+    )
+    if author is not None and not author.active:
+        # Requested before the kill-switch reached sharing, decided after: stopped with a reason.
+        violations = [rules.Violation(DEACTIVATED["code"], DEACTIVATED["message"]), *violations]
     outcome = rules.outcome_of(violations)
     # The inbox already drops a redelivered event; this guards the other way a share can come twice: a
-    # second ShareRequested (a new event id) for a share that is decided. The first decision stands, and
-    # is not announced again.
+    # second ShareRequested (a new event id) for a share that is decided, which sharing sends when the
+    # decision has not reached it in time (services/sharing/redrive.py). The first decision stands and
+    # is announced again, unchanged, in case the first announcement was lost.
     recorded = await uow.session.scalar(
         insert(ShareDecisionRecord)
         .values(
@@ -63,14 +71,16 @@ async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) ->
         .returning(col(ShareDecisionRecord.share_id))
     )
     if recorded is None:
-        log.info("share already decided; keeping the first decision", extra={"share_id": str(share_id)})
-        return
+        first = await uow.session.get(ShareDecisionRecord, share_id)
+        if first is None or first.org_id != event.org_id:
+            return  # another org's share id: nothing of theirs to announce
+        log.info("share already decided; announcing the first decision again", extra={"share_id": str(share_id)})
+        outcome = rules.Outcome(first.outcome)
+        announced = [ViolationMessage(code=v["code"], message=v["message"]) for v in first.violations]
+    else:
+        announced = [ViolationMessage(code=v.code, message=v.message) for v in violations]
     uow.emit(
-        ShareDecisionEvent(
-            share_id=str(share_id),
-            outcome=_OUTCOMES[outcome],
-            violations=[ViolationMessage(code=v.code, message=v.message) for v in violations],
-        ),
+        ShareDecisionEvent(share_id=str(share_id), outcome=_OUTCOMES[outcome], violations=announced),
         org_id=event.org_id,
         aggregate_id=share_id,
     )

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from pydantic import (
     BaseModel,
     ConfigDict,
+    StrictInt,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -72,6 +73,10 @@ class Member(SQLModel, table=True):
         sa.UniqueConstraint("org_id", "subject", name="members_org_subject"),
         sa.ForeignKeyConstraint(["org_id", "team_id"], ["teams.org_id", "teams.id"], name="members_team"),
         sa.Index("members_page", "org_id", "created_at", "id"),
+        # SCIM looks people up by userName (case-insensitively), externalId and e-mail.
+        sa.Index("members_org_subject_ci", "org_id", sa.text("lower(subject)")),
+        sa.Index("members_org_external_id", "org_id", "external_id"),
+        sa.Index("members_org_email_ci", "org_id", sa.text("lower(email)")),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -82,6 +87,32 @@ class Member(SQLModel, table=True):
     team_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid))
     roles: list[str] = Field(sa_column=sa.Column(postgresql.ARRAY(sa.String(16)), nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    # --- issue 6: the roster's attributes (migration 0002) ---
+    # The identity provider's own key for the person (SCIM externalId, case-exact).
+    external_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
+    active: bool = Field(default=True, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.true()))
+    # Set by a SCIM DELETE: the member is gone for SCIM (404) but the row stays, deactivated, because
+    # shares and clicks elsewhere still name the subject.
+    deleted_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    # All the member's teams; ``team_id`` stays the first of them for the older single-team API.
+    team_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        sa_column=sa.Column(postgresql.ARRAY(sa.Uuid), nullable=False, server_default="{}"),
+    )
+    given_name: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    family_name: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    location: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    language: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
+    time_zone: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
+    department: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    title: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    employee_number: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
+    manager_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid))
+    # Where the member came from ("api", "scim", "csv"): SCIM groups decide the roles of SCIM members only.
+    source: str = Field(default="api", sa_column=sa.Column(sa.String(8), nullable=False, server_default="api"))
+    # Bumped on every change; SCIM's meta.version and lastModified.
+    version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1"))
+    updated_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
 
 
 # --- API shapes ------------------------------------------------------------------------------------
@@ -200,6 +231,110 @@ class MemberPublic(BaseModel):
     team_id: uuid.UUID | None
     roles: list[Role]
     created_at: datetime
+    # --- issue 6: the roster's attributes ---
+    active: bool = PydanticField(default=True, description="False once deactivated (offboarded).")
+    team_ids: list[uuid.UUID] = PydanticField(default_factory=list, description="All the member's teams.")
+    location: str | None = None
+    language: str | None = None
+    time_zone: str | None = None
+    department: str | None = None
+    title: str | None = None
+    manager_id: uuid.UUID | None = None
+
+
+# --- issue 6: the roster from the identity provider (SCIM groups, provisioning tokens, CSV import) ------
+
+
+class ScimGroup(SQLModel, table=True):
+    """A group as the identity provider pushes it; ``roster.classify_group`` makes it a team or a role."""
+
+    __tablename__ = "scim_groups"
+    __table_args__ = (sa.UniqueConstraint("org_id", "display_name", name="scim_groups_org_name"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID = Field(index=True)
+    display_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    external_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
+    # The team this group stands for, when it stands for one.
+    team_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid))
+    version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class ScimGroupMember(SQLModel, table=True):
+    __tablename__ = "scim_group_members"
+    __table_args__ = (sa.Index("scim_group_members_member", "member_id"),)
+
+    group_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("scim_groups.id", ondelete="CASCADE"), primary_key=True)
+    )
+    member_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, primary_key=True))
+    org_id: uuid.UUID
+
+
+class ProvisioningToken(SQLModel, table=True):
+    """A bearer token an identity provider uses on ``/scim/v2``; only its SHA-256 is stored."""
+
+    __tablename__ = "provisioning_tokens"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID = Field(index=True)
+    token_sha256: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    # The last characters, so an admin can tell tokens apart without the secret.
+    hint: str = Field(sa_column=sa.Column(sa.String(8), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+
+
+class RosterMemberPublic(BaseModel):
+    """A member with every roster attribute (``GET /api/v1/roster/members``)."""
+
+    id: uuid.UUID
+    subject: str
+    email: str
+    name: str
+    external_id: str | None
+    active: bool
+    team_id: uuid.UUID | None = PydanticField(description="The first of ``team_ids``, for the single-team API.")
+    team_ids: list[uuid.UUID]
+    location: str | None
+    language: str | None
+    time_zone: str | None
+    department: str | None
+    title: str | None
+    employee_number: str | None
+    manager_id: uuid.UUID | None
+    roles: list[Role]
+    source: str
+    created_at: datetime
+
+
+class ProvisioningTokenPublic(BaseModel):
+    id: uuid.UUID
+    hint: str = PydanticField(description="The token's last characters.")
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ProvisioningTokenIssued(ProvisioningTokenPublic):
+    token: str = PydanticField(description="The secret, shown this once; only its SHA-256 is kept.")
+
+
+class CsvRowError(BaseModel):
+    line: int = PydanticField(description="The line of the file, counting the header as line 1.")
+    reason: str
+
+
+class CsvImportReport(BaseModel):
+    dry_run: bool
+    applied: bool
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+    deactivated: int
+    errors: list[CsvRowError]
 
 
 # --- policies and training (issue 6): records ------------------------------------------------------
@@ -419,7 +554,10 @@ class QuestionCreate(_Strict):
     options: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]] = (
         PydanticField(min_length=2, max_length=10)
     )
-    correct_options: list[int] = PydanticField(min_length=1, max_length=10, description="Indexes into options.")
+    # Strict: JSON true/false are not indexes, though Python counts them as ints.
+    correct_options: list[Annotated[StrictInt, PydanticField(ge=0, le=9)]] = PydanticField(
+        min_length=1, max_length=10, description="Indexes into options.", json_schema_extra={"uniqueItems": True}
+    )
 
     @model_validator(mode="after")
     def _correct_in_range(self) -> QuestionCreate:
@@ -434,8 +572,8 @@ class TrainingModuleCreate(_Strict):
     title: Title
     lessons: list[Lesson] = PydanticField(min_length=1, max_length=50)
     questions: list[QuestionCreate] = PydanticField(min_length=1, max_length=100)
-    pass_mark: int = PydanticField(ge=1, le=100, description="The percentage of right answers that passes.")
-    certification_valid_days: int | None = PydanticField(
+    pass_mark: StrictInt = PydanticField(ge=1, le=100, description="The percentage of right answers that passes.")
+    certification_valid_days: StrictInt | None = PydanticField(
         default=None, ge=1, le=3650, description="How long a certification lasts; null: it does not expire."
     )
     required_for_networks: list[SupportedNetwork] = PydanticField(

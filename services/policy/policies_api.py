@@ -130,7 +130,7 @@ async def publish_policy_version(
             )
             # A team of another org answers like a missing one.
             if set(found.all()) != set(team_ids):
-                raise not_found("team")
+                raise not_found("team", ["body", "team_ids"])
         if version.status == PolicyStatus.PUBLISHED:
             raise ApiError(409, "already_published", f"version {version.version} is already published")
         version.status = PolicyStatus.PUBLISHED

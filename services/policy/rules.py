@@ -47,6 +47,7 @@ class Outcome(StrEnum):
 
 TOO_LONG = "too_long"
 UNSUPPORTED_NETWORK = "unsupported_network"
+EMPTY_TEXT = "empty_text"
 
 # X replaces every link with a t.co link of this length (twitter-text's transformedURLLength).
 X_URL_LENGTH = 23
@@ -101,6 +102,9 @@ def _post_violations(network: str, text: str, url: str | None) -> list[Violation
                 f"Sharing to {network[:32]!r} is not supported; supported networks: {supported}.",
             )
         ]
+    # Sharing refuses a blank text outright; the live check says so too, as the empty box's state.
+    if not text.strip():
+        return [Violation(EMPTY_TEXT, "The post is empty: write it in your own words.")]
     length = measure(network, text, url)
     if length > known.max_length:
         with_link = " with the link" if url else ""

@@ -41,9 +41,16 @@ def requirement_of(policy: PolicyVersion | None) -> governance.PolicyRequirement
 
 
 async def member_team_ids(session: AsyncSession, org_id: uuid.UUID, subject: str) -> frozenset[uuid.UUID]:
-    """The member's teams on the roster; none for someone the roster does not know (yet)."""
-    query = select(Member.team_id).where(col(Member.org_id) == org_id, col(Member.subject) == subject)
-    return frozenset(t for t in (await session.scalars(query)).all() if t is not None)
+    """The member's teams on the roster (all of them, ``team_ids``); none for someone the roster does not
+    know (yet)."""
+    query = select(Member.team_id, Member.team_ids).where(col(Member.org_id) == org_id, col(Member.subject) == subject)
+    row = (await session.execute(query)).first()
+    return _teams_of(row[0], row[1]) if row is not None else frozenset()
+
+
+def _teams_of(team_id: uuid.UUID | None, team_ids: list[uuid.UUID] | None) -> frozenset[uuid.UUID]:
+    # ``team_id`` is the first of ``team_ids``; a member written before the roster kept only ``team_id``.
+    return frozenset(team_ids or ()) | ({team_id} if team_id is not None else frozenset())
 
 
 async def load_standing(
@@ -78,11 +85,15 @@ async def load_standing(
 
 
 async def roster(session: AsyncSession, org_id: uuid.UUID) -> tuple[list[governance.RosterEntry], dict[uuid.UUID, str]]:
-    """The org's members with their teams, and the teams' names, for the progress figures."""
-    members = (await session.execute(select(Member.subject, Member.team_id).where(col(Member.org_id) == org_id))).all()
+    """The org's active members with their teams, and the teams' names, for the progress figures. A
+    deactivated member can no longer acknowledge or train, so they are not counted as still to do."""
+    members = (
+        await session.execute(
+            select(Member.subject, Member.team_id, Member.team_ids).where(
+                col(Member.org_id) == org_id, col(Member.active).is_(True)
+            )
+        )
+    ).all()
     teams = (await session.execute(select(Team.id, Team.name).where(col(Team.org_id) == org_id))).all()
-    entries = [
-        governance.RosterEntry(subject, frozenset({team_id}) if team_id is not None else frozenset())
-        for subject, team_id in members
-    ]
+    entries = [governance.RosterEntry(subject, _teams_of(team_id, team_ids)) for subject, team_id, team_ids in members]
     return entries, {team_id: name for team_id, name in teams}

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import delete
+from sqlmodel import col
+
 from condividi.consumer import Subscription
 from condividi.contracts.content_pb2 import ContentPublished
-from condividi.contracts.policy_pb2 import DecisionOutcome, ShareDecision
+from condividi.contracts.policy_pb2 import DecisionOutcome, MemberDeactivated, ShareDecision
 from condividi.contracts.sharing_pb2 import PublishMethod as WirePublishMethod
 from condividi.contracts.sharing_pb2 import SharePublished, ShareRejected
 from condividi.db import UnitOfWork, utcnow
 from condividi.events import ReceivedEvent, topic_of
 from condividi.networks import Network
+from condividi.roster_copy import roster_subscription
 from services.sharing.catalog import is_web_url, remember
 from services.sharing.links import tracking_url
-from services.sharing.models import CatalogItem, PublishMethod, Share, ShareStatus
+from services.sharing.models import CatalogItem, Connection, PublishMethod, Share, ShareStatus
 from services.sharing.networks import intent_url
 from services.sharing.settings import SharingSettings
 
@@ -39,8 +43,14 @@ def decision_handler(settings: SharingSettings):  # type: ignore[no-untyped-def]
     async def on_share_decision(uow: UnitOfWork, event: ReceivedEvent[ShareDecision]) -> None:
         decision = event.payload
         share = await uow.session.get(Share, uuid.UUID(decision.share_id), with_for_update=True)
-        if share is None or share.org_id != event.org_id or share.status != ShareStatus.PENDING_POLICY:
-            return  # unknown, another org's, or already decided: nothing to change
+        if share is None or share.org_id != event.org_id:
+            return  # unknown or another org's
+        # A share waiting for a reviewer can still be rejected (policy does so when its author is
+        # deactivated); any other decided share stays as it is.
+        waiting = share.status == ShareStatus.NEEDS_REVIEW
+        rejected = decision.outcome == DecisionOutcome.DECISION_OUTCOME_REJECTED
+        if share.status != ShareStatus.PENDING_POLICY and not (waiting and rejected):
+            return
         share.updated_at = utcnow()
         if decision.outcome == DecisionOutcome.DECISION_OUTCOME_APPROVED:
             catalog = await uow.session.get(CatalogItem, share.content_id)
@@ -84,8 +94,21 @@ def decision_handler(settings: SharingSettings):  # type: ignore[no-untyped-def]
     return on_share_decision
 
 
+async def on_member_deactivated(uow: UnitOfWork, event: ReceivedEvent[MemberDeactivated]) -> None:
+    """The kill-switch's part in sharing: the member's social connections (and their tokens) are deleted.
+    New shares are refused by the roster copy the Caller dependency reads; their published links keep
+    redirecting and counting, because the posts are still out there. Scheduled shares would be cancelled
+    here; sharing schedules nothing yet."""
+    await uow.session.execute(
+        delete(Connection).where(
+            col(Connection.org_id) == event.org_id, col(Connection.member_id) == event.payload.subject
+        )
+    )
+
+
 def subscriptions(settings: SharingSettings) -> list[Subscription]:
     return [
+        roster_subscription("sharing", {MemberDeactivated: on_member_deactivated}),
         Subscription.of("sharing.content-catalog", [topic_of("content")], {ContentPublished: on_content_published}),
         Subscription.of("sharing.decisions", [topic_of("policy")], {ShareDecision: decision_handler(settings)}),
     ]

@@ -6,11 +6,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from condividi.roster_copy import lookup_in
 from condividi.service import ServiceRuntime, create_service_app
 from services.sharing.api import router
 from services.sharing.click_filter import ClickFilter, CrawlerCheck, FilterSettings
 from services.sharing.handlers import subscriptions
 from services.sharing.links import ClickRecorder, ClickRedirect, ClickSink, LinkDirectory, SpoolRecorder
+from services.sharing.redrive import Redriver
 from services.sharing.settings import SharingSettings
 from services.sharing.shipper import start_child_shipper, stop_child_shipper
 from services.sharing.spool import ClickSpool
@@ -21,6 +23,8 @@ def build_app(settings: SharingSettings | None = None) -> FastAPI:
     recorder: ClickSink
 
     async def start_click_recorder(runtime: ServiceRuntime) -> None:
+        redriver.start()
+        runtime.on_stop.append(redriver.stop)
         if isinstance(recorder, ClickRecorder):
             recorder.start()
             runtime.on_stop.append(functools.partial(recorder.stop, settings.CLICK_DRAIN_SECONDS))
@@ -44,8 +48,10 @@ def build_app(settings: SharingSettings | None = None) -> FastAPI:
         routers=[router],
         subscriptions=subscriptions(settings),
         on_startup=start_click_recorder,
+        roster=lambda runtime: lookup_in(runtime.db),
     )
     runtime: ServiceRuntime = app.state.runtime
+    redriver = Redriver(runtime.db, settings)
     if settings.CLICK_SPOOL_DIR:
         recorder = SpoolRecorder(
             ClickSpool(

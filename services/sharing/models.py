@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, BeforeValidator, field_validator
 from pydantic import Field as PydanticField
 from pydantic_core import PydanticCustomError
 from sqlalchemy.dialects.postgresql import JSONB
@@ -93,7 +93,7 @@ def _not_blank(value: str) -> str:
 class ShareCreate(BaseModel):
     content_id: uuid.UUID
     network: SupportedNetwork = PydanticField(description="One of the supported networks (case is ignored).")
-    text: Annotated[str, StoredText] = PydanticField(
+    text: Annotated[str, StoredText.not_blank()] = PydanticField(
         max_length=70_000,
         description="The employee's own words, not empty or blank; the link is added by the network.",
         json_schema_extra={"minLength": 1},
@@ -127,10 +127,19 @@ class SharePublic(BaseModel):
     updated_at: datetime
 
 
+def _a_number(value: object) -> object:
+    # A JSON number, as the schema says (5226.0 is one); not `false` read as 0 nor "5226" read as a number.
+    if isinstance(value, bool | str):
+        raise ValueError("must be a whole number")
+    return value
+
+
 class ConnectionCreate(BaseModel):
     network: SupportedNetwork = PydanticField(description="One of the supported networks (case is ignored).")
     handle: Annotated[str, SingleLine] = PydanticField(min_length=1, max_length=200)
-    audience_size: int = PydanticField(ge=0, le=1_000_000_000, description="Followers or connections.")
+    audience_size: Annotated[int, BeforeValidator(_a_number)] = PydanticField(
+        ge=0, le=1_000_000_000, description="Followers or connections."
+    )
 
 
 class ConnectionPublic(BaseModel):

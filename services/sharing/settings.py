@@ -55,6 +55,10 @@ class SharingSettings(ServiceSettings):
     # sent yet. 0 leaves it as it is (a Kubernetes sidecar has its own CPU).
     CLICK_SHIPPER_NICE: int = Field(default=10, ge=0, le=19)
     CLICK_SHIPPER_REQUEST_TIMEOUT_MS: int = Field(default=10_000, ge=100)
+    # A share still waiting for policy's decision this long after it was asked is asked again
+    # (services/sharing/redrive.py); each replica looks every SHARE_REDRIVE_INTERVAL_SECONDS.
+    SHARE_POLICY_TIMEOUT_SECONDS: float = Field(default=300, gt=0)
+    SHARE_REDRIVE_INTERVAL_SECONDS: float = Field(default=30, gt=0)
 
     @model_validator(mode="after")
     def _real_salt_outside_development(self) -> "SharingSettings":

@@ -298,3 +298,46 @@ async def test_another_orgs_policy_and_module_are_unknown(client: httpx.AsyncCli
     # The other org's policy asks nothing of this org's members.
     assert (await check(client, stranger, "linkedin"))["allowed"] is True
     assert uuid.UUID(version["id"])
+
+
+async def test_targeting_reads_every_roster_team_and_progress_leaves_out_the_deactivated(
+    client: httpx.AsyncClient, issuer: Issuer
+) -> None:
+    """The roster gives a member several teams: a version targeted at the second of them asks that member
+    too. A member the kill-switch has stopped is no longer counted as still to accept."""
+    org = new_org()
+    admin = headers(issuer, org, Role.ADMIN, subject="admin")
+    roster_csv = (
+        "email,name,teams\n"
+        "ann@acme.example,Ann,Sales;Leadership\n"
+        "carl@acme.example,Carl,Sales\n"
+        "dan@acme.example,Dan,Leadership\n"
+    )
+    imported = await client.post(
+        "/api/v1/roster/imports",
+        params={"dry_run": "false"},
+        content=roster_csv.encode(),
+        headers={**admin, "Content-Type": "text/csv"},
+    )
+    assert ok(imported)["created"] == 3
+    teams = {t["name"]: t["id"] for t in ok(await client.get("/api/v1/teams", headers=admin))["items"]}
+    members = {m["subject"]: m for m in ok(await client.get("/api/v1/roster/members", headers=admin))["items"]}
+    assert members["ann@acme.example"]["team_ids"][1:] == [teams["Leadership"]], "Leadership is not Ann's first team"
+    version = await publish_policy(client, admin, team_ids=[teams["Leadership"]])
+
+    ann = headers(issuer, org, Role.EMPLOYEE, subject="ann@acme.example")
+    carl = headers(issuer, org, Role.EMPLOYEE, subject="carl@acme.example")
+    assert (await check(client, ann))["allowed"] is False
+    assert ok(await client.get("/api/v1/policy-status", headers=ann))["required"] is True
+    assert (await check(client, carl))["allowed"] is True
+
+    progress = f"/api/v1/policy-versions/{version['id']}/progress"
+    assert ok(await client.get(progress, headers=admin))["members"] == 2
+    dan = members["dan@acme.example"]["id"]
+    ok(await client.post(f"/api/v1/roster/members/{dan}/deactivate", headers=admin))
+    assert ok(await client.get(progress, headers=admin)) == {
+        "policy_version_id": version["id"],
+        "members": 1,
+        "done": 0,
+        "teams": [{"team_id": teams["Leadership"], "team_name": "Leadership", "members": 1, "done": 0}],
+    }

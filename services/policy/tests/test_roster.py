@@ -44,6 +44,15 @@ async def test_admin_builds_the_roster_and_a_member_finds_themselves(client: htt
         "name": "Alice Rossi",
         "team_id": team.json()["id"],
         "roles": ["employee", "manager"],
+        # The roster's attributes (issue 6): active, all teams, and what an admin did not give.
+        "active": True,
+        "team_ids": [team.json()["id"]],
+        "location": None,
+        "language": None,
+        "time_zone": None,
+        "department": None,
+        "title": None,
+        "manager_id": None,
     }
 
     me = await client.get("/api/v1/members/me", headers=headers(issuer, org, Role.EMPLOYEE, subject="alice"))
@@ -119,7 +128,8 @@ async def test_a_team_of_another_org_answers_not_found(client: httpx.AsyncClient
         assert response.json()["error"] == {
             "code": "not_found",
             "message": "team not found",
-            "details": [],
+            # Names the field that held the id, the same for another org's team and for none at all.
+            "details": [{"loc": ["body", "team_id"], "message": "names no team of the org"}],
             "request_id": response.json()["error"]["request_id"],
         }
     listed = await client.get("/api/v1/members", headers=headers(issuer, org, Role.ADMIN))

@@ -117,3 +117,12 @@ def test_pathological_input_is_counted_in_linear_time() -> None:
     # Would take minutes with a backtracking URL pattern or a string grown one mark at a time.
     assert rules.measure("x", "https://" + "." * 70000) == 70008
     assert rules.measure("bluesky", "a" + "\u0301" * 70000) == 1
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t", "\u00a0"])
+def test_an_empty_or_blank_post_is_not_approved(text: str) -> None:
+    # Sharing refuses a blank text (422): the live check must not show such a post as allowed.
+    for network in networks.supported_names():
+        verdict = rules.check(network, text, LINK)
+        assert verdict.outcome is rules.Outcome.REJECTED
+        assert [v.code for v in verdict.violations] == [rules.EMPTY_TEXT]

@@ -16,10 +16,11 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from condividi.contracts.content_pb2 import ContentPublished
-from condividi.contracts.policy_pb2 import DecisionOutcome, ShareDecision, Violation
+from condividi.contracts.policy_pb2 import DecisionOutcome, MemberDeactivated, ShareDecision, Violation
 from condividi.contracts.sharing_pb2 import LinkClicked, SharePublished, ShareRejected, ShareRequested
 from condividi.events import new_envelope, open_envelope, parse_envelope
 from condividi.identity import Role
+from condividi.observability import valid_traceparent
 from condividi.testing import Infra, Issuer, running, service_env
 from services.content.main import build_app as build_content_app
 from services.content.settings import ContentSettings
@@ -418,6 +419,16 @@ async def test_a_tracking_code_clash_draws_another_code(harness: Harness, monkey
     assert requested.payload.url.endswith("/r/FreshCode1")
 
 
+def continues(carried: str, caused_by: str) -> bool:
+    version, trace_id, parent_id, flags = carried.split("-")
+    cause = caused_by.split("-")
+    return (
+        valid_traceparent(carried) == carried
+        and (version, trace_id, flags) == (cause[0], cause[1], cause[3])
+        and (parent_id != cause[2])
+    )
+
+
 async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> None:
     h = harness
     request_trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -431,7 +442,9 @@ async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> N
     )
     share_id = created.json()["id"]
     [requested] = await h.events("sharing", ShareRequested, lambda e: e.payload.share_id == share_id)
-    assert requested.traceparent == request_trace
+    # The same trace, sampled alike, with the span that emitted the event (this service's, a child
+    # of the caller's) as the parent of what handles it.
+    assert continues(requested.traceparent, request_trace)
 
     envelope = new_envelope(
         ShareDecision(share_id=share_id, outcome=DecisionOutcome.DECISION_OUTCOME_APPROVED),
@@ -442,7 +455,7 @@ async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> N
     )
     await h.producer.send_and_wait(h.topic("policy"), envelope.SerializeToString(), key=share_id.encode())
     [published] = await h.events("sharing", SharePublished, lambda e: e.payload.share_id == share_id)
-    assert published.traceparent == decision_trace
+    assert continues(published.traceparent, decision_trace)
 
     bogus = await h.client.post(
         "/api/v1/shares",
@@ -450,7 +463,9 @@ async def test_events_carry_the_trace_of_what_caused_them(harness: Harness) -> N
         headers={**employee(h.issuer), "traceparent": "not-a-trace"},
     )
     [untraced] = await h.events("sharing", ShareRequested, lambda e: e.payload.share_id == bogus.json()["id"])
-    assert untraced.traceparent == ""
+    # A malformed traceparent is ignored: the request starts a trace of its own.
+    assert valid_traceparent(untraced.traceparent)
+    assert untraced.traceparent.split("-")[1] != request_trace.split("-")[1]
 
 
 # --- one share per intent: Idempotency-Key and duplicate shares --------------------------------
@@ -684,3 +699,49 @@ async def test_an_unknown_link_answers_a_page_to_a_browser_and_json_otherwise(ha
                 assert response.headers["content-type"] == "application/json"
                 error = response.json()["error"]
                 assert (error["code"], error["request_id"]) == ("not_found", request_id)
+
+
+async def test_a_share_in_review_can_still_be_rejected_but_not_approved_by_a_late_decision(harness: Harness) -> None:
+    """Policy rejects a share waiting for a reviewer when its author is deactivated (issue 6)."""
+    h = harness
+    content_id = await known_content(h)
+    in_review = (
+        await h.client.post(
+            "/api/v1/shares",
+            json={"content_id": content_id, "network": "x", "text": "Review me"},
+            headers=employee(h.issuer),
+        )
+    ).json()
+    await decide(h, in_review["id"], DecisionOutcome.DECISION_OUTCOME_NEEDS_REVIEW)
+    await share_when(h, in_review["id"], "needs_review")
+    await decide(
+        h,
+        in_review["id"],
+        DecisionOutcome.DECISION_OUTCOME_REJECTED,
+        [Violation(code="member_deactivated", message="You are no longer part of the program.")],
+    )
+    rejected = await share_when(h, in_review["id"], "rejected")
+    assert [v["code"] for v in rejected["violations"]] == ["member_deactivated"]
+    await decide(h, in_review["id"], DecisionOutcome.DECISION_OUTCOME_APPROVED)
+    await asyncio.sleep(0.5)
+    assert (await share_when(h, in_review["id"], "rejected"))["tracking_url"] is None
+
+
+async def test_the_kill_switch_deletes_connections_and_refuses_the_token(harness: Harness) -> None:
+    h = harness
+    leaver = employee(h.issuer, "emp-leaver")
+    connected = await h.client.post(
+        "/api/v1/connections", json={"network": "x", "handle": "leaver", "audience_size": 10}, headers=leaver
+    )
+    assert connected.status_code == 201, connected.text
+    await h.publish(
+        "policy", MemberDeactivated(member_id=str(uuid.uuid4()), subject="emp-leaver"), org=ORG, aggregate="m1"
+    )
+    refused = await poll(lambda: h.client.get("/api/v1/connections", headers=leaver), lambda r: r.status_code == 403)
+    assert refused.json()["error"]["code"] == "member_deactivated"
+    runtime = h.client._transport.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.db.read() as session:
+        left = await session.scalar(text("SELECT count(*) FROM social_connections WHERE member_id = 'emp-leaver'"))
+    assert left == 0
+    # A colleague is untouched.
+    assert (await h.client.get("/api/v1/connections", headers=employee(h.issuer, "emp-2"))).status_code == 200

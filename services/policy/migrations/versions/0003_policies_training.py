@@ -1,7 +1,7 @@
 """Versioned policies and their acknowledgements; training modules, quiz attempts and certifications.
 
 Revision ID: 0003
-Revises: 0001 (re-chained after the roster's 0002 when both branches are merged)
+Revises: 0002 (the roster first, then policies and training)
 Create Date: 2026-12-02
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
