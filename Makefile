@@ -38,8 +38,9 @@ proto: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/python -m gateway.schema_file
 
+# Every benchmark and one table (bench/README.md); QUICK=1 for the short runs (under 3 minutes).
 bench: $(STAMP)
-	$(BIN)/python -m bench.redirect
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick)
 
 devtoken: $(STAMP)
 	@$(BIN)/python -m condividi.identity.devtoken $(ARGS)

@@ -101,14 +101,34 @@ class UnitOfWork:
             raise OperationalError("COPY INTO outbox", None, exc) from exc
 
 
+async def _nothing_to_reset(_: asyncpg.Connection) -> None:
+    """The fast pool only ever runs one SELECT per checkout (``Database.fetch``): no SET, LISTEN, lock
+    or open transaction survives it. asyncpg's default reset (``RESET ALL; UNLISTEN *; ...``, a round
+    trip on every release) was half of the feed's samples in the profile; it has nothing to undo."""
+
+
 class Database:
     def __init__(self, url: str, *, producer: str, topic: str | None = None, pool_size: int = 10) -> None:
         self.producer = producer
         self.topic = topic or topic_of(producer)
         self.engine: AsyncEngine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+        # Reads have a pool of their own, in autocommit and without the pre-ping: the ping (BEGIN, a
+        # round trip, ROLLBACK under SQLAlchemy's asyncpg dialect) and the transaction around a single
+        # SELECT were five of a read's six round trips (bench/README.md, the read path). A SELECT alone
+        # sees one snapshot either way. What the ping guarded against: after a database restart, the
+        # first read on each stale connection fails (503 database_unavailable) and SQLAlchemy then
+        # discards the whole pool, so a client's retry succeeds. No overflow: the reads' connections
+        # stay bounded by ``pool_size`` however many requests queue for them.
+        self.read_engine: AsyncEngine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=0, isolation_level="AUTOCOMMIT"
+        )
         # expire_on_commit=False: rows stay readable after commit without a lazy load (which would
         # raise MissingGreenlet under asyncio).
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._pool_size = pool_size
+        self._fast_pool: asyncpg.Pool | None = None
+        self._fast_pool_lock = asyncio.Lock()
         # Set after a commit that wrote outbox rows, so the relay publishes at once instead of polling.
         self.outbox_written = asyncio.Event()
 
@@ -123,9 +143,34 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for queries only; nothing is committed."""
-        async with self.sessions() as session:
+        """A session for queries only, in autocommit: each statement is its own snapshot, and nothing
+        written here would be undone (so write only through ``unit_of_work``)."""
+        async with self.read_sessions() as session:
             yield session
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        """One read on a plain asyncpg pool, for the hottest reads (the feed): SQLAlchemy's statement
+        building, compiled-cache look-up, pool and result machinery were a third of the feed's CPU
+        once the round trips were gone (bench/README.md). Autocommit, one round trip (the statement
+        is prepared once per connection). A dead connection answers like SQLAlchemy's: 503."""
+        pool = self._fast_pool or await self._open_fast_pool()
+        try:
+            rows: list[asyncpg.Record] = await pool.fetch(query, *args)
+            return rows
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
+            raise OperationalError(query, None, exc) from exc
+
+    async def _open_fast_pool(self) -> asyncpg.Pool:
+        async with self._fast_pool_lock:
+            if self._fast_pool is None:
+                _, options = self.read_engine.dialect.create_connect_args(self.read_engine.url)
+                try:
+                    self._fast_pool = await asyncpg.create_pool(
+                        min_size=0, max_size=self._pool_size, reset=_nothing_to_reset, **options
+                    )
+                except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
+                    raise OperationalError("connect", None, exc) from exc
+            return self._fast_pool
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
@@ -133,3 +178,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        await self.read_engine.dispose()
+        if self._fast_pool is not None:
+            await self._fast_pool.close()
+            self._fast_pool = None

@@ -4,6 +4,7 @@ Prometheus metrics, and the ``/healthz`` ``/readyz`` ``/metrics`` endpoints ever
 from __future__ import annotations
 
 import contextvars
+import gc
 import logging
 import re
 import sys
@@ -215,6 +216,18 @@ def _route_template(scope: Scope) -> str:
         if getattr(candidate, "path", None) == path and "{" not in path:
             return str(path)
     return UNMATCHED_ROUTE
+
+
+def freeze_startup_objects() -> None:
+    """Moves everything alive once a process has started (modules, the app, the GraphQL schema, pools)
+    out of the garbage collector's reach. Those objects live as long as the process, yet every full
+    collection walked them all again; under load that walk was a large share of the gateway's CPU
+    (bench/README.md). Once per process: a test session starting many apps in one process collects
+    and freezes once, not at every start."""
+    if gc.get_freeze_count():
+        return
+    gc.collect()
+    gc.freeze()
 
 
 ReadinessCheck = Callable[[], Awaitable[None]]

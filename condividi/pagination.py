@@ -6,9 +6,11 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
+import asyncpg
 from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import and_, or_
@@ -96,13 +98,8 @@ async def read_page(
     With ``before`` (and no ``cursor``) the page is read backward: the ``limit`` rows just before that
     position, still in the list's order, and the cursor to pass as ``before`` for the rows before them
     (null when there are none). "Next" always continues in the direction the client is reading."""
-    if cursor and before is not None:
-        raise ApiError(400, "invalid_cursor", "pass either cursor (read forward) or before (read backward), not both")
+    backward, ascending, position = _reading(cursor, before, oldest_first)
     key, tie = col(sort), col(row_id)
-    backward = before is not None
-    # Reading backward from a position is reading forward in the opposite order.
-    ascending = oldest_first != backward
-    position = before if backward else cursor
     if position:
         at, last_id = decode_cursor(position)
         if ascending:
@@ -119,6 +116,53 @@ async def read_page(
     else:
         last = rows[-1]
         next_cursor = encode_cursor(getattr(last, sort.key), getattr(last, row_id.key))
+    if backward:
+        rows.reverse()
+    return rows, next_cursor
+
+
+def _reading(cursor: str | None, before: str | None, oldest_first: bool) -> tuple[bool, bool, str | None]:
+    """(backward, ascending, the position to read from) for a page request."""
+    if cursor and before is not None:
+        raise ApiError(400, "invalid_cursor", "pass either cursor (read forward) or before (read backward), not both")
+    backward = before is not None
+    # Reading backward from a position is reading forward in the opposite order.
+    return backward, oldest_first != backward, before if backward else cursor
+
+
+Fetch = Callable[..., Awaitable[list[asyncpg.Record]]]
+
+
+async def read_page_sql(
+    fetch: Fetch,
+    select_where: str,
+    args: Sequence[object],
+    *,
+    sort: str,
+    row_id: str,
+    limit: int,
+    cursor: str | None,
+    oldest_first: bool = False,
+    before: str | None = None,
+) -> tuple[list[asyncpg.Record], str | None]:
+    """``read_page`` in plain SQL, for the hottest reads (``Database.fetch``): ``select_where`` is a
+    ``SELECT ... WHERE ...`` with ``$1``.. for ``args``; ``sort`` and ``row_id`` are column names
+    written in the code (never from a request). Same cursors, same order, same answers."""
+    backward, ascending, position = _reading(cursor, before, oldest_first)
+    values = list(args)
+    sql = select_where
+    if position:
+        at, last_id = decode_cursor(position)
+        values += [at, last_id]
+        at_n, id_n = len(values) - 1, len(values)
+        beyond = ">" if ascending else "<"
+        sql += f" AND ({sort} {beyond} ${at_n} OR ({sort} = ${at_n} AND {row_id} {beyond} ${id_n}))"
+    direction = "ASC" if ascending else "DESC"
+    values.append(limit + 1)
+    rows = await fetch(f"{sql} ORDER BY {sort} {direction}, {row_id} {direction} LIMIT ${len(values)}", *values)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1][sort], rows[-1][row_id]) if more else None
     if backward:
         rows.reverse()
     return rows, next_cursor

@@ -33,6 +33,7 @@ from condividi.observability import (
     OUTBOX_BACKLOG,
     RequestContextMiddleware,
     configure_logging,
+    freeze_startup_objects,
     health_routes,
 )
 from condividi.openapi import documents_errors, install_openapi, operation_id, package_version
@@ -194,7 +195,9 @@ class ServiceApp(FastAPI):
 
 
 @documents_errors(503)
-def database(request: Request) -> Database:
+async def database(request: Request) -> Database:
+    # async although it awaits nothing: FastAPI runs a plain ``def`` dependency in a worker thread,
+    # two thread hops on every request that takes the database (bench/README.md, the read path).
     db: Database = request.app.state.runtime.db
     return db
 
@@ -223,6 +226,7 @@ def create_service_app(
         await runtime.start(subscriptions)
         if on_startup is not None:
             await on_startup(runtime)
+        freeze_startup_objects()
         log.info("service started")
         try:
             yield

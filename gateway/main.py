@@ -20,7 +20,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from condividi.errors import install_error_handlers
-from condividi.observability import RequestContextMiddleware, configure_logging, health_routes
+from condividi.observability import RequestContextMiddleware, configure_logging, freeze_startup_objects, health_routes
 from condividi.openapi import install_openapi, operation_id, package_version
 from condividi.tracing import configure_tracing, flush, instrument_app
 from gateway.context import GatewayContext, GatewayRuntime, get_context
@@ -89,6 +89,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        freeze_startup_objects()
         log.info("gateway started", extra={"services": runtime.urls})
         try:
             yield

@@ -1,5 +1,18 @@
 """Verifies OIDC access tokens: RS256 only, signature against the issuer's JWKS, issuer, audience,
-expiry, and the Condividi claims (``org``, ``roles``)."""
+expiry, and the Condividi claims (``org``, ``roles``).
+
+A token verified once is remembered until it expires (``TokenCache``): the same employee's token comes
+with every request of a session, and the signature check and claim parsing were the largest share of
+a read's CPU after the database (bench/README.md). What the cache must not weaken:
+
+- expiry: an entry is used only before the token's ``exp`` (with the same leeway as a full check);
+- the issuer's keys: an entry is used only while the key that signed it is still published and the key
+  set was read within the hour, exactly when the full check would pass without a refresh;
+- revocation: ``revoke_subject`` refuses every token of a subject from then on, cached or not (the hook
+  for member deactivation: whatever learns of it, an event consumer for instance, calls it);
+- memory: the cache is bounded in bytes, not entries (condividi/caches.py), since a stranger chooses
+  the size of what they send; only tokens that verified are ever stored.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +20,13 @@ import asyncio
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import jwt
 
+from condividi.caches import ByteBoundedLRU
 from condividi.errors import ApiError, Unauthenticated
 from condividi.identity.caller import Caller, Role
 
@@ -25,6 +40,8 @@ _CACHE_SECONDS = 3600.0
 # How long held keys stay trusted when the provider cannot be read.
 _HOLD_SECONDS = 24 * 3600.0
 _LEEWAY_SECONDS = 30
+# About 2,500 employees' tokens (a token and its caller take about 1.5 kB).
+DEFAULT_TOKEN_CACHE_BYTES = 4 * 1024 * 1024
 
 
 TOKEN_REQUIRED = "a bearer token is required (Authorization: Bearer <token>)"
@@ -34,8 +51,23 @@ def _refused(message: str, *, token_sent: bool = True) -> Unauthenticated:
     return Unauthenticated(message, token_sent=token_sent)
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    caller: Caller
+    kid: str
+    expires_at: float  # the token's exp, seconds since the epoch
+
+
 class TokenVerifier:
-    def __init__(self, *, issuer: str, audience: str, jwks_url: str, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        jwks_url: str,
+        http: httpx.AsyncClient,
+        cache_bytes: int = DEFAULT_TOKEN_CACHE_BYTES,
+    ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.jwks_url = jwks_url
@@ -44,6 +76,28 @@ class TokenVerifier:
         self._fetched_at = 0.0  # last successful read of the key set
         self._attempted_at = 0.0  # last try, successful or not
         self._lock = asyncio.Lock()
+        self._verified: ByteBoundedLRU[str, _Verified] = ByteBoundedLRU(cache_bytes)
+        # (org, subject) -> when it was revoked; checked on every call, cached token or not.
+        self._revoked: dict[tuple[uuid.UUID, str], float] = {}
+
+    def revoke_subject(self, org_id: uuid.UUID, subject: str) -> None:
+        """Refuses every token of this subject in this org from now on (a deactivated member)."""
+        self._revoked[(org_id, subject)] = time.time()
+
+    def reinstate_subject(self, org_id: uuid.UUID, subject: str) -> None:
+        self._revoked.pop((org_id, subject), None)
+
+    def _cached(self, token: str) -> Caller | None:
+        entry = self._verified.get(token)
+        if entry is None:
+            return None
+        usable = (
+            time.time() <= entry.expires_at + _LEEWAY_SECONDS
+            and entry.kid in self._keys
+            and time.monotonic() - self._fetched_at <= _CACHE_SECONDS
+        )
+        # Otherwise the full check decides (and says why it refuses, or refreshes the keys).
+        return entry.caller if usable else None
 
     async def _refresh(self, *, force: bool) -> None:
         async with self._lock:
@@ -94,6 +148,14 @@ class TokenVerifier:
         return await self.verify(token.strip())
 
     async def verify(self, token: str) -> Caller:
+        caller = self._cached(token)
+        if caller is None:
+            caller = await self._verify_fully(token)
+        if self._revoked and (caller.org_id, caller.subject) in self._revoked:
+            raise _refused("the caller's access has been revoked")
+        return caller
+
+    async def _verify_fully(self, token: str) -> Caller:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
@@ -124,7 +186,10 @@ class TokenVerifier:
             raise _refused("the token's signature does not verify") from exc
         except (jwt.PyJWTError, TypeError, ValueError) as exc:
             raise _refused(f"the token is not valid: {exc}") from exc
-        return _caller_from(claims, token)
+        caller = _caller_from(claims, token)
+        # ``require`` above guarantees exp; the key and the caller hold about the token's size again.
+        self._verified.put(token, _Verified(caller, kid, float(claims["exp"])), size=3 * len(token))
+        return caller
 
 
 def _caller_from(claims: dict[str, Any], token: str) -> Caller:

@@ -6,14 +6,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
-from sqlmodel import select
 
 from condividi.contracts.content_pb2 import ContentPublished
 from condividi.db import Database, utcnow
 from condividi.errors import conflict, not_found
 from condividi.identity import Caller, CallerDep, Role, require_roles
 from condividi.openapi import DocumentedRoute, error_responses
-from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page
+from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page_sql
 from condividi.service import DatabaseDep
 from services.content.models import ContentItem, ContentItemCreate, ContentItemPublic, ContentStatus
 
@@ -21,6 +20,7 @@ router = APIRouter(prefix="/api/v1", route_class=DocumentedRoute)
 
 Curator = Annotated[Caller, Depends(require_roles(Role.CURATOR, Role.ADMIN))]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+_FEED_SQL = f"SELECT {', '.join(ContentItemPublic.model_fields)} FROM content_items WHERE org_id = $1 AND status = $2"
 
 
 def _public(item: ContentItem) -> ContentItemPublic:
@@ -100,17 +100,17 @@ async def get_feed(
     caller: CallerDep, db: DatabaseDep, limit: PageSize = 20, cursor: str | None = None, before: Before = None
 ) -> Page[ContentItemPublic]:
     """The caller's feed: the org's published items, newest first."""
-    query = select(ContentItem).where(
-        ContentItem.org_id == caller.org_id, ContentItem.status == ContentStatus.PUBLISHED
+    # Plain SQL on asyncpg, not the ORM: every employee reads this page (bench/README.md, the read path).
+    rows, next_cursor = await read_page_sql(
+        db.fetch,
+        _FEED_SQL,
+        [caller.org_id, ContentStatus.PUBLISHED.value],
+        sort="published_at",
+        row_id="id",
+        limit=limit,
+        cursor=cursor,
+        before=before,
     )
-    async with db.read() as session:
-        rows, next_cursor = await read_page(
-            session,
-            query,
-            sort=ContentItem.published_at,
-            row_id=ContentItem.id,
-            limit=limit,
-            cursor=cursor,
-            before=before,
-        )
-    return Page[ContentItemPublic](items=[_public(r) for r in rows], next_cursor=next_cursor)
+    return Page[ContentItemPublic](
+        items=[ContentItemPublic.model_validate(dict(r)) for r in rows], next_cursor=next_cursor
+    )
