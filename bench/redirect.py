@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -23,12 +24,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psutil
 from aiokafka import AIOKafkaProducer
 from cryptography.fernet import Fernet
 
@@ -48,6 +51,78 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko
 UVICORN_FLAGS = ["--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]
 BENCH_TUNING = {"LOG_LEVEL": "WARNING", "KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
 BARE_MODULE = "bench.bare_redirect:app"
+
+
+RSS_BUDGET_MB = 150
+
+
+class RssPeaks:
+    """Samples the resident memory of every process of the benchmark twice a second and keeps each one's
+    peak: the processes it started (and theirs: sharing's click shipper) and PostgreSQL's (its largest
+    one: the postmaster and each backend are processes of their own)."""
+
+    def __init__(self, pg_data: Path) -> None:
+        self.pg_data = str(pg_data)
+        self.peaks: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def name(process: psutil.Process) -> str:
+        command = " ".join(process.cmdline())
+        for marker, name in (
+            ("bench.bare_redirect", "bare ASGI 302"),
+            ("services.sharing.main", "sharing"),
+            ("services.sharing.shipper", "click shipper"),
+            ("services.metrics.main", "metrics"),
+            ("tansu", "broker (Tansu)"),
+        ):
+            if marker in command:
+                return name
+        return str(process.name())
+
+    def processes(self) -> list[tuple[str, psutil.Process]]:
+        """(name, process) for each process of the system under test (not wrk)."""
+        found: list[tuple[str, psutil.Process]] = []
+        for process in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if process.name() != "wrk":
+                    found.append((self.name(process), process))
+        for process in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if process.name() == "postgres" and self.pg_data in " ".join(process.cmdline()):
+                    # the postmaster and its backends, each a process of its own
+                    found += [("postgres", p) for p in (process, *process.children())]
+        return found
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user and system) used so far, by process name (PostgreSQL's processes summed)."""
+        used: dict[str, float] = {}
+        for name, process in self.processes():
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                used[name] = used.get(name, 0.0) + times.user + times.system
+        return used
+
+    def sample(self) -> None:
+        for name, process in self.processes():
+            try:
+                rss = process.memory_info().rss / 2**20
+            except psutil.Error:
+                continue  # gone meanwhile
+            label = "postgres (largest process)" if name == "postgres" else name
+            self.peaks[label] = max(self.peaks.get(label, 0.0), rss)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.sample()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def command(name: str, port: int) -> list[str]:
@@ -160,11 +235,24 @@ def server_counted_clicks(sharing_url: str, outcome: str = "counted") -> int:
     return int(float(match.group(1))) if match else 0
 
 
+def commit() -> str:
+    """The commit measured (with "+changes" when the work tree differs from it)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10, help="length of each measured run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each; the median counts")
+    parser.add_argument(
+        "--outbox", action="store_true", help="clicks through the outbox as before the spool (for comparison)"
+    )
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)")
@@ -194,6 +282,8 @@ def main() -> None:
                 click_hash_salt=uuid.uuid4().hex,
                 secret_encryption_key=Fernet.generate_key().decode(),
                 kafka_namespace=namespace,
+                # Clicks go through the spool and the click shipper, as in production (--outbox: before).
+                click_spool_dir=None if options.outbox else work / "clicks",
             )
             envs = environments(wiring, ["sharing", "metrics"])
             # wrk is one visitor clicking one link as fast as it can: with the repeat window and the rate
@@ -243,11 +333,19 @@ def main() -> None:
             bare_rates, redirect_rates, end_to_end_rates = [], [], []
             sent, failed = warm_done, 0
             settle(urls["sharing"], urls["metrics"], content_id, auth, sent)
+            memory = RssPeaks(work / "pg")
+            memory.start()
+            # CPU microseconds per request, by process: robust where request rates are not (a machine
+            # shared with other work gives the benchmark's processes a varying share of its cores).
+            cpu_us: dict[str, list[float]] = {}
             for _ in range(options.rounds):
-                rate, _, _ = wrk(urls["bare"] + "/", seconds=options.seconds, connections=options.connections)
+                before = memory.cpu_seconds()
+                rate, bare_done, _ = wrk(urls["bare"] + "/", seconds=options.seconds, connections=options.connections)
                 bare_rates.append(rate)
+                during_bare = memory.cpu_seconds()
                 rate, done, bad = wrk(link, seconds=options.seconds, connections=options.connections)
                 redirect_rates.append(rate)
+                during_redirect = memory.cpu_seconds()
                 sent += done
                 failed += bad
                 # Until metrics has folded the run's clicks: the redirect may run ahead of the pipeline
@@ -255,7 +353,18 @@ def main() -> None:
                 started = time.monotonic()
                 settle(urls["sharing"], urls["metrics"], content_id, auth, sent)
                 end_to_end_rates.append(done / (options.seconds + time.monotonic() - started))
+                after = memory.cpu_seconds()
+                bare_cpu = during_bare["bare ASGI 302"] - before["bare ASGI 302"]
+                cpu_us.setdefault("bare ASGI 302", []).append(bare_cpu / bare_done * 1e6)
+                sharing_cpu = during_redirect["sharing"] - during_bare["sharing"]
+                cpu_us.setdefault("sharing (the redirect)", []).append(sharing_cpu / done * 1e6)
+                for name in after:
+                    if name not in ("sharing", "bare ASGI 302"):
+                        # the rest of the pipeline, from the redirect run to the last click folded
+                        used = after[name] - during_bare.get(name, 0.0)
+                        cpu_us.setdefault(name, []).append(used / done * 1e6)
             recorded, folded = settle(urls["sharing"], urls["metrics"], content_id, auth, sent)
+            memory.stop()
             dropped = server_counted_clicks(urls["sharing"], "lost")
 
         bare = statistics.median(bare_rates)
@@ -263,7 +372,9 @@ def main() -> None:
         result = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "commit": commit(),
             "load": f"wrk -t1 -c{options.connections} -d{options.seconds}s x {options.rounds} rounds",
+            "click_path": "outbox" if options.outbox else "spool",
             "bare_asgi_302_rps": round(bare),
             "redirect_rps": round(real),
             "ratio": round(real / bare, 3),
@@ -279,11 +390,23 @@ def main() -> None:
             "clicks_lost": max(0, sent - failed - folded) + dropped,
             "clicks_dropped_by_sharing": dropped,
             "failed_responses": failed,
+            # Each process's peak resident memory while the redirect runs and the pipeline catches up.
+            "cpu_us_per_request": {name: round(statistics.median(v), 1) for name, v in sorted(cpu_us.items())},
+            # The bare responder's CPU per request over the redirect process's: the request-rate ratio
+            # each would reach with a core of its own and nothing else running.
+            "cpu_ratio": round(
+                statistics.median(cpu_us["bare ASGI 302"]) / statistics.median(cpu_us["sharing (the redirect)"]), 3
+            ),
+            "rss_peak_mb": {name: round(mb, 1) for name, mb in sorted(memory.peaks.items())},
+            "rss_budget_mb": RSS_BUDGET_MB,
+            "rss_within_budget": all(mb < RSS_BUDGET_MB for mb in memory.peaks.values()),
         }
         print(json.dumps(result, indent=2))
         print(
             f"\nredirect / bare ASGI 302 = {result['ratio']} (budget >= 0.6); end to end, clicks folded by metrics "
-            f"/ bare = {result['end_to_end_ratio']}; clicks lost: {result['clicks_lost']}"
+            f"/ bare = {result['end_to_end_ratio']}; CPU per request, bare / redirect = {result['cpu_ratio']}; "
+            f"clicks lost: {result['clicks_lost']}; peak RSS (MB): "
+            + ", ".join(f"{name} {mb}" for name, mb in result["rss_peak_mb"].items())  # type: ignore[union-attr]
         )
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         with RESULTS.open("a") as out:

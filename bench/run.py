@@ -28,8 +28,8 @@ BENCHMARKS = ("reads", "gateway", "redirect", "fold")
 README = ROOT / "bench" / "README.md"
 BEGIN, END = "<!-- bench:latest:begin -->", "<!-- bench:latest:end -->"
 # Where each benchmark's ceiling and measured rate are, by the names it uses.
-CEILING_KEYS = ("ceiling_rps", "bare_asgi_302_rps", "raw_rate", "raw_events_per_second", "ceiling")
-REAL_KEYS = ("real_rps", "redirect_rps", "fold_rate", "fold_events_per_second", "real")
+CEILING_KEYS = ("ceiling_rps", "bare_asgi_302_rps", "raw_rate", "raw_events_per_second", "raw_consume_eps", "ceiling")
+REAL_KEYS = ("real_rps", "redirect_rps", "fold_rate", "fold_events_per_second", "fold_eps", "real")
 
 
 def last_json_object(output: str) -> dict[str, Any] | None:

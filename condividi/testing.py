@@ -146,7 +146,13 @@ def service_env(
 
 
 def system_wiring(
-    infra: Infra, issuer: Issuer, urls: dict[str, str], database_urls: dict[str, str], namespace: str
+    infra: Infra,
+    issuer: Issuer,
+    urls: dict[str, str],
+    database_urls: dict[str, str],
+    namespace: str,
+    *,
+    click_spool_dir: Path,
 ) -> processes.Wiring:
     return processes.Wiring(
         kafka_bootstrap=infra.kafka_bootstrap,
@@ -160,6 +166,8 @@ def system_wiring(
         secret_encryption_key=TEST_ENCRYPTION_KEY,
         kafka_namespace=namespace,
         dev_issuer_key_file=issuer.key_file,
+        # Clicks through the spool and the click shipper (sharing's child process), as make run does.
+        click_spool_dir=click_spool_dir,
     )
 
 
@@ -244,7 +252,8 @@ def system(infra: Infra, issuer: Issuer, tmp_path_factory: pytest.TempPathFactor
     # with these processes.
     namespace = f"e2e-{uuid.uuid4().hex[:8]}"
     databases = {name: infra.new_database(name) for name in processes.SERVICES}
-    envs = system_environments(system_wiring(infra, issuer, urls, databases, namespace))
+    spool = tmp_path_factory.mktemp("clicks")
+    envs = system_environments(system_wiring(infra, issuer, urls, databases, namespace, click_spool_dir=spool))
     running_system.databases.update(databases)
     try:
         for name, port in ports.items():

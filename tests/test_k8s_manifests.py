@@ -141,6 +141,11 @@ def all_containers(deployment: Resource) -> list[Resource]:
     return [*spec.get("initContainers", []), *spec["containers"]]
 
 
+def is_sidecar(container: Resource) -> bool:
+    """A native sidecar: an init container that keeps running beside the app (restartPolicy Always)."""
+    return container.get("restartPolicy") == "Always"
+
+
 def app_container(deployment: Resource) -> Resource:
     (container,) = pod_spec(deployment)["containers"]
     return dict(container)
@@ -416,7 +421,7 @@ def test_service_environment(service_deployment: Resource) -> None:
 
 def test_service_migrates_its_database_first(service_deployment: Resource) -> None:
     name = service_deployment["metadata"]["name"]
-    (migrate,) = pod_spec(service_deployment)["initContainers"]
+    (migrate,) = [c for c in pod_spec(service_deployment)["initContainers"] if not is_sidecar(c)]
     assert migrate["command"] == ["python", "-m", "condividi.migrations", name]
     assert env_of(migrate)["DATABASE_URL"] == env_of(app_container(service_deployment))["DATABASE_URL"]
 
@@ -453,6 +458,29 @@ def test_sharing_environment() -> None:
     for var in ("CLICK_HASH_SALT", "SECRET_ENCRYPTION_KEY"):
         assert env[var]["valueFrom"]["secretKeyRef"] == {"name": "condividi-sharing-secrets", "key": var}
     assert "PUBLIC_BASE_URL" in env
+
+
+def test_sharing_ships_its_spooled_clicks_from_a_sidecar() -> None:
+    """The redirect spools clicks into an emptyDir the click shipper sidecar publishes from, as the
+    same Kafka user, before the migration has run (it needs no database) and after sharing has stopped."""
+    sharing = named("Deployment", "sharing")
+    app = env_of(app_container(sharing))
+    (shipper,) = [c for c in pod_spec(sharing)["initContainers"] if is_sidecar(c)]
+    assert shipper["command"] == ["python", "-m", "services.sharing.shipper"]
+    env = env_of(shipper)
+    assert app["CLICK_SHIPPER"]["value"] == "external"
+    assert env["CLICK_SPOOL_DIR"] == app["CLICK_SPOOL_DIR"]
+    spool = app["CLICK_SPOOL_DIR"]["value"]
+    mounts = [
+        {m["name"] for m in c["volumeMounts"] if m["mountPath"] == spool} for c in (shipper, app_container(sharing))
+    ]
+    assert mounts[0] == mounts[1] and len(mounts[0]) == 1
+    (volume,) = [v for v in pod_spec(sharing)["volumes"] if v["name"] in mounts[0]]
+    assert "emptyDir" in volume
+    for var in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME"):
+        assert env[var] == app[var], var
+    assert env["KAFKA_SASL_PASSWORD"] == app["KAFKA_SASL_PASSWORD"]
+    assert "DATABASE_URL" not in env
 
 
 def test_every_config_map_key_reference_resolves() -> None:

@@ -27,6 +27,7 @@ def launcher_envs(tmp_path: Path) -> dict[str, dict[str, str]]:
         kafka_bootstrap="127.0.0.1:9092",
         key_file=tmp_path / "key.pem",
         secrets=launcher.Secrets("salt", Fernet.generate_key().decode()),
+        click_spool_dir=tmp_path / "clicks",
     )
     return {s.name: launcher.build_env(s, config, {}) for s in config.specs}
 
@@ -38,7 +39,9 @@ def test_envs(tmp_path: Path) -> dict[str, dict[str, str]]:
     issuer = testing.Issuer(dev, "http://127.0.0.1:1/dev-issuer/jwks", tmp_path / "key.pem")
     urls = {name: f"http://127.0.0.1:{9000 + i}" for i, name in enumerate(NAMES)}
     databases = {s: f"postgresql+asyncpg://postgres@/test_{s}" for s in processes.SERVICES}
-    return testing.system_environments(testing.system_wiring(infra, issuer, urls, databases, "ns"))
+    return testing.system_environments(
+        testing.system_wiring(infra, issuer, urls, databases, "ns", click_spool_dir=tmp_path / "clicks")
+    )
 
 
 def test_make_run_and_the_tests_give_every_process_the_same_variables(
@@ -66,6 +69,7 @@ def _any_wiring() -> processes.Wiring:
         secret_encryption_key="key",
         kafka_namespace="bench",
         dev_issuer_key_file=Path("key.pem"),
+        click_spool_dir=Path("clicks"),
     )
 
 
@@ -95,6 +99,14 @@ def test_policy_and_sharing_share_the_link_host_everywhere(
     # The drift issue 12 found: policy measured posts without PUBLIC_BASE_URL in the tests.
     for envs in (launcher_envs, test_envs):
         assert envs["policy"]["PUBLIC_BASE_URL"] == envs["sharing"]["PUBLIC_BASE_URL"]
+
+
+def test_only_sharing_is_told_where_to_spool_clicks_everywhere(
+    launcher_envs: dict[str, dict[str, str]], test_envs: dict[str, dict[str, str]]
+) -> None:
+    for envs in (launcher_envs, test_envs):
+        assert [name for name, env in envs.items() if "CLICK_SPOOL_DIR" in env] == ["sharing"]
+    assert "CLICK_SPOOL_DIR" in processes.keys_set_per_process()  # an exported one never leaks elsewhere
 
 
 def test_no_other_module_describes_the_processes() -> None:

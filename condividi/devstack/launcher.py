@@ -149,6 +149,8 @@ class StackConfig:
     secrets: Secrets
     # PUBLIC_BASE_URL from the developer's environment (a tunnel, a local short-link host), if any.
     link_base_url: str | None = None
+    # Where sharing spools counted clicks for its click shipper (kept across runs, like the outbox).
+    click_spool_dir: Path | None = None
 
     def spec(self, name: str) -> ProcessSpec:
         return next(s for s in self.specs if s.name == name)
@@ -211,6 +213,7 @@ def wiring(config: StackConfig) -> processes.Wiring:
         # KAFKA_NAMESPACE, when the developer exported one, is inherited by every process alike.
         kafka_namespace=None,
         dev_issuer_key_file=config.key_file,
+        click_spool_dir=config.click_spool_dir,
     )
 
 
@@ -844,6 +847,7 @@ def run(environ: Mapping[str, str] | None = None) -> int:
             key_file=key_file(),  # the same file `make devtoken` signs with
             secrets=load_or_create_secrets(root / "secrets.json"),
             link_base_url=links,
+            click_spool_dir=root / "clicks",
         )
         issuer = ensure_issuer(config.key_file, config.issuer_url)
         stack.record(config)

@@ -25,6 +25,8 @@ class Process:
     holds_sharing_secrets: bool = False
     # Serves the development issuer (its JWKS) when given its key: the gateway, locally.
     serves_dev_issuer: bool = False
+    # Spools counted clicks for its click shipper when given a directory (CLICK_SPOOL_DIR).
+    spools_clicks: bool = False
 
     @property
     def port_setting(self) -> str:
@@ -53,6 +55,7 @@ PROCESSES: dict[str, Process] = {
             calls=("content",),
             knows_link_host=True,
             holds_sharing_secrets=True,
+            spools_clicks=True,
         ),
         Process("metrics", "services.metrics.main:app", 8004, owns_database=True),
     )
@@ -75,6 +78,8 @@ class Wiring:
     secret_encryption_key: str
     kafka_namespace: str | None = None
     dev_issuer_key_file: Path | None = None
+    # Where sharing spools its clicks (services/sharing/spool.py); None: through the outbox instead.
+    click_spool_dir: Path | None = None
 
 
 def keys_set_per_process() -> frozenset[str]:
@@ -89,6 +94,7 @@ def keys_set_per_process() -> frozenset[str]:
             "PUBLIC_BASE_URL",
             "CLICK_HASH_SALT",
             "SECRET_ENCRYPTION_KEY",
+            "CLICK_SPOOL_DIR",
             *(f"{s.upper()}_SERVICE_URL" for s in PROCESSES),
         }
     )
@@ -118,6 +124,8 @@ def environment(name: str, wiring: Wiring) -> dict[str, str]:
         env["SECRET_ENCRYPTION_KEY"] = wiring.secret_encryption_key
     if process.serves_dev_issuer and wiring.dev_issuer_key_file is not None:
         env["DEV_ISSUER_KEY_FILE"] = str(wiring.dev_issuer_key_file)
+    if process.spools_clicks and wiring.click_spool_dir is not None:
+        env["CLICK_SPOOL_DIR"] = str(wiring.click_spool_dir)
     return env
 
 

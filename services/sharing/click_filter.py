@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -109,13 +110,25 @@ is_crawler = CrawlerCheck()
 # --- the visitor ---------------------------------------------------------------------------------
 
 
+def visitor_hasher(key: bytes) -> Callable[..., bytes]:
+    """``visitor_digest`` with the key bound: the keyed state is set up once and copied for each click,
+    which costs half of keying BLAKE2b again every time (the click path's most expensive step)."""
+    keyed = hashlib.blake2b(key=key, digest_size=16)
+
+    def digest(*, code: str, day: int, ip: str, user_agent: bytes) -> bytes:
+        state = keyed.copy()
+        state.update(b"%d\n%s\n%s\n%s" % (day, code.encode(), ip.encode(), user_agent))
+        return state.digest()
+
+    return digest
+
+
 def visitor_digest(key: bytes, *, code: str, day: int, ip: str, user_agent: bytes) -> bytes:
     """Who clicked, without storing who: a keyed hash (BLAKE2b's MAC mode) of address and user agent,
     for one link on one UTC day. The same person is a different visitor on another link or another day,
     so the hash identifies no one for longer than the unique-click count needs (a visitor's first
     click on a link on a UTC day); and without the key it cannot be tried against guessed addresses."""
-    material = b"%d\n%s\n%s\n%s" % (day, code.encode(), ip.encode(), user_agent)
-    return hashlib.blake2b(material, key=key, digest_size=16).digest()
+    return visitor_hasher(key)(code=code, day=day, ip=ip, user_agent=user_agent)
 
 
 # --- repeats and rates ---------------------------------------------------------------------------

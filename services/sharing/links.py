@@ -1,8 +1,9 @@
 """Tracking links and the click redirect ``GET /r/{code}``: the one hot path of the system.
 
 It runs as plain ASGI in front of FastAPI's routing (which costs several times a bare handler), keeps
-links in memory (they never change once made), and records clicks through the outbox with group
-commit: the redirect answers at once and clicks are written to the outbox in batches behind it.
+links in memory (they never change once made), and records each counted click in the click spool before
+it answers (``spool.py``; a shipper process publishes them), or, without a spool directory, queues it
+for the outbox, written in batches behind the redirect.
 Which requests count as clicks is decided in ``click_filter``.
 """
 
@@ -39,9 +40,10 @@ from services.sharing.click_filter import (
     ClickFilter,
     CrawlerCheck,
     is_crawler,
-    visitor_digest,
+    visitor_hasher,
 )
 from services.sharing.models import CatalogItem, Share, ShareStatus
+from services.sharing.spool import ClickSpool, link_prefix
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ CLICKS = Counter("clicks_total", "Tracking-link requests", ["outcome"])
 _UNKNOWN = CLICKS.labels("unknown")
 _NOT_COUNTED = CLICKS.labels("not_counted")  # crawlers, previews, programs, HEAD, no user agent
 _FILTERED = {outcome: CLICKS.labels(outcome) for outcome in (REPEAT, VISITOR_RATE, LINK_RATE)}
+_COUNTED = CLICKS.labels("counted")
+_LOST = CLICKS.labels("lost")
 _NS_PER_DAY = 86_400 * 1_000_000_000
 
 _CODE = re.compile(r"[A-Za-z0-9_-]{4,32}")
@@ -93,6 +97,7 @@ class LinkTarget:
     member_id: str
     network: str
     location: bytes  # the redirect target, UTM included, ready for the Location header
+    tracking_code: str = ""
 
     @cached_property
     def share_key(self) -> str:
@@ -101,6 +106,21 @@ class LinkTarget:
     @cached_property
     def content_key(self) -> str:
         return str(self.content_id)
+
+    @cached_property
+    def spool_prefix(self) -> bytes:
+        """What every spooled click of this link carries (spool.link_prefix), serialised once."""
+        return link_prefix(self.org_id, self.click())
+
+    def click(self, visitor_hash: str = "") -> LinkClicked:
+        return LinkClicked(
+            tracking_code=self.tracking_code,
+            share_id=self.share_key,
+            content_id=self.content_key,
+            member_id=self.member_id,
+            network=self.network,
+            visitor_hash=visitor_hash,
+        )
 
 
 class LinkDirectory:
@@ -111,10 +131,16 @@ class LinkDirectory:
         self.capacity = capacity
         self._cache: OrderedDict[str, LinkTarget] = OrderedDict()
 
-    async def find(self, code: str) -> LinkTarget | None:
+    def cached(self, code: str) -> LinkTarget | None:
+        """The target when it is in memory (nearly every click): no coroutine to create and await."""
         target = self._cache.get(code)
         if target is not None:
             self._cache.move_to_end(code)
+        return target
+
+    async def find(self, code: str) -> LinkTarget | None:
+        target = self.cached(code)
+        if target is not None:
             return target
         query = (
             select(Share, col(CatalogItem.url))
@@ -133,6 +159,7 @@ class LinkDirectory:
             member_id=share.member_id,
             network=share.network,
             location=with_utm(url, network=share.network, share_id=share.id).encode(),
+            tracking_code=code,
         )
         self._cache[code] = target
         if len(self._cache) > self.capacity:
@@ -191,6 +218,9 @@ class ClickRecorder:
         self._queue.append(envelope)
         self._wake.set()
 
+    def count(self, target: LinkTarget, visitor: bytes, at_ns: int) -> None:
+        self.record(target.click(visitor.hex()), target, at_ns)
+
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
@@ -225,6 +255,27 @@ class ClickRecorder:
         async with self.db.unit_of_work(skip_existing_events=skip_existing) as uow:
             for envelope in batch:
                 uow.add(envelope)
+
+
+class SpoolRecorder:
+    """Writes each counted click to the spool before its redirect is answered (services/sharing/spool.py);
+    the click shipper takes them from there to Kafka."""
+
+    def __init__(self, spool: ClickSpool) -> None:
+        self.spool = spool
+
+    def count(self, target: LinkTarget, visitor: bytes, at_ns: int) -> None:
+        try:
+            self.spool.append(at_ns, visitor, target.spool_prefix)
+        except OSError:
+            # The disk is full or gone: the visitor still gets their redirect, the click is counted lost.
+            _LOST.inc()
+            log.exception("click could not be spooled")
+            return
+        _COUNTED.inc()
+
+
+ClickSink = ClickRecorder | SpoolRecorder
 
 
 def _quality(accept: str, media_type: str) -> float:
@@ -291,7 +342,7 @@ class ClickRedirect:
         self,
         *,
         directory: LinkDirectory,
-        recorder: ClickRecorder,
+        recorder: ClickSink,
         salt: str,
         click_filter: ClickFilter,
         crawler_check: CrawlerCheck | None = None,
@@ -300,6 +351,7 @@ class ClickRedirect:
         self.recorder = recorder
         # BLAKE2b takes a key of at most 64 bytes: derive one of that size from a salt of any length.
         self.salt = hashlib.blake2b(salt.encode()).digest()
+        self.visitor = visitor_hasher(self.salt)
         self.click_filter = click_filter
         self.is_crawler = crawler_check or is_crawler
 
@@ -314,7 +366,7 @@ class ClickRedirect:
             await _no_such_link(scope, receive, send)
             return
         try:
-            target = await self.directory.find(code)
+            target = self.directory.cached(code) or await self.directory.find(code)
         except Exception:
             # Outside FastAPI's error handling here: answer in the API's error shape all the same.
             log.exception("tracking link lookup failed")
@@ -353,17 +405,9 @@ class ClickRedirect:
 
     def _count(self, code: str, target: LinkTarget, user_agent: bytes, ip: str) -> None:
         at_ns = time.time_ns()
-        visitor = visitor_digest(self.salt, code=code, day=at_ns // _NS_PER_DAY, ip=ip, user_agent=user_agent)
+        visitor = self.visitor(code=code, day=at_ns // _NS_PER_DAY, ip=ip, user_agent=user_agent)
         filtered = self.click_filter.check(visitor=visitor, address=ip, code=code, now=at_ns / 1e9)
         if filtered is not None:
             _FILTERED[filtered].inc()
             return
-        click = LinkClicked(
-            tracking_code=code,
-            share_id=target.share_key,
-            content_id=target.content_key,
-            member_id=target.member_id,
-            network=target.network,
-            visitor_hash=visitor.hex(),
-        )
-        self.recorder.record(click, target, at_ns)
+        self.recorder.count(target, visitor, at_ns)

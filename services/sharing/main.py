@@ -2,6 +2,7 @@
 redirect."""
 
 import functools
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -10,19 +11,35 @@ from condividi.service import ServiceRuntime, create_service_app
 from services.sharing.api import router
 from services.sharing.click_filter import ClickFilter, CrawlerCheck, FilterSettings
 from services.sharing.handlers import subscriptions
-from services.sharing.links import ClickRecorder, ClickRedirect, LinkDirectory
+from services.sharing.links import ClickRecorder, ClickRedirect, ClickSink, LinkDirectory, SpoolRecorder
 from services.sharing.redrive import Redriver
 from services.sharing.settings import SharingSettings
+from services.sharing.shipper import start_child_shipper, stop_child_shipper
+from services.sharing.spool import ClickSpool
 
 
 def build_app(settings: SharingSettings | None = None) -> FastAPI:
     settings = settings or SharingSettings()
+    recorder: ClickSink
 
     async def start_click_recorder(runtime: ServiceRuntime) -> None:
-        recorder.start()
-        runtime.on_stop.append(functools.partial(recorder.stop, settings.CLICK_DRAIN_SECONDS))
         redriver.start()
         runtime.on_stop.append(redriver.stop)
+        if isinstance(recorder, ClickRecorder):
+            recorder.start()
+            runtime.on_stop.append(functools.partial(recorder.stop, settings.CLICK_DRAIN_SECONDS))
+            return
+        spool = recorder.spool
+        spool.open()
+        spool.start()
+        child = start_child_shipper(settings) if settings.CLICK_SHIPPER == "child" else None
+
+        async def stop_spool() -> None:
+            await spool.close()  # sealed: the shipper may finish it and delete it
+            if child is not None:
+                await stop_child_shipper(child, settings.CLICK_DRAIN_SECONDS)
+
+        runtime.on_stop.append(stop_spool)
 
     app = create_service_app(
         settings,
@@ -34,8 +51,17 @@ def build_app(settings: SharingSettings | None = None) -> FastAPI:
         roster=lambda runtime: lookup_in(runtime.db),
     )
     runtime: ServiceRuntime = app.state.runtime
-    recorder = ClickRecorder(runtime.db)
     redriver = Redriver(runtime.db, settings)
+    if settings.CLICK_SPOOL_DIR:
+        recorder = SpoolRecorder(
+            ClickSpool(
+                Path(settings.CLICK_SPOOL_DIR),
+                segment_bytes=settings.CLICK_SPOOL_SEGMENT_BYTES,
+                fsync_seconds=settings.CLICK_SPOOL_FSYNC_SECONDS,
+            )
+        )
+    else:
+        recorder = ClickRecorder(runtime.db)
     app.fast_paths = (
         (
             "/r/",

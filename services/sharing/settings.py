@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from condividi.settings import ServiceSettings
@@ -35,6 +37,24 @@ class SharingSettings(ServiceSettings):
     # At shutdown, the clicks still queued are written for up to this long (through a database
     # failover, if one is under way), before the outbox relay drains (OUTBOX_DRAIN_SECONDS).
     CLICK_DRAIN_SECONDS: float = 10.0
+    # Where counted clicks are spooled before the click shipper publishes them (services/sharing/spool.py):
+    # a directory only this sharing process writes (on Kubernetes an emptyDir shared with the shipper's
+    # sidecar). Empty: clicks are queued in memory and written to the outbox in batches instead.
+    CLICK_SPOOL_DIR: str = ""
+    # "child": sharing starts the shipper as a process of its own; "external": something else runs it
+    # (the sidecar container on Kubernetes).
+    CLICK_SHIPPER: Literal["child", "external"] = "child"
+    # A spooled click reaches the disk itself (fsync) at most this long after its redirect; a SIGKILL of
+    # the process loses nothing either way (the kernel has it), a crash of the machine this much.
+    CLICK_SPOOL_FSYNC_SECONDS: float = Field(default=1.0, gt=0)
+    CLICK_SPOOL_SEGMENT_BYTES: int = Field(default=64 * 1024 * 1024, ge=4096)
+    # How often the shipper looks for new clicks: each look ships what came meanwhile as one batch, so a
+    # longer pause costs latency (the click reaches metrics later) and saves CPU per click.
+    CLICK_SHIPPER_POLL_SECONDS: float = Field(default=0.2, gt=0)
+    # The shipper's niceness (Linux): the redirect comes first, the spool holds what the shipper has not
+    # sent yet. 0 leaves it as it is (a Kubernetes sidecar has its own CPU).
+    CLICK_SHIPPER_NICE: int = Field(default=10, ge=0, le=19)
+    CLICK_SHIPPER_REQUEST_TIMEOUT_MS: int = Field(default=10_000, ge=100)
     # A share still waiting for policy's decision this long after it was asked is asked again
     # (services/sharing/redrive.py); each replica looks every SHARE_REDRIVE_INTERVAL_SECONDS.
     SHARE_POLICY_TIMEOUT_SECONDS: float = Field(default=300, gt=0)
