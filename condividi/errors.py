@@ -104,8 +104,9 @@ def forbidden(message: str = "your role does not allow this") -> ApiError:
     return ApiError(403, "forbidden", message)
 
 
-def conflict(message: str) -> ApiError:
-    return ApiError(409, "conflict", message)
+def conflict(message: str, conflicting_id: object = None) -> ApiError:
+    """``conflicting_id`` names the existing object the request clashes with, when there is one."""
+    return ApiError(409, "conflict", message, conflicting_id=str(conflicting_id) if conflicting_id else None)
 
 
 # The stable code of each status an API answers with, when nothing more specific applies.

@@ -109,6 +109,7 @@ __all__ = ["REACH_NOTE", "build_schema", "schema", "shape_error"]
 
 _Resolver = TypeVar("_Resolver", bound=Callable[..., Awaitable[Any]])
 _Watcher = TypeVar("_Watcher", bound=Callable[..., AsyncGenerator[Any, None]])
+_Result = TypeVar("_Result")
 
 
 def mutation(description: str) -> Callable[[_Resolver], _Resolver]:
@@ -405,7 +406,9 @@ class Mutation(GovernanceMutation):
 
     @mutation("Adds a team to the org's roster (admins).")
     async def create_team(self, info: Info, input: CreateTeamInput) -> CreateTeamPayload:
-        data, errors = await attempt(info.context.services.policy.create_team(name=input.name), InputPaths())
+        data, errors = await refused(
+            info, info.context.services.policy.create_team(name=input.name), InputPaths(), "Team", ["input", "name"]
+        )
         return CreateTeamPayload(team=Team.from_model(data) if data is not None else None, errors=errors)
 
     @mutation("Adds a person to the org's roster (admins).")
@@ -417,7 +420,8 @@ class Mutation(GovernanceMutation):
             if team_id is None:
                 return CreateMemberPayload(member=None, errors=not_a("Team", ["input", "teamId"]))
         paths = InputPaths(renames={"team_id": "teamId"}, not_found=("input", "teamId"))
-        data, errors = await attempt(
+        data, errors = await refused(
+            info,
             services.policy.create_member(
                 subject=input.subject,
                 email=input.email,
@@ -426,6 +430,8 @@ class Mutation(GovernanceMutation):
                 roles=[role.value for role in input.roles],
             ),
             paths,
+            "Member",
+            ["input", "subject"],
         )
         return CreateMemberPayload(member=Member.from_model(data) if data is not None else None, errors=errors)
 
@@ -459,19 +465,37 @@ def not_a(type_name: str, path: list[str]) -> list[UserError]:
     return invalid(path, f"is not the global id of a {type_name}")
 
 
+async def named_conflict(info: Info, exc: GatewayError, type_name: str, path: list[str] | None) -> list[UserError]:
+    """A 409 as a ConflictError naming the existing object the service named (fetched, so that a client
+    can show it), at the input field that clashes."""
+    existing = None
+    if exc.conflicting_id is not None:
+        try:
+            existing = await fetch_node(info, to_global_id(type_name, uuid.UUID(exc.conflicting_id)))
+        except ValueError:
+            existing = None
+    return [ConflictError(message=exc.message, path=path, code=exc.code, conflicting=existing)]
+
+
+async def refused(
+    info: Info, call: Awaitable[_Result], paths: InputPaths, type_name: str, conflict_path: list[str]
+) -> tuple[_Result | None, list[UserError]]:
+    """``attempt``, with a conflict naming the existing object."""
+    try:
+        return await call, []
+    except GatewayError as exc:
+        if exc.status == 409:
+            return None, await named_conflict(info, exc, type_name, conflict_path)
+        return None, user_errors(exc, paths)
+
+
 async def share_refused(info: Info, exc: GatewayError, paths: InputPaths) -> list[UserError]:
-    """Sharing's refusals as user errors: a duplicate names the existing share (fetched, so a client
-    can show it), a reused idempotency key is the key's fault."""
+    """Sharing's refusals as user errors: a duplicate names the existing share, a reused idempotency key
+    is the key's fault."""
     if exc.code == "idempotency_key_reused":
         return [ValidationError(message=exc.message, path=["input", "idempotencyKey"], code=exc.code)]
     if exc.status == 409:
-        existing = None
-        if exc.conflicting_id is not None:
-            try:
-                existing = await fetch_node(info, to_global_id("Share", uuid.UUID(exc.conflicting_id)))
-            except ValueError:
-                existing = None
-        return [ConflictError(message=exc.message, path=None, code=exc.code, conflicting=existing)]
+        return await named_conflict(info, exc, "Share", None)
     return user_errors(exc, paths)
 
 

@@ -486,8 +486,10 @@ async def create_team(request: Request, state: Downstream) -> Response:
     if isinstance(body, JSONResponse):
         return body
     name = body.model_dump()["name"]
-    if any(t.name == name for t in state.teams.values()):
-        return error(409, "conflict", f"the org already has a team named {name!r}")
+    existing_team = next((t for t in state.teams.values() if t.name == name), None)
+    if existing_team is not None:
+        message = f"the org already has a team named {name!r}"
+        return error(409, "conflict", message, conflicting_id=existing_team.id)
     return answer(state.add_team(name), 201)
 
 
@@ -517,8 +519,10 @@ async def create_member(request: Request, state: Downstream) -> Response:
     data = body.model_dump()
     if data["team_id"] is not None and data["team_id"] not in state.teams:
         return error(404, "not_found", "team not found", [{"loc": ["body", "team_id"], "message": "no such team"}])
-    if any(m.subject == data["subject"] for m in state.members.values()):
-        return error(409, "conflict", f"the org already has a member with subject {data['subject']!r}")
+    existing_member = next((m for m in state.members.values() if m.subject == data["subject"]), None)
+    if existing_member is not None:
+        message = f"the org already has a member with subject {data['subject']!r}"
+        return error(409, "conflict", message, conflicting_id=existing_member.id)
     member = state.add_member(data["subject"], roles=data["roles"], team_id=data["team_id"])
     member = member.model_copy(update={"email": data["email"], "name": data["name"]})
     with state.lock:

@@ -788,6 +788,24 @@ async def test_an_admin_builds_the_roster_and_reads_it_in_pages(
     assert bad_team["data"]["createMember"]["errors"] == [
         {"__typename": "NotFoundError", "message": "team not found", "path": ["input", "teamId"]}
     ]
+    conflict = """mutation($input: CreateMemberInput!) { createMember(input: $input) {
+      member { id } errors { __typename path ... on ConflictError { conflicting { id } } } } }"""
+    alice_again = await gql(conflict, {"input": member_input}, headers=admin)
+    assert alice_again["data"]["createMember"]["errors"] == [
+        {
+            "__typename": "ConflictError",
+            "path": ["input", "subject"],
+            "conflicting": {"id": alice["data"]["createMember"]["member"]["id"]},
+        }
+    ]
+    sales_again = await gql(
+        'mutation { createTeam(input: {name: "Sales"}) { team { id } errors { __typename path '
+        "... on ConflictError { conflicting { id } } } } }",
+        headers=admin,
+    )
+    assert sales_again["data"]["createTeam"]["errors"] == [
+        {"__typename": "ConflictError", "path": ["input", "name"], "conflicting": {"id": team_id}}
+    ]
     employee_try = await gql(create_member, {"input": {**member_input, "subject": "x"}})
     assert [e["__typename"] for e in employee_try["data"]["createMember"]["errors"]] == ["PermissionDeniedError"]
 

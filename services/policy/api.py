@@ -113,7 +113,11 @@ async def create_team(body: TeamCreate, caller: Admin, db: DatabaseDep) -> TeamP
         if created is not None:
             uow.emit(TeamChanged(team_id=str(team_id), name=body.name), org_id=caller.org_id, aggregate_id=team_id)
     if created is None:
-        raise conflict(f"the org already has a team named {body.name!r}")
+        async with db.read() as session:
+            existing = await session.scalar(
+                select(Team.id).where(col(Team.org_id) == caller.org_id, col(Team.name) == body.name)
+            )
+        raise conflict(f"the org already has a team named {body.name!r}", existing)
     return TeamPublic(id=team_id, name=body.name, created_at=now)
 
 
@@ -181,7 +185,11 @@ async def create_member(body: MemberCreate, caller: Admin, db: DatabaseDep) -> M
         if created is not None:
             await announce(uow, member, was_active=True, source=DeactivationSource.DEACTIVATION_SOURCE_ADMIN)
     if created is None:
-        raise conflict(f"the org already has a member with subject {body.subject!r}")
+        async with db.read() as session:
+            existing = await session.scalar(
+                select(Member.id).where(col(Member.org_id) == caller.org_id, col(Member.subject) == body.subject)
+            )
+        raise conflict(f"the org already has a member with subject {body.subject!r}", existing)
     return _member_public(member)
 
 

@@ -80,16 +80,20 @@ async def test_member_without_a_roster_entry_gets_not_found(client: httpx.AsyncC
 async def test_duplicate_subject_and_team_name_answer_conflict(client: httpx.AsyncClient, issuer: Issuer) -> None:
     org = new_org()
     admin = headers(issuer, org, Role.ADMIN)
-    assert (await client.post("/api/v1/members", json=member_body("alice"), headers=admin)).status_code == 201
+    alice = await client.post("/api/v1/members", json=member_body("alice"), headers=admin)
+    assert alice.status_code == 201
     again = await client.post("/api/v1/members", json=member_body("alice", name="Another Alice"), headers=admin)
     assert again.status_code == 409, again.text
     assert again.json()["error"]["code"] == "conflict"
     assert "alice" in again.json()["error"]["message"]
+    assert again.json()["error"]["conflicting_id"] == alice.json()["id"]  # names the existing member
 
-    assert (await client.post("/api/v1/teams", json={"name": "Sales"}, headers=admin)).status_code == 201
+    sales = await client.post("/api/v1/teams", json={"name": "Sales"}, headers=admin)
+    assert sales.status_code == 201
     team_again = await client.post("/api/v1/teams", json={"name": "Sales"}, headers=admin)
     assert team_again.status_code == 409, team_again.text
     assert team_again.json()["error"]["code"] == "conflict"
+    assert team_again.json()["error"]["conflicting_id"] == sales.json()["id"]
 
     # Unique per org: another org may use the same subject and team name.
     other_admin = headers(issuer, new_org(), Role.ADMIN)
