@@ -26,6 +26,7 @@ from gateway.relay import (
     global_id_of,
     keyset_connection,
     page_request,
+    service_page,
     to_global_id,
 )
 from gateway.types import Info, absent_is_null, resolver
@@ -415,9 +416,6 @@ class GovernanceQuery:
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[PolicyVersion] | None:
-        # Imported here: schema.py assembles this module's classes, and owns the one page translation.
-        from gateway.schema import service_page
-
         request = page_request(POLICY_VERSIONS.connection, first=first, after=after, last=last, before=before)
         page = await info.context.services.policy.policy_versions(service_page(request, POLICY_VERSIONS))
         return keyset_connection(request, page.items, page.next_cursor, POLICY_VERSIONS, PolicyVersion.from_model)
@@ -431,8 +429,6 @@ class GovernanceQuery:
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[TrainingModule] | None:
-        from gateway.schema import service_page
-
         request = page_request(TRAINING_MODULES.connection, first=first, after=after, last=last, before=before)
         page = await info.context.services.policy.training_modules(service_page(request, TRAINING_MODULES))
         return keyset_connection(request, page.items, page.next_cursor, TRAINING_MODULES, TrainingModule.from_model)

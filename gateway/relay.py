@@ -20,11 +20,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
 
 from condividi.pagination import encode_cursor
+from gateway.clients import PageQuery
 from gateway.errors import GatewayError, invalid_cursor
 
 MAX_PAGE_SIZE = 100
@@ -233,3 +234,12 @@ def list_connection(
             end_cursor=edges[-1].cursor if edges else None,
         ),
     )
+
+
+def service_page(request: PageRequest, keyset: KeysetList[Any]) -> PageQuery:
+    """The service call for a page: forward after the cursor's position, or backward before it (from
+    the end of the list when there is no cursor)."""
+    position = keyset.service_cursor(request.cursor) if request.cursor is not None else None
+    if request.backward:
+        return PageQuery(limit=request.size, before=position or "")
+    return PageQuery(limit=request.size, cursor=position)

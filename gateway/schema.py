@@ -27,7 +27,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway import live, roster
-from gateway.clients import PageQuery, Services
+from gateway.clients import Services
 from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
 from gateway.governance import FETCHERS as GOVERNANCE_FETCHERS
@@ -67,12 +67,12 @@ from gateway.relay import (
     Connection,
     KeysetList,
     Node,
-    PageRequest,
     from_global_id,
     global_id_of,
     keyset_connection,
     list_connection,
     page_request,
+    service_page,
     to_global_id,
 )
 from gateway.roster import (
@@ -130,15 +130,6 @@ FEED = KeysetList[ContentItemPublic]("feed", lambda i: i.published_at, lambda i:
 MY_SHARES = KeysetList[SharePublic]("myShares", lambda s: s.created_at, lambda s: s.id)
 TEAMS = KeysetList[TeamPublic]("teams", lambda t: t.created_at, lambda t: t.id)
 MEMBERS = KeysetList[MemberPublic]("members", lambda m: m.created_at, lambda m: m.id)
-
-
-def service_page(request: PageRequest, keyset: KeysetList[Any]) -> PageQuery:
-    """The service call for a page: forward after the cursor's position, or backward before it (from
-    the end of the list when there is no cursor)."""
-    position = keyset.service_cursor(request.cursor) if request.cursor is not None else None
-    if request.backward:
-        return PageQuery(limit=request.size, before=position or "")
-    return PageQuery(limit=request.size, cursor=position)
 
 
 def parse_id(value: str, type_name: str, field: str = "id") -> uuid.UUID:
