@@ -709,7 +709,7 @@ def test_drift_check_notices_a_changed_proto(tmp_path: Path, monkeypatch: pytest
     content = proto / "content.proto"
     source = content.read_text()
     assert "string published_by = 6;" in source
-    content.write_text(source.replace("string published_by = 6;", "string published_by = 6;\n  string team = 7;"))
+    content.write_text(source.replace("string published_by = 6;", "string published_by = 6;\n  string team = 99;"))
     monkeypatch.setattr(generate, "PROTO_DIR", proto)
 
     assert generate.drift() == ["content_pb2.py", "content_pb2.pyi"]

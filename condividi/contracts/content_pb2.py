@@ -22,15 +22,18 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\rcontent.proto\x12\x14\x63ondividi.content.v1\"\x84\x01\n\x10\x43ontentPublished\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x0f\n\x07summary\x18\x04 \x01(\t\x12\x19\n\x11suggested_caption\x18\x05 \x01(\t\x12\x14\n\x0cpublished_by\x18\x06 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\rcontent.proto\x12\x14\x63ondividi.content.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x05\n\x10\x43ontentPublished\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x0f\n\x07summary\x18\x04 \x01(\t\x12\x19\n\x11suggested_caption\x18\x05 \x01(\t\x12\x14\n\x0cpublished_by\x18\x06 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x07 \x01(\t\x12\x14\n\x0cutm_campaign\x18\x08 \x01(\t\x12\x1b\n\x13required_disclosure\x18\t \x01(\t\x12.\n\nexpires_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06topics\x18\x0b \x03(\t\x12\x10\n\x08revision\x18\x0c \x01(\x05\x12\x11\n\timage_url\x18\r \x01(\t\x12\x11\n\timage_alt\x18\x0e \x01(\t\x12!\n\x19required_certification_id\x18\x0f \x01(\t\x12\x17\n\x0ftarget_team_ids\x18\x14 \x03(\t\x12\x18\n\x10target_locations\x18\x15 \x03(\t\x12\x18\n\x10target_languages\x18\x16 \x03(\t\x12\x14\n\x0ctarget_roles\x18\x17 \x03(\t\x12 \n\x18\x63\x61mpaign_target_team_ids\x18\x18 \x03(\t\x12!\n\x19\x63\x61mpaign_target_locations\x18\x19 \x03(\t\x12!\n\x19\x63\x61mpaign_target_languages\x18\x1a \x03(\t\x12\x1d\n\x15\x63\x61mpaign_target_roles\x18\x1b \x03(\t\x12/\n\x08\x63\x61ptions\x18\x1e \x03(\x0b\x32\x1d.condividi.content.v1.Caption\":\n\x07\x43\x61ption\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'content_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONTENTPUBLISHED']._serialized_start=40
-  _globals['_CONTENTPUBLISHED']._serialized_end=172
+  _globals['_CONTENTPUBLISHED']._serialized_start=73
+  _globals['_CONTENTPUBLISHED']._serialized_end=715
+  _globals['_CAPTION']._serialized_start=717
+  _globals['_CAPTION']._serialized_end=775
 # @@protoc_insertion_point(module_scope)

@@ -1,21 +1,72 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ContentPublished(_message.Message):
-    __slots__ = ("content_id", "title", "url", "summary", "suggested_caption", "published_by")
+    __slots__ = ("content_id", "title", "url", "summary", "suggested_caption", "published_by", "campaign_id", "utm_campaign", "required_disclosure", "expires_at", "topics", "revision", "image_url", "image_alt", "required_certification_id", "target_team_ids", "target_locations", "target_languages", "target_roles", "campaign_target_team_ids", "campaign_target_locations", "campaign_target_languages", "campaign_target_roles", "captions")
     CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     SUGGESTED_CAPTION_FIELD_NUMBER: _ClassVar[int]
     PUBLISHED_BY_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    UTM_CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_DISCLOSURE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_ALT_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_CERTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    TARGET_TEAM_IDS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    TARGET_ROLES_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_TARGET_TEAM_IDS_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_TARGET_LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_TARGET_LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_TARGET_ROLES_FIELD_NUMBER: _ClassVar[int]
+    CAPTIONS_FIELD_NUMBER: _ClassVar[int]
     content_id: str
     title: str
     url: str
     summary: str
     suggested_caption: str
     published_by: str
-    def __init__(self, content_id: _Optional[str] = ..., title: _Optional[str] = ..., url: _Optional[str] = ..., summary: _Optional[str] = ..., suggested_caption: _Optional[str] = ..., published_by: _Optional[str] = ...) -> None: ...
+    campaign_id: str
+    utm_campaign: str
+    required_disclosure: str
+    expires_at: _timestamp_pb2.Timestamp
+    topics: _containers.RepeatedScalarFieldContainer[str]
+    revision: int
+    image_url: str
+    image_alt: str
+    required_certification_id: str
+    target_team_ids: _containers.RepeatedScalarFieldContainer[str]
+    target_locations: _containers.RepeatedScalarFieldContainer[str]
+    target_languages: _containers.RepeatedScalarFieldContainer[str]
+    target_roles: _containers.RepeatedScalarFieldContainer[str]
+    campaign_target_team_ids: _containers.RepeatedScalarFieldContainer[str]
+    campaign_target_locations: _containers.RepeatedScalarFieldContainer[str]
+    campaign_target_languages: _containers.RepeatedScalarFieldContainer[str]
+    campaign_target_roles: _containers.RepeatedScalarFieldContainer[str]
+    captions: _containers.RepeatedCompositeFieldContainer[Caption]
+    def __init__(self, content_id: _Optional[str] = ..., title: _Optional[str] = ..., url: _Optional[str] = ..., summary: _Optional[str] = ..., suggested_caption: _Optional[str] = ..., published_by: _Optional[str] = ..., campaign_id: _Optional[str] = ..., utm_campaign: _Optional[str] = ..., required_disclosure: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., topics: _Optional[_Iterable[str]] = ..., revision: _Optional[int] = ..., image_url: _Optional[str] = ..., image_alt: _Optional[str] = ..., required_certification_id: _Optional[str] = ..., target_team_ids: _Optional[_Iterable[str]] = ..., target_locations: _Optional[_Iterable[str]] = ..., target_languages: _Optional[_Iterable[str]] = ..., target_roles: _Optional[_Iterable[str]] = ..., campaign_target_team_ids: _Optional[_Iterable[str]] = ..., campaign_target_locations: _Optional[_Iterable[str]] = ..., campaign_target_languages: _Optional[_Iterable[str]] = ..., campaign_target_roles: _Optional[_Iterable[str]] = ..., captions: _Optional[_Iterable[_Union[Caption, _Mapping]]] = ...) -> None: ...
+
+class Caption(_message.Message):
+    __slots__ = ("network", "language", "text")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    network: str
+    language: str
+    text: str
+    def __init__(self, network: _Optional[str] = ..., language: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...

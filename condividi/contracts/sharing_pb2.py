@@ -24,21 +24,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\rsharing.proto\x12\x14\x63ondividi.sharing.v1\"u\n\x0eShareRequested\x12\x10\n\x08share_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x12\n\ncontent_id\x18\x03 \x01(\t\x12\x0f\n\x07network\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x0b\n\x03url\x18\x06 \x01(\t\"\xd3\x01\n\x0eSharePublished\x12\x10\n\x08share_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x12\n\ncontent_id\x18\x03 \x01(\t\x12\x0f\n\x07network\x18\x04 \x01(\t\x12\x33\n\x06method\x18\x05 \x01(\x0e\x32#.condividi.sharing.v1.PublishMethod\x12\x12\n\nintent_url\x18\x06 \x01(\t\x12\x15\n\rtracking_code\x18\x07 \x01(\t\x12\x17\n\x0fpotential_reach\x18\x08 \x01(\x03\"^\n\rShareRejected\x12\x10\n\x08share_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x12\n\ncontent_id\x18\x03 \x01(\t\x12\x14\n\x0creason_codes\x18\x04 \x03(\t\"\x84\x01\n\x0bLinkClicked\x12\x15\n\rtracking_code\x18\x01 \x01(\t\x12\x10\n\x08share_id\x18\x02 \x01(\t\x12\x12\n\ncontent_id\x18\x03 \x01(\t\x12\x11\n\tmember_id\x18\x04 \x01(\t\x12\x0f\n\x07network\x18\x05 \x01(\t\x12\x14\n\x0cvisitor_hash\x18\x06 \x01(\t*b\n\rPublishMethod\x12\x1e\n\x1aPUBLISH_METHOD_UNSPECIFIED\x10\x00\x12\x16\n\x12PUBLISH_METHOD_API\x10\x01\x12\x19\n\x15PUBLISH_METHOD_INTENT\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\rsharing.proto\x12\x14\x63ondividi.sharing.v1\"\xd7\x01\n\x0eShareRequested\x12\x10\n\x08share_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x12\n\ncontent_id\x18\x03 \x01(\t\x12\x0f\n\x07network\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x0b\n\x03url\x18\x06 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\n \x01(\t\x12\x1b\n\x13required_disclosure\x18\x0b \x01(\t\x12\x1b\n\x0epersonal_touch\x18\x0f \x01(\x01H\x00\x88\x01\x01\x42\x11\n\x0f_personal_touch\"\xd3\x01\n\x0eSharePublished\x12\x10\n\x08share_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x12\n\ncontent_id\x18\x03 \x01(\t\x12\x0f\n\x07network\x18\x04 \x01(\t\x12\x33\n\x06method\x18\x05 \x01(\x0e\x32#.condividi.sharing.v1.PublishMethod\x12\x12\n\nintent_url\x18\x06 \x01(\t\x12\x15\n\rtracking_code\x18\x07 \x01(\t\x12\x17\n\x0fpotential_reach\x18\x08 \x01(\x03\"^\n\rShareRejected\x12\x10\n\x08share_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x12\n\ncontent_id\x18\x03 \x01(\t\x12\x14\n\x0creason_codes\x18\x04 \x03(\t\"\x84\x01\n\x0bLinkClicked\x12\x15\n\rtracking_code\x18\x01 \x01(\t\x12\x10\n\x08share_id\x18\x02 \x01(\t\x12\x12\n\ncontent_id\x18\x03 \x01(\t\x12\x11\n\tmember_id\x18\x04 \x01(\t\x12\x0f\n\x07network\x18\x05 \x01(\t\x12\x14\n\x0cvisitor_hash\x18\x06 \x01(\t*b\n\rPublishMethod\x12\x1e\n\x1aPUBLISH_METHOD_UNSPECIFIED\x10\x00\x12\x16\n\x12PUBLISH_METHOD_API\x10\x01\x12\x19\n\x15PUBLISH_METHOD_INTENT\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sharing_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PUBLISHMETHOD']._serialized_start=603
-  _globals['_PUBLISHMETHOD']._serialized_end=701
-  _globals['_SHAREREQUESTED']._serialized_start=39
-  _globals['_SHAREREQUESTED']._serialized_end=156
-  _globals['_SHAREPUBLISHED']._serialized_start=159
-  _globals['_SHAREPUBLISHED']._serialized_end=370
-  _globals['_SHAREREJECTED']._serialized_start=372
-  _globals['_SHAREREJECTED']._serialized_end=466
-  _globals['_LINKCLICKED']._serialized_start=469
-  _globals['_LINKCLICKED']._serialized_end=601
+  _globals['_PUBLISHMETHOD']._serialized_start=702
+  _globals['_PUBLISHMETHOD']._serialized_end=800
+  _globals['_SHAREREQUESTED']._serialized_start=40
+  _globals['_SHAREREQUESTED']._serialized_end=255
+  _globals['_SHAREPUBLISHED']._serialized_start=258
+  _globals['_SHAREPUBLISHED']._serialized_end=469
+  _globals['_SHAREREJECTED']._serialized_start=471
+  _globals['_SHAREREJECTED']._serialized_end=565
+  _globals['_LINKCLICKED']._serialized_start=568
+  _globals['_LINKCLICKED']._serialized_end=700
 # @@protoc_insertion_point(module_scope)

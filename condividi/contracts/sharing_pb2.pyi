@@ -17,20 +17,26 @@ PUBLISH_METHOD_API: PublishMethod
 PUBLISH_METHOD_INTENT: PublishMethod
 
 class ShareRequested(_message.Message):
-    __slots__ = ("share_id", "member_id", "content_id", "network", "text", "url")
+    __slots__ = ("share_id", "member_id", "content_id", "network", "text", "url", "campaign_id", "required_disclosure", "personal_touch")
     SHARE_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_DISCLOSURE_FIELD_NUMBER: _ClassVar[int]
+    PERSONAL_TOUCH_FIELD_NUMBER: _ClassVar[int]
     share_id: str
     member_id: str
     content_id: str
     network: str
     text: str
     url: str
-    def __init__(self, share_id: _Optional[str] = ..., member_id: _Optional[str] = ..., content_id: _Optional[str] = ..., network: _Optional[str] = ..., text: _Optional[str] = ..., url: _Optional[str] = ...) -> None: ...
+    campaign_id: str
+    required_disclosure: str
+    personal_touch: float
+    def __init__(self, share_id: _Optional[str] = ..., member_id: _Optional[str] = ..., content_id: _Optional[str] = ..., network: _Optional[str] = ..., text: _Optional[str] = ..., url: _Optional[str] = ..., campaign_id: _Optional[str] = ..., required_disclosure: _Optional[str] = ..., personal_touch: _Optional[float] = ...) -> None: ...
 
 class SharePublished(_message.Message):
     __slots__ = ("share_id", "member_id", "content_id", "network", "method", "intent_url", "tracking_code", "potential_reach")
