@@ -41,6 +41,7 @@ async def _load(db: Database, caller: Caller, item_id: uuid.UUID) -> ContentItem
 )
 async def create_content_item(body: ContentItemCreate, caller: Curator, db: DatabaseDep) -> ContentItemPublic:
     """Creates a draft; employees see it once it is published."""
+    now = utcnow()
     item = ContentItem(
         org_id=caller.org_id,
         title=body.title,
@@ -49,7 +50,8 @@ async def create_content_item(body: ContentItemCreate, caller: Curator, db: Data
         suggested_caption=body.suggested_caption,
         status=ContentStatus.DRAFT,
         created_by=caller.subject,
-        created_at=utcnow(),
+        created_at=now,
+        updated_at=now,
     )
     async with db.unit_of_work() as uow:
         uow.session.add(item)
@@ -79,7 +81,8 @@ async def publish_content_item(item_id: uuid.UUID, caller: Curator, db: Database
         if item.status == ContentStatus.PUBLISHED:
             raise conflict("the content item is already published")
         item.status = ContentStatus.PUBLISHED
-        item.published_at = utcnow()
+        item.published_at = item.updated_at = utcnow()
+        item.revision = 1
         uow.emit(
             ContentPublished(
                 content_id=str(item.id),

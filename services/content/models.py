@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from pydantic import AnyHttpUrl, BaseModel, field_validator
 from pydantic import Field as PydanticField
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 from condividi.validation import SingleLine, StoredText
@@ -20,8 +21,45 @@ HTTP_URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+([/?#]\\S*)?$"
 
 
 class ContentStatus(StrEnum):
+    """draft -> scheduled -> published -> expired / archived (docs/content.md)."""
+
     DRAFT = "draft"
+    SCHEDULED = "scheduled"
     PUBLISHED = "published"
+    EXPIRED = "expired"
+    ARCHIVED = "archived"
+
+
+def _audience_column(item_type: sa.types.TypeEngine[Any]) -> sa.Column[Any]:
+    return sa.Column(postgresql.ARRAY(item_type), nullable=False, server_default=sa.text("'{}'"))
+
+
+class Campaign(SQLModel, table=True):
+    """A group of items with a goal, dates, its own UTM name, a disclosure policy enforces on shares of
+    its items, an optional required certification, a feed priority and an audience."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (sa.Index("campaigns_by_org_name", "org_id", "name", unique=True),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID
+    name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    goal: str = ""
+    starts_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    ends_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    utm_campaign: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    required_disclosure: str = Field(default="", sa_column=sa.Column(sa.String(280), nullable=False))
+    required_certification_id: uuid.UUID | None = None
+    priority: int = 0
+    archived_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    created_by: str
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    # The audience as condividi/audience.py stores it (AudienceKeys): empty arrays reach everyone.
+    target_team_ids: list[uuid.UUID] = Field(default_factory=list, sa_column=_audience_column(sa.Uuid()))
+    target_locations: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
+    target_languages: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
+    target_roles: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
 
 
 class ContentItem(SQLModel, table=True):
@@ -38,6 +76,24 @@ class ContentItem(SQLModel, table=True):
     created_by: str
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     published_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    # When a scheduled item is to be published; the scheduler publishes it then.
+    publish_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    expires_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    archived_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    # 0 until first published; each edit of a published item publishes the next revision.
+    revision: int = 0
+    topics: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
+    image_url: str | None = None
+    image_alt: str = ""
+    # Pinned items come first in the feed, by position (1 = top), until ``pinned_until``.
+    pinned_position: int | None = None
+    pinned_until: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    campaign_id: uuid.UUID | None = Field(default=None, foreign_key="campaigns.id")
+    target_team_ids: list[uuid.UUID] = Field(default_factory=list, sa_column=_audience_column(sa.Uuid()))
+    target_locations: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
+    target_languages: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
+    target_roles: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
 
 
 class ContentItemCreate(BaseModel):
