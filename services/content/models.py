@@ -13,6 +13,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
+from condividi.db import utcnow
 from condividi.validation import SingleLine, StoredText
 
 MAX_URL_LENGTH = 2048
@@ -80,7 +81,9 @@ class ContentItem(SQLModel, table=True):
     publish_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     expires_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     archived_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
+    )
     # 0 until first published; each edit of a published item publishes the next revision.
     revision: int = 0
     topics: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
