@@ -184,6 +184,7 @@ async def test_the_gateway_answers_healthz_while_it_is_sent_the_issues_queries(s
     """Unauthenticated, as in the issue. Each query is new text (a fresh operation name), so that no
     cache answers for the validation."""
     latencies: list[float] = []
+    attack_seconds: list[float] = []
     done = asyncio.Event()
 
     async def probe(client: httpx.AsyncClient) -> None:
@@ -195,11 +196,13 @@ async def test_the_gateway_answers_healthz_while_it_is_sent_the_issues_queries(s
             await asyncio.sleep(0.01)
 
     async def attack(client: httpx.AsyncClient) -> list[int]:
+        started = time.perf_counter()
         statuses = []
         for query in (ISSUE_QUERY, THIRTY_LEVELS, VALID_THIRTY_LEVELS) * 3:
             fresh = query.replace("{", f"query Q{uuid.uuid4().hex} {{", 1)
             response = await post(client, fresh)
             statuses.append(response.status_code)
+        attack_seconds.append(time.perf_counter() - started)
         done.set()
         return statuses
 
@@ -208,7 +211,9 @@ async def test_the_gateway_answers_healthz_while_it_is_sent_the_issues_queries(s
 
     assert statuses == [200] * 9
     assert latencies, "the probe never ran"
-    assert max(latencies) < 0.5, sorted(latencies)[-5:]
+    # Relative to the attack, not a wall-clock figure (the machine may be loaded): had one query held the
+    # event loop, the probe would have waited for its whole processing, a good part of the attack.
+    assert max(latencies) < attack_seconds[0] / 4, (sorted(latencies)[-5:], attack_seconds)
 
 
 async def test_a_document_beyond_a_cap_is_refused_over_the_websocket(issuer: Issuer, downstream: Downstream) -> None:
