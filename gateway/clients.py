@@ -34,6 +34,7 @@ from condividi.observability import current_request_id
 from condividi.pagination import Page
 from gateway.errors import GatewayError, bad_gateway, service_unavailable, validation_failed_details
 from services.content.models import ContentItemCreate, ContentItemPublic
+from services.content.previews.models import LinkPreviewPublic
 from services.metrics.models import (
     ContentStats,
     ContentStatsBatch,
@@ -110,6 +111,12 @@ CREATE_CONTENT_ITEM: Endpoint[ContentItemPublic] = Endpoint(
 )
 PUBLISH_CONTENT_ITEM: Endpoint[ContentItemPublic] = Endpoint(
     "content", "POST", "/api/v1/content-items/{item_id}/publish", ContentItemPublic
+)
+GET_LINK_PREVIEW: Endpoint[LinkPreviewPublic] = Endpoint(
+    "content", "GET", "/api/v1/content-items/{item_id}/link-preview", LinkPreviewPublic
+)
+REFRESH_LINK_PREVIEW: Endpoint[LinkPreviewPublic] = Endpoint(
+    "content", "POST", "/api/v1/content-items/{item_id}/link-preview/refresh", LinkPreviewPublic
 )
 # policy
 CHECK_POST: Endpoint[PolicyCheckResult] = Endpoint(
@@ -233,6 +240,8 @@ ENDPOINTS: tuple[Endpoint[Any], ...] = (
     GET_QUIZ_ATTEMPT,
     TRAINING_PROGRESS,
     MY_TRAINING_STATUS,
+    GET_LINK_PREVIEW,
+    REFRESH_LINK_PREVIEW,
 )
 
 # Routes of the services the gateway deliberately does not call, and why.
@@ -422,6 +431,12 @@ class ContentClient(ServiceClient):
 
     async def publish_item(self, item_id: uuid.UUID) -> ContentItemPublic:
         return await self._send(PUBLISH_CONTENT_ITEM, path={"item_id": str(item_id)})
+
+    async def link_preview(self, item_id: uuid.UUID) -> LinkPreviewPublic:
+        return await self._send(GET_LINK_PREVIEW, path={"item_id": str(item_id)})
+
+    async def refresh_link_preview(self, item_id: uuid.UUID) -> LinkPreviewPublic:
+        return await self._send(REFRESH_LINK_PREVIEW, path={"item_id": str(item_id)})
 
 
 class PolicyClient(ServiceClient):
