@@ -14,7 +14,7 @@ import strawberry
 
 from gateway.payloads import InputPaths, UserError, attempt, invalid
 from gateway.relay import global_id_of, to_global_id
-from gateway.types import Info, absent_is_null
+from gateway.types import Info
 from services.content.previews.doctor import Severity
 from services.content.previews.models import LinkPreviewPublic, PreviewStatus
 
@@ -94,7 +94,8 @@ class LinkPreview:
 
 
 async def link_preview_of(info: Info, item_id: uuid.UUID) -> LinkPreview | None:
-    data = await absent_is_null(info.context.services.content.link_preview(item_id))
+    """One content call for the previews of all the items of an operation (a feed's page)."""
+    data = await info.context.loaders.link_previews.load(item_id)
     return LinkPreview.from_model(data) if data is not None else None
 
 

@@ -77,6 +77,13 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/content-items/{item_id}/link-preview"): Case(
         "content", lambda a: a.published_item, lambda i: Request(f"/api/v1/content-items/{i}/link-preview"), "employee"
     ),
+    ("POST", "/api/v1/link-previews/batch"): Case(
+        "content",
+        lambda a: a.published_item,
+        lambda i: Request("/api/v1/link-previews/batch", json={"item_ids": [i]}),
+        "employee",
+        listed=True,
+    ),
     ("POST", "/api/v1/content-items/{item_id}/link-preview/refresh"): Case(
         "content",
         lambda a: a.draft_item,

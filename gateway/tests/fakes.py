@@ -474,16 +474,19 @@ def pending_preview(item: ContentItemPublic) -> LinkPreviewPublic:
     )
 
 
-async def get_link_preview(request: Request, state: Downstream) -> Response:
-    item_id = _uuid(request, "item_id")
-    if isinstance(item_id, JSONResponse):
-        return item_id
+async def link_previews_batch(request: Request, state: Downstream) -> Response:
+    body = await _body(request, clients.LINK_PREVIEW_BATCH.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    wanted = list(dict.fromkeys(body.model_dump()["item_ids"]))
+    curator = _has_role(request, "curator", "admin")
+    found = []
     with state.lock:
-        item = state.items.get(item_id)
-        preview = state.link_previews.get(item_id)
-    if item is None or (item.status != ContentStatus.PUBLISHED and not _has_role(request, "curator", "admin")):
-        return error(404, "not_found", "content item not found")
-    return answer(preview or pending_preview(item))
+        for item_id in wanted:
+            item = state.items.get(item_id)
+            if item is not None and (item.status == ContentStatus.PUBLISHED or curator):
+                found.append(state.link_previews.get(item_id) or pending_preview(item))
+    return answer(clients.LINK_PREVIEW_BATCH.response(items=found))
 
 
 async def refresh_link_preview(request: Request, state: Downstream) -> Response:
@@ -1172,7 +1175,7 @@ HANDLERS: dict[Endpoint[Any], Handler] = {
     clients.GET_QUIZ_ATTEMPT: get_quiz_attempt,
     clients.TRAINING_PROGRESS: training_progress,
     clients.MY_TRAINING_STATUS: my_training_status,
-    clients.GET_LINK_PREVIEW: get_link_preview,
+    clients.LINK_PREVIEW_BATCH: link_previews_batch,
     clients.REFRESH_LINK_PREVIEW: refresh_link_preview,
 }
 

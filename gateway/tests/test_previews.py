@@ -96,3 +96,12 @@ async def test_a_drafts_preview_is_null_for_an_employee(gql: Gql, issuer: Issuer
     assert (await gql(node, {"id": to_global_id("ContentItem", draft.id)}))["data"]["node"] is None
     as_curator = await gql(node, {"id": to_global_id("ContentItem", draft.id)}, headers=curator_headers(issuer))
     assert as_curator["data"]["node"] == {"linkPreview": {"status": "PENDING"}}
+
+
+async def test_a_feeds_previews_come_in_one_call(gql: Gql, downstream: Downstream) -> None:
+    items = [downstream.add_item(minutes_ago=i) for i in range(5)]
+    body = await gql("{ feed(first: 5) { edges { node { id linkPreview { url status } } } } }")
+    previews = [edge["node"]["linkPreview"] for edge in body["data"]["feed"]["edges"]]
+    assert previews == [{"url": item.url, "status": "PENDING"} for item in items]
+    [call] = downstream.calls_to("content", "/api/v1/link-previews/batch")
+    assert sorted(call.body["item_ids"]) == sorted(str(i.id) for i in items)

@@ -14,7 +14,12 @@ from condividi.identity import Caller, CallerDep, Role, require_roles
 from condividi.openapi import DocumentedRoute
 from condividi.service import DatabaseDep
 from services.content.models import ContentItem, ContentStatus
-from services.content.previews.models import LinkPreview, LinkPreviewPublic
+from services.content.previews.models import (
+    LinkPreview,
+    LinkPreviewBatch,
+    LinkPreviewBatchRequest,
+    LinkPreviewPublic,
+)
 from services.content.previews.worker import request_link_preview
 
 router = APIRouter(prefix="/api/v1", route_class=DocumentedRoute)
@@ -51,6 +56,31 @@ async def get_link_preview(item_id: uuid.UUID, caller: CallerDep, db: DatabaseDe
     if row is None:
         raise not_found("link preview")
     return public(row)
+
+
+@router.post("/link-previews/batch", tags=["link-previews"], operation_id="link-previews-get-batch")
+async def get_link_previews_batch(
+    body: LinkPreviewBatchRequest, caller: CallerDep, db: DatabaseDep
+) -> LinkPreviewBatch:
+    """The previews of up to 100 items' current links at once (a feed's), in the order asked; items the
+    caller cannot see (another org's, a draft for an employee) are left out, like unknown ones."""
+    wanted = list(dict.fromkeys(body.item_ids))
+    if not wanted:
+        return LinkPreviewBatch(items=[])
+    query = (
+        select(LinkPreview)
+        .join(
+            ContentItem,
+            (col(ContentItem.id) == col(LinkPreview.item_id)) & (col(ContentItem.url) == col(LinkPreview.url)),
+        )
+        .where(col(ContentItem.id).in_(wanted), col(ContentItem.org_id) == caller.org_id)
+    )
+    if not caller.has_any(Role.CURATOR, Role.ADMIN):
+        query = query.where(col(ContentItem.status) == ContentStatus.PUBLISHED)
+    async with db.read() as session:
+        rows = (await session.execute(query)).scalars().all()
+    found = {row.item_id: public(row) for row in rows}
+    return LinkPreviewBatch(items=[found[i] for i in wanted if i in found])
 
 
 @router.post(

@@ -9,7 +9,8 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
@@ -96,3 +97,17 @@ class LinkPreviewPublic(BaseModel):
     robots: str | None
     findings: list[PreviewFinding]
     error: str | None
+
+
+MAX_BATCH_IDS = 100
+
+
+class LinkPreviewBatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_ids: list[uuid.UUID] = PydanticField(max_length=MAX_BATCH_IDS)
+
+
+class LinkPreviewBatch(BaseModel):
+    # In the order asked for; items the caller cannot see, and items without a preview, are left out.
+    items: list[LinkPreviewPublic]

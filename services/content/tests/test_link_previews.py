@@ -216,3 +216,34 @@ async def test_who_may_see_and_refresh_a_preview(client: httpx.AsyncClient, issu
 
     await client.post(f"/api/v1/content-items/{item_id}/publish", headers=curator)
     assert (await client.get(path, headers=employee)).status_code == 200
+
+
+async def test_a_feeds_previews_come_in_one_batch_without_what_the_caller_cannot_see(
+    client: httpx.AsyncClient, issuer: Issuer, pages: PageServer
+) -> None:
+    curator = as_role(issuer, Role.CURATOR)
+    ids = []
+    for title in ("Published", "Draft"):
+        created = await client.post(
+            "/api/v1/content-items", json={"title": title, "url": pages.url("/good")}, headers=curator
+        )
+        ids.append(created.json()["id"])
+    published, draft = ids
+    await client.post(f"/api/v1/content-items/{published}/publish", headers=curator)
+    theirs = (
+        await client.post(
+            "/api/v1/content-items",
+            json={"title": "Other org", "url": pages.url("/good")},
+            headers=as_role(issuer, Role.CURATOR, OTHER_ORG),
+        )
+    ).json()["id"]
+    asked = {"item_ids": [draft, theirs, published, str(uuid.uuid4()), published]}
+
+    as_curator = await client.post("/api/v1/link-previews/batch", json=asked, headers=curator)
+    assert as_curator.status_code == 200, as_curator.text
+    assert [p["item_id"] for p in as_curator.json()["items"]] == [draft, published]
+    as_employee = await client.post("/api/v1/link-previews/batch", json=asked, headers=as_role(issuer, Role.EMPLOYEE))
+    assert [p["item_id"] for p in as_employee.json()["items"]] == [published]
+
+    too_many = await client.post("/api/v1/link-previews/batch", json={"item_ids": [published] * 101}, headers=curator)
+    assert too_many.status_code == 422 and too_many.json()["error"]["code"] == "validation_failed"
