@@ -59,7 +59,7 @@ async def fetch_snapshot(url: str, policy: FetchPolicy, resolve: Resolver = syst
             else:
                 size = image_size(image.body)
                 if size is None:
-                    image_error = "it is not an image format networks show"
+                    image_error = "its first bytes are not an image networks show (SVG, HTML, or an unusual header)"
                 else:
                     width, height = size
     return Snapshot(
