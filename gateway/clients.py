@@ -34,6 +34,7 @@ from condividi.observability import current_request_id
 from condividi.pagination import Page
 from gateway.errors import GatewayError, bad_gateway, service_unavailable, validation_failed_details
 from services.content.models import ContentItemCreate, ContentItemPublic
+from services.content.previews.models import LinkPreviewBatch, LinkPreviewBatchRequest, LinkPreviewPublic
 from services.metrics.models import (
     ContentStats,
     ContentStatsBatch,
@@ -110,6 +111,12 @@ CREATE_CONTENT_ITEM: Endpoint[ContentItemPublic] = Endpoint(
 )
 PUBLISH_CONTENT_ITEM: Endpoint[ContentItemPublic] = Endpoint(
     "content", "POST", "/api/v1/content-items/{item_id}/publish", ContentItemPublic
+)
+LINK_PREVIEW_BATCH: Endpoint[LinkPreviewBatch] = Endpoint(
+    "content", "POST", "/api/v1/link-previews/batch", LinkPreviewBatch, LinkPreviewBatchRequest
+)
+REFRESH_LINK_PREVIEW: Endpoint[LinkPreviewPublic] = Endpoint(
+    "content", "POST", "/api/v1/content-items/{item_id}/link-preview/refresh", LinkPreviewPublic
 )
 # policy
 CHECK_POST: Endpoint[PolicyCheckResult] = Endpoint(
@@ -233,12 +240,17 @@ ENDPOINTS: tuple[Endpoint[Any], ...] = (
     GET_QUIZ_ATTEMPT,
     TRAINING_PROGRESS,
     MY_TRAINING_STATUS,
+    LINK_PREVIEW_BATCH,
+    REFRESH_LINK_PREVIEW,
 )
 
 # Routes of the services the gateway deliberately does not call, and why.
 NOT_CALLED: dict[tuple[str, str, str], str] = {
     ("metrics", "GET", "/api/v1/content-stats/{content_id}"): (
         "ContentItem.stats reads the same figures through content-stats/batch, one call per operation"
+    ),
+    ("content", "GET", "/api/v1/content-items/{item_id}/link-preview"): (
+        "ContentItem.linkPreview reads previews through link-previews/batch, one call per operation"
     ),
     ("policy", "GET", "/api/v1/roster/members"): (
         "for integrators; GraphQL's members and Member read the same attributes through /api/v1/members"
@@ -422,6 +434,19 @@ class ContentClient(ServiceClient):
 
     async def publish_item(self, item_id: uuid.UUID) -> ContentItemPublic:
         return await self._send(PUBLISH_CONTENT_ITEM, path={"item_id": str(item_id)})
+
+    MAX_PREVIEW_BATCH = 100  # the contract's limit for link-previews/batch
+
+    async def link_previews(self, item_ids: list[uuid.UUID]) -> list[LinkPreviewPublic]:
+        if not item_ids:
+            return []
+        if len(item_ids) > self.MAX_PREVIEW_BATCH:
+            raise ValueError(f"at most {self.MAX_PREVIEW_BATCH} items a batch")
+        body = request_body(LinkPreviewBatchRequest, item_ids=item_ids)
+        return (await self._send(LINK_PREVIEW_BATCH, json=body)).items
+
+    async def refresh_link_preview(self, item_id: uuid.UUID) -> LinkPreviewPublic:
+        return await self._send(REFRESH_LINK_PREVIEW, path={"item_id": str(item_id)})
 
 
 class PolicyClient(ServiceClient):

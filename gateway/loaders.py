@@ -19,9 +19,10 @@ from typing import TypeVar
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 
-from gateway.clients import MetricsClient, Services
+from gateway.clients import ContentClient, MetricsClient, Services
 from gateway.errors import GatewayError
 from services.content.models import ContentItemPublic
+from services.content.previews.models import LinkPreviewPublic
 from services.metrics.models import ContentStats
 from services.policy.models import ShareDecisionPublic
 
@@ -59,6 +60,9 @@ class Loaders:
         self.share_decisions: DataLoader[uuid.UUID, ShareDecisionPublic | None] = DataLoader(
             load_fn=lambda ids: _each(ids, self._services().policy.share_decision), max_batch_size=20
         )
+        self.link_previews: DataLoader[uuid.UUID, LinkPreviewPublic | None] = DataLoader(
+            load_fn=self._load_link_previews, max_batch_size=ContentClient.MAX_PREVIEW_BATCH
+        )
 
     async def _load_content_stats(self, content_ids: list[uuid.UUID]) -> list[ContentStats | None]:
         """``POST /api/v1/content-stats/batch`` once for the whole batch; an id metrics does not know
@@ -66,6 +70,13 @@ class Loaders:
         found = await self._services().metrics.content_stats(content_ids)
         by_id = {stats.content_id: stats for stats in found}
         return [by_id.get(i) for i in content_ids]
+
+    async def _load_link_previews(self, item_ids: list[uuid.UUID]) -> list[LinkPreviewPublic | None]:
+        """``POST /api/v1/link-previews/batch`` once for the whole batch; what the caller may not see is
+        None, like an unknown item."""
+        found = await self._services().content.link_previews(item_ids)
+        by_id = {preview.item_id: preview for preview in found}
+        return [by_id.get(i) for i in item_ids]
 
 
 def current_loaders() -> Loaders:

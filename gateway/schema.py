@@ -61,6 +61,7 @@ from gateway.payloads import (
     invalid,
     user_errors,
 )
+from gateway.previews import PreviewsMutation
 from gateway.protocol import RequestChecks
 from gateway.relay import (
     MAX_NODES,
@@ -303,7 +304,7 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 @strawberry.type
-class Mutation(GovernanceMutation):
+class Mutation(GovernanceMutation, PreviewsMutation):
     @mutation("Creates a draft (curators and admins).")
     async def create_content_item(self, info: Info, input: CreateContentItemInput) -> CreateContentItemPayload:
         services = info.context.services

@@ -26,6 +26,7 @@ from services.sharing.models import Violation as ShareViolation
 
 if TYPE_CHECKING:  # gateway.governance builds on this module
     from gateway.governance import PolicyStanding, TrainingStanding
+    from gateway.previews import LinkPreview
 
 Info: TypeAlias = strawberry.Info[GatewayContext, None]
 
@@ -155,6 +156,15 @@ class ContentItem(Node):
     )
     async def stats(self, info: Info) -> ContentStats | None:
         return ContentStats.from_model(await info.context.loaders.content_stats.load(self.raw_id))
+
+    @resolver(
+        "The card networks will show for the link, and what the link-preview doctor found wrong with it "
+        "(null when the caller cannot see the item)."
+    )
+    async def link_preview(self, info: Info) -> Annotated[LinkPreview, strawberry.lazy("gateway.previews")] | None:
+        from gateway.previews import link_preview_of
+
+        return await link_preview_of(info, self.raw_id)
 
     @classmethod
     def from_model(cls, data: ContentItemPublic) -> ContentItem:

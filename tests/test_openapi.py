@@ -54,6 +54,7 @@ NEEDS_A_ROLE = {
     "policy-versions-export",
     "training-modules-create",
     "training-modules-progress",
+    "link-previews-refresh",
 }
 CAN_CONFLICT = {
     "content-items-publish",

@@ -74,6 +74,22 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/content-items/{item_id}/publish"): Case(
         "content", lambda a: a.draft_item, lambda i: Request(f"/api/v1/content-items/{i}/publish"), "curator"
     ),
+    ("GET", "/api/v1/content-items/{item_id}/link-preview"): Case(
+        "content", lambda a: a.published_item, lambda i: Request(f"/api/v1/content-items/{i}/link-preview"), "employee"
+    ),
+    ("POST", "/api/v1/link-previews/batch"): Case(
+        "content",
+        lambda a: a.published_item,
+        lambda i: Request("/api/v1/link-previews/batch", json={"item_ids": [i]}),
+        "employee",
+        listed=True,
+    ),
+    ("POST", "/api/v1/content-items/{item_id}/link-preview/refresh"): Case(
+        "content",
+        lambda a: a.draft_item,
+        lambda i: Request(f"/api/v1/content-items/{i}/link-preview/refresh"),
+        "curator",
+    ),
     ("GET", "/api/v1/share-decisions/{share_id}"): Case(
         "policy", lambda a: a.share, lambda i: Request(f"/api/v1/share-decisions/{i}"), "employee"
     ),

@@ -167,6 +167,12 @@ CASES: dict[str, Case] = {
         f"mutation($id: ID!) {{ publishContentItem(input: {{id: $id}}) {{ contentItem {{ id }} {_ERRORS} }} }}",
         ("spare draft",),
     ),
+    "Mutation.refreshLinkPreview(input.contentItemId)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ refreshLinkPreview(input: {{contentItemId: $id}})
+            {{ linkPreview {{ contentItemId status }} {_ERRORS} }} }}""",
+        ("draft",),
+    ),
     "Mutation.shareContent(input.contentId)": Case(
         "mutation",
         f"""mutation($id: ID!) {{ shareContent(input: {{contentId: $id, network: THREADS, text: "Proud of this"}})

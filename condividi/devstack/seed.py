@@ -229,6 +229,7 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
                     follow_redirects=False,
                 )
         _seed_governance(api, urls["policy"], admin, users)
+        _seed_link_previews(api, urls["content"], curator)
         # One employee has left the company: offboarded after sharing, so the roster shows a deactivated
         # member, their token is refused everywhere, and the clicks on their post still count.
         leaver = published[-1]["member_id"] if published else employees[-1].subject
@@ -239,6 +240,21 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
             extra={"members": len(users), "shares": len(shares), "deactivated": leaver},
         )
     return True
+
+
+# A draft whose link the link-preview doctor warns about: plain http (not_https), whatever the network;
+# what else it finds depends on what the page answers (offline: fetch_failed).
+PREVIEW_WARNING_ITEM = ("Visit our plant (old link from the 2019 brochure)", "http://example.com/plant-tour")
+
+
+def _seed_link_previews(api: _Api, content_url: str, curator: DemoUser) -> None:
+    title, url = PREVIEW_WARNING_ITEM
+    api.call(
+        curator,
+        "POST",
+        f"{content_url}/api/v1/content-items",
+        json={"title": title, "url": url, "suggested_caption": "Come and see how we build."},
+    )
 
 
 POLICY_TITLE = "Social media policy"

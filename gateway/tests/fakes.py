@@ -35,6 +35,7 @@ from condividi.pagination import decode_cursor, encode_cursor
 from gateway import clients
 from gateway.clients import Endpoint
 from services.content.models import ContentItemPublic, ContentStatus
+from services.content.previews.models import LinkPreviewPublic, PreviewStatus
 from services.metrics.models import ContentStats, ContentStatsBatch, OrgSummary
 from services.policy import governance, rules
 from services.policy.models import (
@@ -106,6 +107,8 @@ class Downstream:
     training_modules: dict[uuid.UUID, tuple[TrainingModulePublic, list[list[int]]]] = field(default_factory=dict)
     quiz_attempts: dict[uuid.UUID, tuple[str, QuizAttemptPublic]] = field(default_factory=dict)
     certifications: dict[tuple[str, uuid.UUID], CertificationPublic] = field(default_factory=dict)
+    # Link previews by item (issue 7); an item without one here has a pending preview of its link.
+    link_previews: dict[uuid.UUID, LinkPreviewPublic] = field(default_factory=dict)
 
     def reset(self) -> None:
         with self.lock:
@@ -125,6 +128,7 @@ class Downstream:
                 self.training_modules,
                 self.quiz_attempts,
                 self.certifications,
+                self.link_previews,
             ):
                 table.clear()
 
@@ -445,6 +449,58 @@ async def publish_item(request: Request, state: Downstream) -> Response:
         item = item.model_copy(update={"status": ContentStatus.PUBLISHED, "published_at": datetime.now(UTC)})
         state.items[item_id] = item
     return answer(item)
+
+
+def pending_preview(item: ContentItemPublic) -> LinkPreviewPublic:
+    return LinkPreviewPublic(
+        item_id=item.id,
+        url=item.url,
+        status=PreviewStatus.PENDING,
+        requested_at=datetime.now(UTC),
+        fetched_at=None,
+        final_url=None,
+        http_status=None,
+        redirects=[],
+        title=None,
+        description=None,
+        image_url=None,
+        image_width=None,
+        image_height=None,
+        canonical_url=None,
+        site_name=None,
+        robots=None,
+        findings=[],
+        error=None,
+    )
+
+
+async def link_previews_batch(request: Request, state: Downstream) -> Response:
+    body = await _body(request, clients.LINK_PREVIEW_BATCH.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    wanted = list(dict.fromkeys(body.model_dump()["item_ids"]))
+    curator = _has_role(request, "curator", "admin")
+    found = []
+    with state.lock:
+        for item_id in wanted:
+            item = state.items.get(item_id)
+            if item is not None and (item.status == ContentStatus.PUBLISHED or curator):
+                found.append(state.link_previews.get(item_id) or pending_preview(item))
+    return answer(clients.LINK_PREVIEW_BATCH.response(items=found))
+
+
+async def refresh_link_preview(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "curator", "admin"):
+        return _forbidden("curator", "admin")
+    item_id = _uuid(request, "item_id")
+    if isinstance(item_id, JSONResponse):
+        return item_id
+    with state.lock:
+        item = state.items.get(item_id)
+        if item is None:
+            return error(404, "not_found", "content item not found")
+        preview = state.link_previews[item_id] = pending_preview(item)
+    return answer(preview, 202)
 
 
 # --- policy -----------------------------------------------------------------------------------------
@@ -1119,6 +1175,8 @@ HANDLERS: dict[Endpoint[Any], Handler] = {
     clients.GET_QUIZ_ATTEMPT: get_quiz_attempt,
     clients.TRAINING_PROGRESS: training_progress,
     clients.MY_TRAINING_STATUS: my_training_status,
+    clients.LINK_PREVIEW_BATCH: link_previews_batch,
+    clients.REFRESH_LINK_PREVIEW: refresh_link_preview,
 }
 
 

@@ -15,6 +15,7 @@ from condividi.openapi import DocumentedRoute, error_responses
 from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page_sql
 from condividi.service import DatabaseDep
 from services.content.models import ContentItem, ContentItemCreate, ContentItemPublic, ContentStatus
+from services.content.previews.worker import request_link_preview
 
 router = APIRouter(prefix="/api/v1", route_class=DocumentedRoute)
 
@@ -55,6 +56,7 @@ async def create_content_item(body: ContentItemCreate, caller: Curator, db: Data
     )
     async with db.unit_of_work() as uow:
         uow.session.add(item)
+        await request_link_preview(uow.session, org_id=item.org_id, item_id=item.id, url=item.url)
     return _public(item)
 
 
