@@ -38,12 +38,14 @@ BEGIN
     RAISE EXCEPTION 'the audit log is append-only: % refused', TG_OP
         USING ERRCODE = 'integrity_constraint_violation';
 END
-$$;
-CREATE TRIGGER audit_entries_append_only BEFORE UPDATE OR DELETE ON audit_entries
-    FOR EACH ROW EXECUTE FUNCTION audit_entries_guard();
-CREATE TRIGGER audit_entries_no_truncate BEFORE TRUNCATE ON audit_entries
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_entries_guard();
+$$
 """
+TRIGGERS = (
+    "CREATE TRIGGER audit_entries_append_only BEFORE UPDATE OR DELETE ON audit_entries "
+    "FOR EACH ROW EXECUTE FUNCTION audit_entries_guard()",
+    "CREATE TRIGGER audit_entries_no_truncate BEFORE TRUNCATE ON audit_entries "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_entries_guard()",
+)
 
 
 def upgrade() -> None:
@@ -78,6 +80,8 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.execute(GUARD)
+    for trigger in TRIGGERS:
+        op.execute(trigger)
     op.create_table(
         "near_duplicate_settings",
         sa.Column("org_id", sa.Uuid, primary_key=True),
