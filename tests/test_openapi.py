@@ -54,6 +54,14 @@ NEEDS_A_ROLE = {
     "policy-versions-export",
     "training-modules-create",
     "training-modules-progress",
+    # the audit log and the near-duplicate guard (issue 8)
+    "audit-entries-list",
+    "audit-verification-get",
+    "audit-export",
+    "audit-retention-get",
+    "audit-retention-update",
+    "compliance-near-duplicates-get",
+    "compliance-near-duplicates-update",
 }
 CAN_CONFLICT = {
     "content-items-publish",
