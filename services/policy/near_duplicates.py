@@ -123,9 +123,13 @@ def sketch(post: str) -> Sketch | None:
     minhash = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=_PERMUTATIONS, scheme="affine32")
     minhash.update_batch(list(shingles(normalised)))
     signature = np.asarray(minhash.hashvalues, dtype="<u4").tobytes()
+    return Sketch(signature, buckets_of(signature))
+
+
+def buckets_of(signature: bytes) -> tuple[int, ...]:
+    """The LSH bucket of each band: a hash of the band's values and its number."""
     width = ROWS * 4
-    buckets = tuple(_hash64(bytes([band]) + signature[band * width : (band + 1) * width]) for band in range(BANDS))
-    return Sketch(signature, buckets)
+    return tuple(_hash64(bytes([band]) + signature[band * width : (band + 1) * width]) for band in range(BANDS))
 
 
 def similarity(a: bytes, b: bytes) -> float:

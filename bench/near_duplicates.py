@@ -1,0 +1,232 @@
+"""Benchmark of the near-duplicate check against the size of the window (``python -m bench.near_duplicates
+[--quick]``).
+
+Starts the embedded PostgreSQL, migrates a policy database, and fills one org of 233,000 employees with a
+window of remembered posts, in steps (10,000, then 100,000, then 1,000,000 posts; ``--quick``: 1,000,
+10,000, 100,000). A third of the window is variants of 200 campaign captions (each caption posted by
+thousands of colleagues, with up to 40% of its MinHash values changed: the crowded buckets the guard
+exists for), the rest distinct posts, on three networks. The captions' signatures are real sketches of
+real texts; the other signatures are generated directly (random values, or a caption's with values
+changed), which loads a million posts in a minute instead of sketching each.
+
+At each size, after ANALYZE, it times ``near_duplicates.check`` (what ``decide_share`` calls: sketch the
+post, read the org's settings, look up the candidates and compare their signatures) for the same query
+posts: half rewordings of campaign captions (they land in crowded buckets and find a match), half new
+texts (they find nothing). The figure is the median time of a check; the budget: the check at the
+largest window costs at most 2x what it costs at the smallest (``ratio`` = smallest / largest >= 0.5).
+Appends one JSON line to ``bench/results/near_duplicates.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import text
+
+from condividi.db import Database, utcnow
+from condividi.devstack.infra import LocalPostgres
+from condividi.migrations import upgrade
+from services.policy import near_duplicates as nd
+
+RESULTS = Path(__file__).parent / "results" / "near_duplicates.jsonl"
+EMPLOYEES = 233_000
+CAPTIONS = 200
+NETWORKS = ("linkedin", "x", "facebook")
+SIZES = (10_000, 100_000, 1_000_000)
+QUICK_SIZES = (1_000, 10_000, 100_000)
+QUERIES = 200
+BUDGET = 0.5  # the largest window's check at most 2x the smallest's
+_BATCH = 20_000
+
+_rng = random.Random(8)
+_WORDS = [
+    "".join(_rng.choice("abcdefghijklmnopqrstuvwxyzàèéìòù") for _ in range(_rng.randint(2, 10))) for _ in range(5000)
+]
+
+
+def sentence(rng: random.Random, words: int = 28) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(words)).capitalize() + "."
+
+
+def reword(rng: random.Random, caption: str) -> str:
+    """An employee's light edit of a caption: a few words changed, a thought added."""
+    words = caption.split()
+    for _ in range(2):
+        words[rng.randrange(len(words))] = rng.choice(_WORDS)
+    return " ".join(words) + rng.choice(["", " Proud!", " So happy to share this."])
+
+
+def perturbed(rng: np.random.Generator, signature: bytes, changed: float) -> bytes:
+    values = np.frombuffer(signature, dtype="<u4").copy()
+    picked = rng.random(values.size) < changed
+    values[picked] = rng.integers(0, 2**32, size=int(picked.sum()), dtype=np.uint32)
+    return values.astype("<u4").tobytes()
+
+
+class Window:
+    """Generates the window's posts and loads them with COPY, in the tables' own shape."""
+
+    def __init__(self, org: uuid.UUID, captions: list[str]) -> None:
+        self.org = org
+        self.loaded = 0
+        self.signatures: list[bytes] = []
+        for caption in captions:
+            sketched = nd.sketch(caption)
+            assert sketched is not None
+            self.signatures.append(sketched.signature)
+        self.rng = np.random.default_rng(8)
+        self.now = utcnow()
+
+    def _post(self) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+        share = uuid.uuid4()
+        network = NETWORKS[int(self.rng.integers(len(NETWORKS)))]
+        member = f"employee-{int(self.rng.integers(EMPLOYEES))}"
+        posted_at = self.now - timedelta(seconds=float(self.rng.random()) * 29 * 86400)
+        if self.rng.random() < 1 / 3:
+            base = self.signatures[int(self.rng.integers(len(self.signatures)))]
+            signature = perturbed(self.rng, base, float(self.rng.random()) * 0.4)
+        else:
+            signature = self.rng.integers(0, 2**32, size=nd.NUM_PERM, dtype=np.uint32).astype("<u4").tobytes()
+        key = nd.member_key(member)
+        post = (share, self.org, network, member, posted_at, signature)
+        bands = [
+            (self.org, network, band, bucket, posted_at, key, share)
+            for band, bucket in enumerate(nd.buckets_of(signature))
+        ]
+        return post, bands
+
+    async def grow_to(self, db: Database, size: int) -> float:
+        """Loads posts up to ``size``. The secondary indexes are dropped during the load and built again
+        after, from the definitions the migration created (a sorted build instead of millions of random
+        inserts): the figure is the look-up, not the load."""
+        started = time.perf_counter()
+        async with db.engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            assert raw is not None
+            indexes = await raw.fetch(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN "
+                "('near_duplicate_posts', 'near_duplicate_bands') AND indexname NOT LIKE '%pkey'"
+            )
+            for index in indexes:
+                await raw.execute(f'DROP INDEX "{index["indexname"]}"')
+            while self.loaded < size:
+                count = min(_BATCH, size - self.loaded)
+                posts, bands = [], []
+                for _ in range(count):
+                    post, its_bands = self._post()
+                    posts.append(post)
+                    bands += its_bands
+                await raw.copy_records_to_table(
+                    "near_duplicate_posts",
+                    records=posts,
+                    columns=["share_id", "org_id", "network", "member_id", "posted_at", "signature"],
+                )
+                await raw.copy_records_to_table(
+                    "near_duplicate_bands",
+                    records=bands,
+                    columns=["org_id", "network", "band", "bucket", "posted_at", "member_key", "share_id"],
+                )
+                self.loaded += count
+            await raw.execute("SET maintenance_work_mem = '256MB'")
+            for index in indexes:
+                await raw.execute(index["indexdef"])
+            await raw.execute("ANALYZE near_duplicate_posts; ANALYZE near_duplicate_bands")
+        return time.perf_counter() - started
+
+
+async def time_checks(db: Database, org: uuid.UUID, queries: list[tuple[str, str]]) -> tuple[list[float], int]:
+    found = 0
+    timings = []
+    async with db.read() as session:
+        for warm_up in queries[:20]:
+            await nd.check(session, org, "linkedin", warm_up[0], warm_up[1], utcnow())
+        for member, post in queries:
+            started = time.perf_counter()
+            finding, _ = await nd.check(session, org, "linkedin", member, post, utcnow())
+            timings.append(time.perf_counter() - started)
+            found += finding is not None
+    return timings, found
+
+
+async def measure(url: str, sizes: tuple[int, ...]) -> dict[str, Any]:
+    rng = random.Random(42)
+    captions = [sentence(rng) for _ in range(CAPTIONS)]
+    queries = [
+        (f"employee-{rng.randrange(EMPLOYEES)}", reword(rng, rng.choice(captions)) if n % 2 == 0 else sentence(rng))
+        for n in range(QUERIES)
+    ]
+    db = Database(url, producer="policy", pool_size=2)
+    org = uuid.uuid4()
+    window = Window(org, captions)
+    per_size: dict[str, Any] = {}
+    try:
+        for size in sizes:
+            load_seconds = await window.grow_to(db, size)
+            # Three rounds, the best kept: other work on a shared machine only ever adds time.
+            rounds = [await time_checks(db, org, queries) for _ in range(3)]
+            timings, found = min(rounds, key=lambda r: statistics.median(r[0]))
+            ordered = sorted(timings)
+            per_size[str(size)] = {
+                "median_ms": round(statistics.median(timings) * 1000, 3),
+                "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 3),
+                "matches_found": found,
+                "load_seconds": round(load_seconds, 1),
+            }
+            print(json.dumps({"window_posts": size, **per_size[str(size)]}), flush=True)
+        async with db.read() as session:
+            bands = (await session.execute(text("SELECT count(*) FROM near_duplicate_bands"))).scalar_one()
+    finally:
+        await db.dispose()
+    smallest, largest = per_size[str(sizes[0])]["median_ms"], per_size[str(sizes[-1])]["median_ms"]
+    return {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {platform.system()}",
+        "figure": f"near-duplicate check, window of {sizes[-1]:,} vs {sizes[0]:,} posts",
+        "employees": EMPLOYEES,
+        "queries": QUERIES,
+        "band_rows": int(bands),
+        "sizes": per_size,
+        # run.py's table: checks per second at the smallest window (the ceiling) and at the largest.
+        "ceiling": round(1000 / smallest, 1),
+        "real": round(1000 / largest, 1),
+        "growth": round(largest / smallest, 3),
+        "ratio": round(smallest / largest, 3),
+        "budget": BUDGET,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"windows of {', '.join(f'{s:,}' for s in QUICK_SIZES)}")
+    options = parser.parse_args()
+    sizes = QUICK_SIZES if options.quick else SIZES
+    with tempfile.TemporaryDirectory(prefix="near-duplicates-bench-") as work:
+        postgres = LocalPostgres(Path(work) / "pg", ephemeral=True)
+        try:
+            postgres.create_database("bench_policy")
+            url = postgres.url("bench_policy")
+            upgrade("policy", url)
+            result = asyncio.run(measure(url, sizes))
+        finally:
+            postgres.stop()
+    result["quick"] = options.quick
+    RESULTS.parent.mkdir(exist_ok=True)
+    with RESULTS.open("a") as results:
+        results.write(json.dumps(result) + "\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
