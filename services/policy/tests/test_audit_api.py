@@ -70,6 +70,15 @@ async def test_a_colleagues_copy_goes_to_review_and_every_decision_is_in_the_cha
     assert (outcome, codes) == (DecisionOutcome.DECISION_OUTCOME_APPROVED, [])
     copy, outcome, codes = await decide(infra, org, "bob", POST.upper())
     assert (outcome, codes) == (DecisionOutcome.DECISION_OUTCOME_NEEDS_REVIEW, ["near_duplicate"])
+    # The live check while Dan types says what the decision will say; for Ada it is her own post.
+    for subject, outcome_now, found in (("dan", "needs_review", ["near_duplicate"]), ("ada", "approved", [])):
+        live = await client.post(
+            "/api/v1/policy-checks",
+            json={"network": "linkedin", "text": POST.lower()},
+            headers=headers(issuer, org, Role.EMPLOYEE, subject=subject),
+        )
+        assert live.json()["outcome"] == outcome_now
+        assert [v["code"] for v in live.json()["violations"]] == found
     # Bob's copy is not remembered (it was not approved); Carl's own words go through.
     _, outcome, _ = await decide(infra, org, "carl", "Quarterly results are out: revenue grew in every region.")
     assert outcome == DecisionOutcome.DECISION_OUTCOME_APPROVED
