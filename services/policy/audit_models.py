@@ -95,18 +95,21 @@ class NearDuplicatePost(SQLModel, table=True):
 
 
 class NearDuplicateBand(SQLModel, table=True):
-    """One LSH band of a remembered post: posts sharing a (band, bucket) are candidates."""
+    """One LSH band of a remembered post: posts with an equal bucket are candidates. ``bucket`` hashes
+    the org, the network, the band's number and its values (near_duplicates.buckets)."""
 
     __tablename__ = "near_duplicate_bands"
     __table_args__ = (
-        sa.Index("near_duplicate_bands_lookup", "org_id", "network", "band", "bucket", sa.text("posted_at DESC")),
+        sa.Index(
+            "near_duplicate_bands_lookup",
+            "bucket",
+            sa.text("posted_at DESC"),
+            postgresql_include=["member_key", "share_id"],
+        ),
         sa.Index("near_duplicate_bands_share", "share_id"),
     )
     # The table has no primary key; the mapping declares one because SQLAlchemy needs it to map a class.
 
-    org_id: uuid.UUID = Field(primary_key=True)
-    network: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
-    band: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False, primary_key=True))
     bucket: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, primary_key=True))
     posted_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     member_key: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))

@@ -14,10 +14,12 @@ Comparing a post with every recent post would cost as much as the window is long
 4. cut into 12 bands of 5 values (LSH banding): two posts share at least one band with probability
    1 - (1 - s^5)^12 at similarity s: 0.9999 at 0.9, 0.99 at 0.8, 0.62 at 0.6, 0.03 at 0.3.
 
-An approved post is remembered as one row per band, ``(org, network, band, bucket hash) -> share``,
-indexed. A check reads, for each of the 12 bands, the few newest colleagues' rows in the post's bucket
-(one index range each, all in one statement), and compares the signatures of those candidates only: its
-cost depends on how many posts share a bucket, not on the size of the window (``bench/near_duplicates.py``).
+An approved post is remembered as one row per band, ``bucket -> share``, where the bucket hashes the
+org, the network, the band's number and its values; indexed on ``(bucket, posted_at DESC)`` with the
+member and the share included, so the look-up reads the index alone. A check is one statement: for each
+of the 12 buckets, the few newest colleagues' rows inside the window (an index range, stopped early);
+the candidates sharing the most buckets first; the signatures of at most 8 of them compared. Its cost is
+bounded by those numbers, not by the size of the window (``bench/near_duplicates.py``).
 
 The scheme (shingle length, number of permutations, seed, banding) is fixed: the stored rows were made
 with it. Changing it means clearing ``near_duplicate_posts`` and ``near_duplicate_bands`` (they only hold
@@ -74,7 +76,6 @@ DEFAULTS = Settings()
 @dataclass(frozen=True)
 class Sketch:
     signature: bytes  # NUM_PERM little-endian uint32
-    buckets: tuple[int, ...]  # one signed 64-bit bucket hash per band
 
 
 @dataclass(frozen=True)
@@ -122,14 +123,15 @@ def sketch(post: str) -> Sketch | None:
         return None
     minhash = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=_PERMUTATIONS, scheme="affine32")
     minhash.update_batch(list(shingles(normalised)))
-    signature = np.asarray(minhash.hashvalues, dtype="<u4").tobytes()
-    return Sketch(signature, buckets_of(signature))
+    return Sketch(np.asarray(minhash.hashvalues, dtype="<u4").tobytes())
 
 
-def buckets_of(signature: bytes) -> tuple[int, ...]:
-    """The LSH bucket of each band: a hash of the band's values and its number."""
+def buckets(org_id: uuid.UUID, network: str, signature: bytes) -> list[int]:
+    """The LSH bucket of each band: a hash of the org, the network, the band's number and its values, so
+    one index on the bucket serves every org and network."""
     width = ROWS * 4
-    return tuple(_hash64(bytes([band]) + signature[band * width : (band + 1) * width]) for band in range(BANDS))
+    scope = org_id.bytes + network.encode() + b"\x00"
+    return [_hash64(scope + bytes([band]) + signature[band * width : (band + 1) * width]) for band in range(BANDS)]
 
 
 def similarity(a: bytes, b: bytes) -> float:
@@ -186,24 +188,30 @@ async def load_settings(session: AsyncSession, org_id: uuid.UUID) -> Settings:
     return Settings(record.enabled, record.threshold, record.window_days, DuplicateAction(record.action))
 
 
+# Per bucket, the newest colleagues' rows inside the window (an index-only range scan, stopped after
+# PER_BUCKET rows); the candidates sharing the most buckets first (the more bands two signatures share,
+# the more alike they are), and only CANDIDATES of them fetched with their signatures.
 _CANDIDATES = text(
     """
     SELECT p.share_id, p.member_id, p.signature, p.posted_at
     FROM (
-        SELECT DISTINCT c.share_id
-        FROM unnest(CAST(:bands AS smallint[]), CAST(:buckets AS bigint[])) AS k(band, bucket)
+        SELECT c.share_id, count(*) AS shared, max(c.posted_at) AS newest
+        FROM unnest(CAST(:buckets AS bigint[])) AS k(bucket)
         CROSS JOIN LATERAL (
-            SELECT b.share_id FROM near_duplicate_bands b
-            WHERE b.org_id = :org AND b.network = :network AND b.band = k.band AND b.bucket = k.bucket
-              AND b.posted_at >= :since AND b.member_key <> :member_key
+            SELECT b.share_id, b.posted_at FROM near_duplicate_bands b
+            WHERE b.bucket = k.bucket AND b.posted_at >= :since AND b.member_key <> :member_key
             ORDER BY b.posted_at DESC
             LIMIT :per_bucket
         ) c
+        GROUP BY c.share_id
+        ORDER BY shared DESC, newest DESC
+        LIMIT :candidates
     ) found
     JOIN near_duplicate_posts p ON p.share_id = found.share_id
-    WHERE p.org_id = :org AND p.member_id <> :member
+    WHERE p.org_id = :org AND p.network = :network AND p.member_id <> :member
     """
 )
+CANDIDATES = 8
 
 
 async def find_match(
@@ -219,14 +227,14 @@ async def find_match(
     rows = await session.execute(
         _CANDIDATES,
         {
-            "bands": list(range(BANDS)),
-            "buckets": list(post.buckets),
+            "buckets": buckets(org_id, network, post.signature),
             "org": org_id,
             "network": network,
             "since": now - timedelta(days=settings.window_days),
             "member_key": member_key(member_id),
             "member": member_id,
             "per_bucket": PER_BUCKET,
+            "candidates": CANDIDATES,
         },
     )
     candidates = [
@@ -281,18 +289,14 @@ async def remember(
         return
     await session.execute(
         text(
-            "INSERT INTO near_duplicate_bands (org_id, network, band, bucket, posted_at, member_key, share_id) "
-            "SELECT :org, :network, k.band, k.bucket, :at, :member_key, :share "
-            "FROM unnest(CAST(:bands AS smallint[]), CAST(:buckets AS bigint[])) AS k(band, bucket)"
+            "INSERT INTO near_duplicate_bands (bucket, posted_at, member_key, share_id) "
+            "SELECT k.bucket, :at, :member_key, :share FROM unnest(CAST(:buckets AS bigint[])) AS k(bucket)"
         ),
         {
-            "org": org_id,
-            "network": network,
             "at": now,
             "member_key": member_key(member_id),
             "share": share_id,
-            "bands": list(range(BANDS)),
-            "buckets": list(post.buckets),
+            "buckets": buckets(org_id, network, post.signature),
         },
     )
     # Two expired posts cleared for each one remembered: the table cannot grow past the window.

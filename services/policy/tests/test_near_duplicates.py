@@ -70,10 +70,14 @@ def test_short_posts_are_neither_checked_nor_remembered() -> None:
     assert nd.sketch("   https://go.acme.example/r/abc12345   ") is None
 
 
-def test_identical_posts_share_every_band() -> None:
+def test_identical_posts_share_every_band_of_their_org_and_network_only() -> None:
     first, second = nd.sketch(POST), nd.sketch(POST.lower())
     assert first is not None and second is not None
-    assert first.buckets == second.buckets and len(first.buckets) == nd.BANDS
+    org = uuid.uuid4()
+    buckets = nd.buckets(org, "x", first.signature)
+    assert buckets == nd.buckets(org, "x", second.signature) and len(set(buckets)) == nd.BANDS
+    assert not set(buckets) & set(nd.buckets(org, "linkedin", first.signature))
+    assert not set(buckets) & set(nd.buckets(uuid.uuid4(), "x", first.signature))
 
 
 def violation() -> nd.Finding:
@@ -184,6 +188,7 @@ async def test_a_crowded_bucket_still_answers_from_a_few_rows(db: Database) -> N
 async def test_posts_past_the_window_are_forgotten(db: Database) -> None:
     org = uuid.uuid4()
     now = utcnow()
+    shares: list[uuid.UUID] = []
 
     async def counts() -> tuple[int, int]:
         async with db.read() as session:
@@ -191,16 +196,16 @@ async def test_posts_past_the_window_are_forgotten(db: Database) -> None:
                 text("SELECT count(*) FROM near_duplicate_posts WHERE org_id = :o"), {"o": org}
             )
             bands = await session.scalar(
-                text("SELECT count(*) FROM near_duplicate_bands WHERE org_id = :o"), {"o": org}
+                text("SELECT count(*) FROM near_duplicate_bands WHERE share_id = ANY(:s)"), {"s": shares}
             )
         return int(posts or 0), int(bands or 0)
 
     # Each post remembered clears expired ones: the next one remembered clears one past the longest window.
-    await remember(db, org, "ada", POST, now - timedelta(days=nd.MAX_WINDOW_DAYS + 1))
+    shares.append(await remember(db, org, "ada", POST, now - timedelta(days=nd.MAX_WINDOW_DAYS + 1)))
     assert await counts() == (1, nd.BANDS)
-    await remember(db, org, "eve", POST.replace("Milano", "Torino"), now)
+    shares.append(await remember(db, org, "eve", POST.replace("Milano", "Torino"), now))
     assert await counts() == (1, nd.BANDS)
-    await remember(db, org, "bob", POST, now - timedelta(days=10))
+    shares.append(await remember(db, org, "bob", POST, now - timedelta(days=10)))
     async with db.unit_of_work() as uow:
         assert await nd.prune(uow.session, org, now - timedelta(days=5)) == 1
     assert await counts() == (1, nd.BANDS)  # eve's post and its bands only

@@ -104,9 +104,9 @@ def upgrade() -> None:
     op.create_index("near_duplicate_posts_age", "near_duplicate_posts", ["org_id", "posted_at"])
     op.create_table(
         "near_duplicate_bands",
-        sa.Column("org_id", sa.Uuid, nullable=False),
-        sa.Column("network", sa.String(16), nullable=False),
-        sa.Column("band", sa.SmallInteger, nullable=False),
+        # A 64-bit hash of the org, the network, the band's number and its values: equal buckets are
+        # candidates. The org and the network are in the hash rather than in columns, which keeps the
+        # look-up's index small; the join to near_duplicate_posts checks both again.
         sa.Column("bucket", sa.BigInteger, nullable=False),
         sa.Column("posted_at", sa.DateTime(timezone=True), nullable=False),
         # A 64-bit hash of the member's subject: the look-up skips the author's own posts without
@@ -114,10 +114,10 @@ def upgrade() -> None:
         sa.Column("member_key", sa.BigInteger, nullable=False),
         sa.Column("share_id", sa.Uuid, nullable=False),
     )
-    # The look-up: one index range per band, newest first, stopped after a few rows.
+    # The look-up: per bucket, the newest rows inside the window, read from the index alone.
     op.execute(
         "CREATE INDEX near_duplicate_bands_lookup ON near_duplicate_bands "
-        "(org_id, network, band, bucket, posted_at DESC)"
+        "(bucket, posted_at DESC) INCLUDE (member_key, share_id)"
     )
     op.create_index("near_duplicate_bands_share", "near_duplicate_bands", ["share_id"])
 
