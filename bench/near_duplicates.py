@@ -7,13 +7,14 @@ window of remembered posts, in steps (10,000, then 100,000, then 1,000,000 posts
 thousands of colleagues, with up to 40% of its MinHash values changed: the crowded buckets the guard
 exists for), the rest distinct posts, on three networks. The captions' signatures are real sketches of
 real texts; the other signatures are generated directly (random values, or a caption's with values
-changed), which loads a million posts in a minute instead of sketching each.
+changed), which loads a million posts in minutes instead of sketching each.
 
-At each size, after VACUUM ANALYZE (what autovacuum does after many inserts), it times ``near_duplicates.check`` (what ``decide_share`` calls: sketch the
-post, read the org's settings, look up the candidates and compare their signatures) for the same query
-posts: half rewordings of campaign captions (they land in crowded buckets and find a match), half new
-texts (they find nothing). The figure is the median time of a check; the budget: the check at the
-largest window costs at most 2x what it costs at the smallest (``ratio`` = smallest / largest >= 0.5).
+At each size, after VACUUM ANALYZE (what autovacuum does after many inserts), it times
+``near_duplicates.check`` (what ``decide_share`` calls: sketch the post, read the org's settings, look up
+the candidates and compare their signatures) for the same query posts: half rewordings of campaign
+captions (they land in crowded buckets and find a match), half new texts (they find nothing). The
+figure is the median time of a check; the budget: the check at the largest window costs at most 2x what
+it costs at the smallest (``ratio`` = smallest / largest >= 0.5).
 Appends one JSON line to ``bench/results/near_duplicates.jsonl``.
 """
 
