@@ -131,9 +131,10 @@ def _check_range(since: datetime, until: datetime) -> None:
     for field, value in (("since", since), ("until", until)):
         if value.tzinfo is None:
             raise invalid(field, "give the time with its zone (e.g. 2026-01-01T00:00:00Z)")
-    if until <= since:
+    span = until - since
+    if span <= timedelta(0):
         raise invalid("until", "`until` must be after `since`")
-    if until - since > timedelta(days=MAX_EXPORT_DAYS):
+    if span > timedelta(days=MAX_EXPORT_DAYS):
         raise invalid("until", f"export at most {MAX_EXPORT_DAYS} days at a time")
 
 
