@@ -41,6 +41,14 @@ from services.metrics.models import (
     ContentStatsBatchRequest,
     OrgSummary,
 )
+from services.policy.audit_models import (
+    AuditEntryPublic,
+    AuditVerification,
+    NearDuplicateSettingsPublic,
+    NearDuplicateSettingsUpdate,
+    RetentionPublic,
+    RetentionUpdate,
+)
 from services.policy.models import (
     AcknowledgementCreate,
     AcknowledgementPublic,
@@ -183,6 +191,23 @@ TRAINING_PROGRESS: Endpoint[TrainingProgressPublic] = Endpoint(
     "policy", "GET", "/api/v1/training-modules/{module_id}/progress", TrainingProgressPublic
 )
 MY_TRAINING_STATUS: Endpoint[MyTrainingStatus] = Endpoint("policy", "GET", "/api/v1/training-status", MyTrainingStatus)
+# policy: the audit log and the near-duplicate guard (issue 8)
+LIST_AUDIT_ENTRIES: Endpoint[Page[AuditEntryPublic]] = Endpoint(
+    "policy", "GET", "/api/v1/audit/entries", Page[AuditEntryPublic]
+)
+VERIFY_AUDIT_CHAIN: Endpoint[AuditVerification] = Endpoint(
+    "policy", "GET", "/api/v1/audit/verification", AuditVerification
+)
+GET_AUDIT_RETENTION: Endpoint[RetentionPublic] = Endpoint("policy", "GET", "/api/v1/audit/retention", RetentionPublic)
+UPDATE_AUDIT_RETENTION: Endpoint[RetentionPublic] = Endpoint(
+    "policy", "PUT", "/api/v1/audit/retention", RetentionPublic, RetentionUpdate
+)
+GET_NEAR_DUPLICATE_SETTINGS: Endpoint[NearDuplicateSettingsPublic] = Endpoint(
+    "policy", "GET", "/api/v1/compliance/near-duplicates", NearDuplicateSettingsPublic
+)
+UPDATE_NEAR_DUPLICATE_SETTINGS: Endpoint[NearDuplicateSettingsPublic] = Endpoint(
+    "policy", "PUT", "/api/v1/compliance/near-duplicates", NearDuplicateSettingsPublic, NearDuplicateSettingsUpdate
+)
 # sharing
 CREATE_SHARE: Endpoint[SharePublic] = Endpoint("sharing", "POST", "/api/v1/shares", SharePublic, ShareCreate)
 GET_SHARE: Endpoint[SharePublic] = Endpoint("sharing", "GET", "/api/v1/shares/{share_id}", SharePublic)
@@ -242,6 +267,12 @@ ENDPOINTS: tuple[Endpoint[Any], ...] = (
     MY_TRAINING_STATUS,
     LINK_PREVIEW_BATCH,
     REFRESH_LINK_PREVIEW,
+    LIST_AUDIT_ENTRIES,
+    VERIFY_AUDIT_CHAIN,
+    GET_AUDIT_RETENTION,
+    UPDATE_AUDIT_RETENTION,
+    GET_NEAR_DUPLICATE_SETTINGS,
+    UPDATE_NEAR_DUPLICATE_SETTINGS,
 )
 
 # Routes of the services the gateway deliberately does not call, and why.
@@ -262,6 +293,10 @@ NOT_CALLED: dict[tuple[str, str, str], str] = {
     ("policy", "GET", "/api/v1/policy-versions/{version_id}/acknowledgements.csv"): (
         "a CSV file for the admins' records, downloaded as a file; GraphQL answers JSON (PolicyVersion.progress "
         "has the figures)"
+    ),
+    ("policy", "GET", "/api/v1/audit/export"): (
+        "the retention export is a file (JSON Lines or CSV) streamed to the auditor; GraphQL answers JSON "
+        "(auditEntries pages through the same entries)"
     ),
 }
 
@@ -553,6 +588,31 @@ class PolicyClient(ServiceClient):
 
     async def my_training_status(self) -> MyTrainingStatus:
         return await self._send(MY_TRAINING_STATUS)
+
+    # --- the audit log and the near-duplicate guard (issue 8) ---
+
+    async def audit_entries(self, page: PageQuery, *, kind: str | None = None) -> Page[AuditEntryPublic]:
+        params = page.params() | ({"kind": kind} if kind is not None else {})
+        return await self._send(LIST_AUDIT_ENTRIES, params=params)
+
+    async def verify_audit_chain(self) -> AuditVerification:
+        return await self._send(VERIFY_AUDIT_CHAIN)
+
+    async def audit_retention(self) -> RetentionPublic:
+        return await self._send(GET_AUDIT_RETENTION)
+
+    async def update_audit_retention(self, *, retention_days: int) -> RetentionPublic:
+        return await self._send(
+            UPDATE_AUDIT_RETENTION, json=request_body(RetentionUpdate, retention_days=retention_days)
+        )
+
+    async def near_duplicate_settings(self) -> NearDuplicateSettingsPublic:
+        return await self._send(GET_NEAR_DUPLICATE_SETTINGS)
+
+    async def update_near_duplicate_settings(self, **values: Any) -> NearDuplicateSettingsPublic:
+        return await self._send(
+            UPDATE_NEAR_DUPLICATE_SETTINGS, json=request_body(NearDuplicateSettingsUpdate, **values)
+        )
 
 
 class SharingClient(ServiceClient):

@@ -27,6 +27,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway import live, roster
+from gateway.audit import AuditMutation, AuditQuery
 from gateway.clients import Services
 from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
@@ -166,7 +167,7 @@ NODE_FETCHERS.update(GOVERNANCE_FETCHERS)
 
 
 @strawberry.type
-class Query(GovernanceQuery):
+class Query(GovernanceQuery, AuditQuery):
     @resolver("Refetches any object by its global id. Null when there is none the caller may see.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         info.context.require_caller()
@@ -304,7 +305,7 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 @strawberry.type
-class Mutation(GovernanceMutation, PreviewsMutation):
+class Mutation(GovernanceMutation, PreviewsMutation, AuditMutation):
     @mutation("Creates a draft (curators and admins).")
     async def create_content_item(self, info: Info, input: CreateContentItemInput) -> CreateContentItemPayload:
         services = info.context.services

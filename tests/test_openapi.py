@@ -55,6 +55,14 @@ NEEDS_A_ROLE = {
     "training-modules-create",
     "training-modules-progress",
     "link-previews-refresh",
+    # the audit log and the near-duplicate guard (issue 8)
+    "audit-entries-list",
+    "audit-verification-get",
+    "audit-export",
+    "audit-retention-get",
+    "audit-retention-update",
+    "compliance-near-duplicates-get",
+    "compliance-near-duplicates-update",
 }
 CAN_CONFLICT = {
     "content-items-publish",

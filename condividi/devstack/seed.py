@@ -230,6 +230,7 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
                 )
         _seed_governance(api, urls["policy"], admin, users)
         _seed_link_previews(api, urls["content"], curator)
+        _seed_audit(api, urls["policy"], admin)
         # One employee has left the company: offboarded after sharing, so the roster shows a deactivated
         # member, their token is refused everywhere, and the clicks on their post still count.
         leaver = published[-1]["member_id"] if published else employees[-1].subject
@@ -317,6 +318,21 @@ def _seed_governance(api: _Api, policy_url: str, admin: DemoUser, users: list[De
             api.call(user, "POST", attempts, json={"answers": [[0], [1], [0]]})
         else:
             api.call(user, "POST", attempts, json={"answers": [[1], [0, 2], [1]]})
+
+
+def _seed_audit(api: _Api, policy_url: str, admin: DemoUser) -> None:
+    """The compliance settings of issue 8's audit work, set explicitly so the audit log shows who set
+    them. The demo shares above reuse five captions, so several colleagues' posts on one network are
+    near-duplicates: with ``warn`` they went out, each decision carrying the ``near_duplicate`` finding
+    (an admin can switch to ``review`` or ``reject`` and share again to see the difference)."""
+    api.call(
+        admin,
+        "PUT",
+        f"{policy_url}/api/v1/compliance/near-duplicates",
+        json={"enabled": True, "threshold": 0.8, "window_days": 30, "action": "warn"},
+    )
+    # Seven years, as regulated firms commonly keep communications.
+    api.call(admin, "PUT", f"{policy_url}/api/v1/audit/retention", json={"retention_days": 2557})
 
 
 def _share_when_known(api: _Api, user: DemoUser, sharing_url: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,14 @@ from gateway.clients import Endpoint
 from services.content.models import ContentItemPublic, ContentStatus
 from services.content.previews.models import LinkPreviewPublic, PreviewStatus
 from services.metrics.models import ContentStats, ContentStatsBatch, OrgSummary
-from services.policy import governance, rules
+from services.policy import governance, near_duplicates, rules
+from services.policy.audit_models import (
+    DEFAULT_RETENTION_DAYS,
+    AuditEntryPublic,
+    AuditVerification,
+    NearDuplicateSettingsPublic,
+    RetentionPublic,
+)
 from services.policy.models import (
     AcknowledgementPublic,
     CertificationPublic,
@@ -109,6 +116,10 @@ class Downstream:
     certifications: dict[tuple[str, uuid.UUID], CertificationPublic] = field(default_factory=dict)
     # Link previews by item (issue 7); an item without one here has a pending preview of its link.
     link_previews: dict[uuid.UUID, LinkPreviewPublic] = field(default_factory=dict)
+    # The audit log and the near-duplicate guard (issue 8): the entries, newest last; the settings as
+    # set (none: the defaults); a verification a test may arrange (none: the entries all verify).
+    audit_entries: list[AuditEntryPublic] = field(default_factory=list)
+    audit_settings: dict[str, BaseModel] = field(default_factory=dict)
 
     def reset(self) -> None:
         with self.lock:
@@ -129,6 +140,8 @@ class Downstream:
                 self.quiz_attempts,
                 self.certifications,
                 self.link_previews,
+                self.audit_entries,
+                self.audit_settings,
             ):
                 table.clear()
 
@@ -1135,6 +1148,109 @@ async def summary(request: Request, state: Downstream) -> Response:
     )
 
 
+# --- the audit log and the near-duplicate guard (issue 8) ---
+
+
+def add_audit_entry(state: Downstream, kind: str, actor: str, payload: dict[str, Any]) -> AuditEntryPublic:
+    """Appends an entry as the policy service would (the chain's hashes are the service's business)."""
+    with state.lock:
+        previous = state.audit_entries[-1].hash if state.audit_entries else "0" * 64
+        entry = AuditEntryPublic(
+            id=uuid.uuid4(),
+            seq=len(state.audit_entries) + 1,
+            kind=kind,
+            subject_id=str(uuid.uuid4()),
+            actor=actor,
+            payload=payload,
+            recorded_at=datetime.now(UTC),
+            prev_hash=previous,
+            hash=uuid.uuid4().hex * 2,
+        )
+        state.audit_entries.append(entry)
+    return entry
+
+
+async def list_audit_entries(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return _forbidden("admin")
+    kind = request.query_params.get("kind")
+    entries = [e for e in state.audit_entries if kind is None or e.kind == kind]
+    page = keyset_page(request, entries, sort=lambda e: e.recorded_at, row_id=lambda e: e.id)
+    if isinstance(page, JSONResponse):
+        return page
+    return answer(clients.LIST_AUDIT_ENTRIES.response(items=page[0], next_cursor=page[1]))
+
+
+async def verify_audit_chain(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return _forbidden("admin")
+    arranged = state.audit_settings.get("verification")
+    if isinstance(arranged, AuditVerification):
+        return answer(arranged)
+    entries = state.audit_entries
+    return answer(
+        AuditVerification(
+            ok=True,
+            entries_checked=len(entries),
+            first_seq=entries[0].seq if entries else 0,
+            head_seq=entries[-1].seq if entries else 0,
+            head_hash=entries[-1].hash if entries else "0" * 64,
+            first_break=None,
+        )
+    )
+
+
+async def get_audit_retention(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return _forbidden("admin")
+    saved = state.audit_settings.get("retention")
+    default = RetentionPublic(retention_days=DEFAULT_RETENTION_DAYS, updated_by=None, updated_at=None)
+    return answer(saved if saved is not None else default)
+
+
+async def update_audit_retention(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return _forbidden("admin")
+    body = await _body(request, clients.UPDATE_AUDIT_RETENTION.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    subject = str(_claims(request).get("sub"))
+    saved = RetentionPublic(**body.model_dump(), updated_by=subject, updated_at=datetime.now(UTC))
+    state.audit_settings["retention"] = saved
+    add_audit_entry(state, "retention.changed", subject, body.model_dump(mode="json"))
+    return answer(saved)
+
+
+async def get_near_duplicate_settings(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin", "reviewer"):
+        return _forbidden("admin", "reviewer")
+    saved = state.audit_settings.get("near_duplicates")
+    if saved is None:
+        d = near_duplicates.DEFAULTS
+        saved = NearDuplicateSettingsPublic(
+            enabled=d.enabled,
+            threshold=d.threshold,
+            window_days=d.window_days,
+            action=d.action,
+            updated_by=None,
+            updated_at=None,
+        )
+    return answer(saved)
+
+
+async def update_near_duplicate_settings(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return _forbidden("admin")
+    body = await _body(request, clients.UPDATE_NEAR_DUPLICATE_SETTINGS.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    subject = str(_claims(request).get("sub"))
+    saved = NearDuplicateSettingsPublic(**body.model_dump(), updated_by=subject, updated_at=datetime.now(UTC))
+    state.audit_settings["near_duplicates"] = saved
+    add_audit_entry(state, "near_duplicates.changed", subject, body.model_dump(mode="json"))
+    return answer(saved)
+
+
 HANDLERS: dict[Endpoint[Any], Handler] = {
     clients.FEED: feed,
     clients.GET_CONTENT_ITEM: get_item,
@@ -1177,6 +1293,12 @@ HANDLERS: dict[Endpoint[Any], Handler] = {
     clients.MY_TRAINING_STATUS: my_training_status,
     clients.LINK_PREVIEW_BATCH: link_previews_batch,
     clients.REFRESH_LINK_PREVIEW: refresh_link_preview,
+    clients.LIST_AUDIT_ENTRIES: list_audit_entries,
+    clients.VERIFY_AUDIT_CHAIN: verify_audit_chain,
+    clients.GET_AUDIT_RETENTION: get_audit_retention,
+    clients.UPDATE_AUDIT_RETENTION: update_audit_retention,
+    clients.GET_NEAR_DUPLICATE_SETTINGS: get_near_duplicate_settings,
+    clients.UPDATE_NEAR_DUPLICATE_SETTINGS: update_near_duplicate_settings,
 }
 
 

@@ -16,7 +16,7 @@ from condividi.identity import Caller, CallerDep, Role, require_roles
 from condividi.openapi import DocumentedRoute, error_responses
 from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page
 from condividi.service import DatabaseDep
-from services.policy import rules
+from services.policy import near_duplicates, rules
 from services.policy.members import announce
 from services.policy.models import (
     Member,
@@ -60,11 +60,18 @@ async def check_post(
     # The caller's standing (policy accepted? certified?) from the same loader the decision uses.
     async with db.read() as session:
         standing = await load_standing(session, caller.org_id, caller.subject)
-    verdict = rules.check(body.network, body.text, url, standing)
+        verdict = rules.check(body.network, body.text, url, standing)
+        violations, outcome = list(verdict.violations), verdict.outcome
+        if outcome is not rules.Outcome.REJECTED:
+            # The same guard, with the same settings, as the decision (handlers.decide_share).
+            duplicate, _ = await near_duplicates.check(
+                session, caller.org_id, body.network.value, caller.subject, body.text, utcnow()
+            )
+            outcome = near_duplicates.apply(outcome, violations, duplicate)
     return PolicyCheckResult(
-        allowed=verdict.outcome == rules.Outcome.APPROVED,
-        outcome=verdict.outcome,
-        violations=[ViolationPublic(code=v.code, message=v.message) for v in verdict.violations],
+        allowed=outcome == rules.Outcome.APPROVED,
+        outcome=outcome,
+        violations=[ViolationPublic(code=v.code, message=v.message) for v in violations],
         length=verdict.length,
         limit=verdict.limit,
     )

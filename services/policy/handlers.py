@@ -15,7 +15,7 @@ from condividi.contracts.policy_pb2 import Violation as ViolationMessage
 from condividi.contracts.sharing_pb2 import ShareRequested
 from condividi.db import UnitOfWork, utcnow
 from condividi.events import ReceivedEvent, topic_of
-from services.policy import rules
+from services.policy import audit, near_duplicates, rules
 from services.policy.members import DEACTIVATED
 from services.policy.models import Member, ShareDecisionRecord
 from services.policy.standing import load_standing
@@ -52,6 +52,14 @@ async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) ->
         # Requested before the kill-switch reached sharing, decided after: stopped with a reason.
         violations = [rules.Violation(DEACTIVATED["code"], DEACTIVATED["message"]), *violations]
     outcome = rules.outcome_of(violations)
+    now = utcnow()
+    sketch = None
+    if outcome is not rules.Outcome.REJECTED:
+        # Skipped for a share refused anyway: whether a colleague wrote the same changes nothing.
+        duplicate, sketch = await near_duplicates.check(
+            uow.session, event.org_id, network, request.member_id, request.text, now
+        )
+        outcome = near_duplicates.apply(outcome, violations, duplicate)
     # The inbox already drops a redelivered event; this guards the other way a share can come twice: a
     # second ShareRequested (a new event id) for a share that is decided, which sharing sends when the
     # decision has not reached it in time (services/sharing/redrive.py). The first decision stands and
@@ -65,7 +73,7 @@ async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) ->
             network=network,
             outcome=outcome.value,
             violations=[{"code": v.code, "message": v.message} for v in violations],
-            decided_at=utcnow(),
+            decided_at=now,
         )
         .on_conflict_do_nothing(index_elements=["share_id"])
         .returning(col(ShareDecisionRecord.share_id))
@@ -79,11 +87,38 @@ async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) ->
         announced = [ViolationMessage(code=v["code"], message=v["message"]) for v in first.violations]
     else:
         announced = [ViolationMessage(code=v.code, message=v.message) for v in violations]
+        if outcome is rules.Outcome.APPROVED and sketch is not None:
+            await near_duplicates.remember(uow.session, event.org_id, network, request.member_id, share_id, sketch, now)
+        await audit.record(
+            uow,
+            event.org_id,
+            audit.SHARE_DECIDED,
+            share_id,
+            audit.AUTOMATIC,
+            decision_payload(request, network, outcome, violations),
+        )
     uow.emit(
         ShareDecisionEvent(share_id=str(share_id), outcome=_OUTCOMES[outcome], violations=announced),
         org_id=event.org_id,
         aggregate_id=share_id,
     )
+
+
+def decision_payload(
+    request: ShareRequested, network: str, outcome: rules.Outcome, findings: list[rules.Violation]
+) -> dict[str, object]:
+    """What the audit log keeps of a decision: the share as submitted and what the rules found."""
+    return {
+        "share_id": request.share_id,
+        "member_id": request.member_id,
+        "content_id": request.content_id,
+        "campaign_id": request.campaign_id,
+        "network": network,
+        "text": request.text,
+        "url": request.url,
+        "outcome": outcome.value,
+        "findings": [{"code": v.code, "message": v.message} for v in findings],
+    }
 
 
 share_decisions = Subscription.of(

@@ -18,7 +18,7 @@ from condividi.identity import Caller, CallerDep, Role, require_roles
 from condividi.openapi import DocumentedRoute, error_responses
 from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page
 from condividi.service import DatabaseDep
-from services.policy import governance
+from services.policy import audit, governance
 from services.policy.models import (
     AcknowledgementCreate,
     AcknowledgementPublic,
@@ -140,6 +140,21 @@ async def publish_policy_version(
         version.requires_acknowledgement = body.requires_acknowledgement
         version.target_team_ids = team_ids
         version.target_locations = locations
+        await audit.record(
+            uow,
+            caller.org_id,
+            audit.POLICY_PUBLISHED,
+            version.id,
+            caller.subject,
+            {
+                "version": version.version,
+                "title": version.title,
+                "content_hash": version.content_hash,
+                "requires_acknowledgement": version.requires_acknowledgement,
+                "target_team_ids": [str(t) for t in team_ids],
+                "target_locations": locations,
+            },
+        )
     return version_public(version)
 
 

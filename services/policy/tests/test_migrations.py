@@ -8,6 +8,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 from condividi.testing import Infra
+from services.policy.audit_models import (
+    AuditEntry,
+    AuditHead,
+    AuditRetention,
+    NearDuplicateBand,
+    NearDuplicatePost,
+    NearDuplicateSettingsRecord,
+)
 from services.policy.models import (
     Certification,
     Member,
@@ -32,6 +40,12 @@ TABLES = {
         TrainingModule,
         QuizAttempt,
         Certification,
+        AuditEntry,
+        AuditHead,
+        AuditRetention,
+        NearDuplicateSettingsRecord,
+        NearDuplicatePost,
+        NearDuplicateBand,
     )
 } | {"outbox", "inbox"}
 
