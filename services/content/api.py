@@ -88,6 +88,8 @@ async def _answer(uow: UnitOfWork, item: ContentItem) -> ContentItemPublic:
     return _public(item, await library.campaign_of(uow.session, item))
 
 
+# No body (or an empty one): publish now.
+_PUBLISH_NOW = PublishRequest()
 _STATE = "`conflict`: the item's status does not allow this (the message says why)."
 
 
@@ -151,12 +153,15 @@ async def list_content_items(
             json_schema_extra=_NO_NUL,
         ),
     ] = None,
+    pinned: Annotated[
+        bool | None, Query(description="true: only the items pinned now (their `pinned_position` orders them).")
+    ] = None,
     limit: PageSize = 20,
     cursor: str | None = None,
     before: Before = None,
 ) -> Page[ContentItemPublic]:
     """The org's library for curators, newest first, filtered by any of status, campaign, topic,
-    author and text (a full-text search on an index)."""
+    author, text (a full-text search on an index) and pinned."""
     for name, value in (("topic", topic), ("author", author), ("q", q)):
         if value is not None and "\x00" in value:
             raise lifecycle.invalid([{"loc": ["query", name], "message": "the NUL character is not allowed"}])
@@ -169,6 +174,14 @@ async def list_content_items(
         query = query.where(col(ContentItem.topics).contains([topic.strip().lower()]))
     if author is not None:
         query = query.where(col(ContentItem.created_by) == author)
+    if pinned is not None:
+        now = utcnow()
+        active = (
+            col(ContentItem.pinned_position).is_not(None)
+            & col(ContentItem.status).in_([s.value for s in library.PINNABLE])
+            & (col(ContentItem.pinned_until).is_(None) | (col(ContentItem.pinned_until) > now))
+        )
+        query = query.where(active if pinned else ~active)
     if q is not None and q.strip():
         query = query.where(text(f"{SEARCH_DOCUMENT} @@ websearch_to_tsquery('simple', :q)").bindparams(q=q))
     async with db.read() as session:
@@ -182,23 +195,6 @@ async def list_content_items(
             before=before,
         )
         return Page[ContentItemPublic](items=await _publics(session, rows), next_cursor=next_cursor)
-
-
-@router.get("/pins", tags=["pins"], operation_id="pins-list")
-async def list_pins(caller: Curator, db: DatabaseDep) -> list[ContentItemPublic]:
-    """The org's pinned items in their order (top first), whatever their status; at most a page's worth
-    is ever pinned in practice, so the list is not paginated."""
-    now = utcnow()
-    async with db.read() as session:
-        rows = (
-            await session.scalars(
-                select(ContentItem)
-                .where(col(ContentItem.org_id) == caller.org_id, col(ContentItem.pinned_position).is_not(None))
-                .order_by(col(ContentItem.pinned_position), col(ContentItem.id))
-                .limit(MAX_PAGE_SIZE * 10)
-            )
-        ).all()
-        return await _publics(session, [r for r in rows if library.active_pin(r, now)])
 
 
 @router.get("/content-items/{item_id}", tags=_TAG, operation_id="content-items-get")
@@ -275,11 +271,11 @@ async def publish_content_item(
     item_id: uuid.UUID,
     caller: Curator,
     db: DatabaseDep,
-    body: Annotated[PublishRequest | None, Body()] = None,
+    body: Annotated[PublishRequest, Body()] = _PUBLISH_NOW,
 ) -> ContentItemPublic:
     """Publishes a draft or scheduled item now (``ContentPublished``), or, with ``publish_at``, schedules
-    it: the scheduler publishes it then (again on a scheduled item: another time)."""
-    publish_at = body.publish_at if body is not None else None
+    it: the scheduler publishes it then (again on a scheduled item: another time). The body is optional."""
+    publish_at = body.publish_at
     now = utcnow()
     async with db.unit_of_work() as uow:
         item = await _locked(uow, caller, item_id)
