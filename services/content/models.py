@@ -314,6 +314,7 @@ class ContentItemPublic(BaseModel):
 
 
 class ContentRevisionPublic(BaseModel):
+    content_id: uuid.UUID
     revision: int
     title: str
     url: str
