@@ -508,7 +508,7 @@ def _published_revision(state: Downstream, item: ContentItemPublic, by: str) -> 
     state.revisions.setdefault(item.id, []).insert(
         0,
         ContentRevisionPublic.model_validate(
-            item.model_dump() | {"published_by": by or "curator-1", "published_at": now}
+            item.model_dump() | {"content_id": item.id, "published_by": by or "curator-1", "published_at": now}
         ),
     )
     return item
