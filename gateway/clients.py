@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
@@ -33,7 +34,14 @@ from condividi.errors import CODES_BY_STATUS
 from condividi.observability import current_request_id
 from condividi.pagination import Page
 from gateway.errors import GatewayError, bad_gateway, service_unavailable, validation_failed_details
-from services.content.models import ContentItemCreate, ContentItemPublic
+from services.content.models import (
+    ContentItemCreate,
+    ContentItemPublic,
+    ContentItemUpdate,
+    ContentRevisionPublic,
+    PinCreate,
+    PublishRequest,
+)
 from services.content.previews.models import LinkPreviewBatch, LinkPreviewBatchRequest, LinkPreviewPublic
 from services.metrics.models import (
     ContentStats,
@@ -118,7 +126,30 @@ CREATE_CONTENT_ITEM: Endpoint[ContentItemPublic] = Endpoint(
     "content", "POST", "/api/v1/content-items", ContentItemPublic, ContentItemCreate
 )
 PUBLISH_CONTENT_ITEM: Endpoint[ContentItemPublic] = Endpoint(
-    "content", "POST", "/api/v1/content-items/{item_id}/publish", ContentItemPublic
+    "content", "POST", "/api/v1/content-items/{item_id}/publish", ContentItemPublic, PublishRequest
+)
+# the library (curators)
+LIST_CONTENT_ITEMS: Endpoint[Page[ContentItemPublic]] = Endpoint(
+    "content", "GET", "/api/v1/content-items", Page[ContentItemPublic]
+)
+UPDATE_CONTENT_ITEM: Endpoint[ContentItemPublic] = Endpoint(
+    "content", "PATCH", "/api/v1/content-items/{item_id}", ContentItemPublic, ContentItemUpdate
+)
+DELETE_CONTENT_ITEM: Endpoint[None] = Endpoint("content", "DELETE", "/api/v1/content-items/{item_id}", None)
+UNPUBLISH_CONTENT_ITEM: Endpoint[ContentItemPublic] = Endpoint(
+    "content", "POST", "/api/v1/content-items/{item_id}/unpublish", ContentItemPublic
+)
+ARCHIVE_CONTENT_ITEM: Endpoint[ContentItemPublic] = Endpoint(
+    "content", "POST", "/api/v1/content-items/{item_id}/archive", ContentItemPublic
+)
+PIN_CONTENT_ITEM: Endpoint[ContentItemPublic] = Endpoint(
+    "content", "PUT", "/api/v1/content-items/{item_id}/pin", ContentItemPublic, PinCreate
+)
+UNPIN_CONTENT_ITEM: Endpoint[ContentItemPublic] = Endpoint(
+    "content", "DELETE", "/api/v1/content-items/{item_id}/pin", ContentItemPublic
+)
+LIST_REVISIONS: Endpoint[list[ContentRevisionPublic]] = Endpoint(
+    "content", "GET", "/api/v1/content-items/{item_id}/revisions", list[ContentRevisionPublic]
 )
 LINK_PREVIEW_BATCH: Endpoint[LinkPreviewBatch] = Endpoint(
     "content", "POST", "/api/v1/link-previews/batch", LinkPreviewBatch, LinkPreviewBatchRequest
@@ -230,6 +261,14 @@ ENDPOINTS: tuple[Endpoint[Any], ...] = (
     GET_CONTENT_ITEM,
     CREATE_CONTENT_ITEM,
     PUBLISH_CONTENT_ITEM,
+    LIST_CONTENT_ITEMS,
+    UPDATE_CONTENT_ITEM,
+    DELETE_CONTENT_ITEM,
+    UNPUBLISH_CONTENT_ITEM,
+    ARCHIVE_CONTENT_ITEM,
+    PIN_CONTENT_ITEM,
+    UNPIN_CONTENT_ITEM,
+    LIST_REVISIONS,
     CHECK_POST,
     GET_SHARE_DECISION,
     CREATE_TEAM,
@@ -460,15 +499,69 @@ class ContentClient(ServiceClient):
         return await self._send(GET_CONTENT_ITEM, path={"item_id": str(item_id)})
 
     async def create_item(
-        self, *, title: str, url: str, summary: str | None, suggested_caption: str | None
+        self, *, title: str, url: str, summary: str | None, suggested_caption: str | None, **library: Any
     ) -> ContentItemPublic:
+        """``library``: the library's optional fields (topics, image_url, image_alt, expires_at, pin)."""
         body = request_body(
-            ContentItemCreate, title=title, url=url, summary=summary, suggested_caption=suggested_caption
+            ContentItemCreate, title=title, url=url, summary=summary, suggested_caption=suggested_caption, **library
         )
         return await self._send(CREATE_CONTENT_ITEM, json=body)
 
-    async def publish_item(self, item_id: uuid.UUID) -> ContentItemPublic:
-        return await self._send(PUBLISH_CONTENT_ITEM, path={"item_id": str(item_id)})
+    async def publish_item(self, item_id: uuid.UUID, *, publish_at: datetime | None = None) -> ContentItemPublic:
+        body = request_body(PublishRequest, publish_at=publish_at)
+        return await self._send(PUBLISH_CONTENT_ITEM, path={"item_id": str(item_id)}, json=body)
+
+    async def library(
+        self,
+        page: PageQuery,
+        *,
+        statuses: list[str] | None = None,
+        campaign_id: uuid.UUID | None = None,
+        topic: str | None = None,
+        author: str | None = None,
+        text: str | None = None,
+        pinned: bool | None = None,
+    ) -> Page[ContentItemPublic]:
+        params = {
+            **page.params(),
+            "status": statuses or None,
+            "campaign_id": str(campaign_id) if campaign_id else None,
+            "topic": topic,
+            "author": author,
+            "q": text,
+            "pinned": None if pinned is None else str(pinned).lower(),
+        }
+        return await self._send(LIST_CONTENT_ITEMS, params=params)
+
+    async def update_item(self, item_id: uuid.UUID, changes: dict[str, Any]) -> ContentItemPublic:
+        """``changes``: the fields to change, a None clearing ``image_url`` or ``expires_at``."""
+        try:
+            validated = ContentItemUpdate.model_validate(changes)
+        except ValidationError as exc:
+            raise validation_failed_details(
+                [{"loc": ["body", *err["loc"]], "message": err["msg"]} for err in exc.errors()]
+            ) from exc
+        body = validated.model_dump(mode="json", exclude_unset=True)
+        return await self._send(UPDATE_CONTENT_ITEM, path={"item_id": str(item_id)}, json=body)
+
+    async def delete_item(self, item_id: uuid.UUID) -> None:
+        await self._send(DELETE_CONTENT_ITEM, path={"item_id": str(item_id)})
+
+    async def unpublish_item(self, item_id: uuid.UUID) -> ContentItemPublic:
+        return await self._send(UNPUBLISH_CONTENT_ITEM, path={"item_id": str(item_id)})
+
+    async def archive_item(self, item_id: uuid.UUID) -> ContentItemPublic:
+        return await self._send(ARCHIVE_CONTENT_ITEM, path={"item_id": str(item_id)})
+
+    async def pin_item(self, item_id: uuid.UUID, *, position: int, pinned_until: datetime | None) -> ContentItemPublic:
+        body = request_body(PinCreate, position=position, pinned_until=pinned_until)
+        return await self._send(PIN_CONTENT_ITEM, path={"item_id": str(item_id)}, json=body)
+
+    async def unpin_item(self, item_id: uuid.UUID) -> ContentItemPublic:
+        return await self._send(UNPIN_CONTENT_ITEM, path={"item_id": str(item_id)})
+
+    async def revisions(self, item_id: uuid.UUID) -> list[ContentRevisionPublic]:
+        return await self._send(LIST_REVISIONS, path={"item_id": str(item_id)})
 
     MAX_PREVIEW_BATCH = 100  # the contract's limit for link-previews/batch
 

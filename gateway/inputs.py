@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from gateway.enums import Network, Role
+
+
+@strawberry.input
+class ContentPinInput:
+    position: int = strawberry.field(default=1, description="1 is the top; the pins from there move down one.")
+    pinned_until: datetime | None = strawberry.field(default=None, description="When the pin ends; null: never.")
 
 
 @strawberry.input
@@ -13,11 +21,21 @@ class CreateContentItemInput:
     url: str
     summary: str | None = None
     suggested_caption: str | None = None
+    topics: list[str] | None = strawberry.field(default=None, description="Tags (trimmed, lower case, each once).")
+    image_url: str | None = None
+    image_alt: str | None = strawberry.field(default=None, description="What the image shows; required with one.")
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="After this the item leaves the feed and can no longer be shared."
+    )
+    pin: ContentPinInput | None = None
 
 
 @strawberry.input
 class PublishContentItemInput:
     id: strawberry.ID = strawberry.field(description="The draft's global id.")
+    publish_at: datetime | None = strawberry.field(
+        default=None, description="Schedule it at this (future) time instead of publishing now."
+    )
 
 
 @strawberry.input

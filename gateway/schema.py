@@ -42,6 +42,7 @@ from gateway.inputs import (
     PublishContentItemInput,
     ShareContentInput,
 )
+from gateway.library import LibraryMutation, LibraryQuery
 from gateway.limits import DocumentLimits, depth_and_alias_rule
 from gateway.loaders import PerOperationLoaders
 from gateway.payloads import (
@@ -167,7 +168,7 @@ NODE_FETCHERS.update(GOVERNANCE_FETCHERS)
 
 
 @strawberry.type
-class Query(GovernanceQuery, AuditQuery):
+class Query(GovernanceQuery, AuditQuery, LibraryQuery):
     @resolver("Refetches any object by its global id. Null when there is none the caller may see.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         info.context.require_caller()
@@ -305,27 +306,36 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 @strawberry.type
-class Mutation(GovernanceMutation, PreviewsMutation, AuditMutation):
-    @mutation("Creates a draft (curators and admins).")
+class Mutation(GovernanceMutation, PreviewsMutation, AuditMutation, LibraryMutation):
+    @mutation("Creates a draft (curators and admins), pinned if `pin` is given.")
     async def create_content_item(self, info: Info, input: CreateContentItemInput) -> CreateContentItemPayload:
         services = info.context.services
+        pin = {"position": input.pin.position, "pinned_until": input.pin.pinned_until} if input.pin else None
         data, errors = await attempt(
             services.content.create_item(
-                title=input.title, url=input.url, summary=input.summary, suggested_caption=input.suggested_caption
+                title=input.title,
+                url=input.url,
+                summary=input.summary,
+                suggested_caption=input.suggested_caption,
+                topics=input.topics,
+                image_url=input.image_url,
+                image_alt=input.image_alt,
+                expires_at=input.expires_at,
+                pin=pin,
             ),
             InputPaths(),
         )
         item = ContentItem.from_model(data) if data is not None else None
         return CreateContentItemPayload(content_item=item, errors=errors)
 
-    @mutation("Publishes a draft to the employees' feeds (curators and admins).")
+    @mutation("Publishes a draft to the employees' feeds now, or schedules it at `publishAt` (curators and admins).")
     async def publish_content_item(self, info: Info, input: PublishContentItemInput) -> PublishContentItemPayload:
         services = info.context.services
         paths = InputPaths(renames={"item_id": "id"}, not_found=("input", "id"))
         raw = global_id_of("ContentItem", input.id)
         if raw is None:
             return PublishContentItemPayload(content_item=None, errors=not_a("ContentItem", ["input", "id"]))
-        data, errors = await attempt(services.content.publish_item(raw), paths)
+        data, errors = await attempt(services.content.publish_item(raw, publish_at=input.publish_at), paths)
         item = ContentItem.from_model(data) if data is not None else None
         return PublishContentItemPayload(content_item=item, errors=errors)
 

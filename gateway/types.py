@@ -26,6 +26,7 @@ from services.sharing.models import Violation as ShareViolation
 
 if TYPE_CHECKING:  # gateway.governance builds on this module
     from gateway.governance import PolicyStanding, TrainingStanding
+    from gateway.library import ContentRevision
     from gateway.previews import LinkPreview
 
 Info: TypeAlias = strawberry.Info[GatewayContext, None]
@@ -149,6 +150,28 @@ class ContentItem(Node):
     created_at: datetime
     published_at: datetime | None
     raw_id: strawberry.Private[uuid.UUID]
+    # The library (issue 7).
+    updated_at: datetime | None = None
+    revision: int = strawberry.field(
+        default=0, description="0 until first published; each edit of a published item publishes the next."
+    )
+    publish_at: datetime | None = strawberry.field(default=None, description="When a SCHEDULED item is published.")
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="After this the item leaves the feed and can no longer be shared."
+    )
+    archived_at: datetime | None = None
+    topics: list[str] = strawberry.field(default_factory=list)
+    image_url: str | None = None
+    image_alt: str = strawberry.field(default="", description="What the image shows (set whenever imageUrl is).")
+    pinned_position: int | None = strawberry.field(
+        default=None, description="Its place among the pins at the top of the feed (1 = top); null: not pinned."
+    )
+    pinned_until: datetime | None = strawberry.field(default=None, description="When the pin ends; null: never.")
+    campaign_id: strawberry.ID | None = strawberry.field(default=None, description="Its campaign's global id.")
+    utm_campaign: str = strawberry.field(default="", description="Its campaign's UTM name; empty without one.")
+    required_disclosure: str = strawberry.field(
+        default="", description="What every share of it must contain (its campaign's); empty: nothing."
+    )
 
     @resolver(
         "Shares, clicks and potential reach (one metrics call for all items of a response). Null, with an "
@@ -166,6 +189,14 @@ class ContentItem(Node):
 
         return await link_preview_of(info, self.raw_id)
 
+    @resolver("Each revision it was published in, newest first (curators and admins; null for anyone else).")
+    async def revisions(
+        self, info: Info
+    ) -> list[Annotated[ContentRevision, strawberry.lazy("gateway.library")]] | None:
+        from gateway.library import revisions_of  # the library's module imports this one
+
+        return await absent_is_null(revisions_of(info, self.raw_id))
+
     @classmethod
     def from_model(cls, data: ContentItemPublic) -> ContentItem:
         return cls(
@@ -179,6 +210,19 @@ class ContentItem(Node):
             created_by=data.created_by,
             created_at=data.created_at,
             published_at=data.published_at,
+            updated_at=data.updated_at,
+            revision=data.revision,
+            publish_at=data.publish_at,
+            expires_at=data.expires_at,
+            archived_at=data.archived_at,
+            topics=list(data.topics),
+            image_url=data.image_url,
+            image_alt=data.image_alt,
+            pinned_position=data.pinned_position,
+            pinned_until=data.pinned_until,
+            campaign_id=to_global_id("Campaign", data.campaign_id) if data.campaign_id else None,
+            utm_campaign=data.utm_campaign,
+            required_disclosure=data.required_disclosure,
         )
 
 

@@ -4,11 +4,13 @@ through the services' REST APIs on the running system."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 
 from condividi.identity import Role
@@ -58,6 +60,14 @@ class OrgA:
     spare_member: str
     provisioning_token: str
     spare_provisioning_token: str
+    # The library (issue 7): a campaign (written to content's database: its API is another branch's) with
+    # a draft in it that the edit and pin cases change in place, and one item for each case that changes
+    # an item for good (unpublish, archive, delete).
+    campaign: str = ""
+    library_draft: str = ""
+    spare_published: str = ""
+    spare_archivable: str = ""
+    spare_deletable: str = ""
 
 
 def new_member(team_id: str) -> Request:
@@ -158,6 +168,7 @@ def make_org_a(system: RunningSystem) -> OrgA:
         httpx.post(f"{urls['policy']}{spare_request.path}", json=spare_request.json, headers=headers["admin"]), 201
     )
     tokens = [ok(httpx.post(f"{policy}/provisioning-tokens", headers=headers["admin"]), 201)["id"] for _ in range(2)]
+    library = _make_library(system, org, headers["curator"])
     return OrgA(
         org,
         headers,
@@ -179,4 +190,42 @@ def make_org_a(system: RunningSystem) -> OrgA:
         spare_member=spare_member["id"],
         provisioning_token=tokens[0],
         spare_provisioning_token=tokens[1],
+        **library,
     )
+
+
+def _make_library(system: RunningSystem, org: uuid.UUID, curator: dict[str, str]) -> dict[str, str]:
+    content = f"{system.urls['content']}/api/v1/content-items"
+
+    def item(title: str, *, publish: bool) -> str:
+        made = ok(httpx.post(content, json={"title": title, "url": "https://acme.example/lib"}, headers=curator), 201)
+        if publish:
+            ok(httpx.post(f"{content}/{made['id']}/publish", headers=curator), 200)
+        return str(made["id"])
+
+    draft = item("Library draft", publish=False)
+    campaign = uuid.uuid4()
+
+    async def put_in_a_campaign() -> None:
+        connection = await asyncpg.connect(system.databases["content"].replace("postgresql+asyncpg", "postgresql"))
+        try:
+            await connection.execute(
+                "INSERT INTO campaigns (id, org_id, name, utm_campaign, created_by, created_at, updated_at) "
+                "VALUES ($1, $2, 'Tenancy', 'tenancy', 'tenancy-curator', now(), now())",
+                campaign,
+                org,
+            )
+            await connection.execute(
+                "UPDATE content_items SET campaign_id = $1 WHERE id = $2", campaign, uuid.UUID(draft)
+            )
+        finally:
+            await connection.close()
+
+    asyncio.run(put_in_a_campaign())
+    return {
+        "campaign": str(campaign),
+        "library_draft": draft,
+        "spare_published": item("To unpublish", publish=True),
+        "spare_archivable": item("To archive", publish=False),
+        "spare_deletable": item("To delete", publish=False),
+    }

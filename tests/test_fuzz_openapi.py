@@ -40,6 +40,15 @@ POLICY_GAPS = {"members-create": "422", "policy-checks-create": "422", "teams-cr
 # What no schema states: a question's correct options must index its own options; a CSV file's rows
 # must be the documented columns (an apply with a bad row answers 422 csv_invalid).
 CROSS_FIELD = {"training-modules-create": "422", "roster-import-csv": "422"}
+# The library (issue 7): times relative to now (a schedule, an expiry or a pin's end in the past), an
+# expiry before the publication, an image without its alt text; and on an edit, ``null`` only where it
+# clears something (image_url, expires_at), the other fields being optional but never null.
+CROSS_FIELD |= {
+    "content-items-create": "422",
+    "content-items-update": "422",
+    "content-items-publish": "422",
+    "content-items-pin": "422",
+}
 # Bodies that are text, not JSON: every byte sequence is a string, so there is no schema-violating body
 # to refuse (the fuzzer's "wrong type" bodies are JSON), and the file's own checks report bad rows.
 TEXT_BODIES = {"roster-import-csv"}

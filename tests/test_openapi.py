@@ -37,6 +37,14 @@ METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 NEEDS_A_ROLE = {
     "content-items-create",
     "content-items-publish",
+    "content-items-list",
+    "content-items-update",
+    "content-items-delete",
+    "content-items-unpublish",
+    "content-items-archive",
+    "content-items-pin",
+    "content-items-unpin",
+    "content-items-list-revisions",
     "teams-create",
     "members-create",
     "members-list",
@@ -66,6 +74,11 @@ NEEDS_A_ROLE = {
 }
 CAN_CONFLICT = {
     "content-items-publish",
+    "content-items-update",
+    "content-items-delete",
+    "content-items-unpublish",
+    "content-items-archive",
+    "content-items-pin",
     "teams-create",
     "members-create",
     "connections-create",

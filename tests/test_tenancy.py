@@ -90,6 +90,40 @@ CASES: dict[tuple[str, str], Case] = {
         lambda i: Request(f"/api/v1/content-items/{i}/link-preview/refresh"),
         "curator",
     ),
+    ("GET", "/api/v1/content-items"): Case(
+        "content",
+        lambda a: a.campaign,
+        lambda i: Request("/api/v1/content-items", params={"campaign_id": i}),
+        "curator",
+        listed=True,
+    ),
+    ("PATCH", "/api/v1/content-items/{item_id}"): Case(
+        "content",
+        lambda a: a.library_draft,
+        lambda i: Request(f"/api/v1/content-items/{i}", json={"summary": "Edited"}),
+        "curator",
+    ),
+    ("DELETE", "/api/v1/content-items/{item_id}"): Case(
+        "content", lambda a: a.spare_deletable, lambda i: Request(f"/api/v1/content-items/{i}"), "curator"
+    ),
+    ("POST", "/api/v1/content-items/{item_id}/unpublish"): Case(
+        "content", lambda a: a.spare_published, lambda i: Request(f"/api/v1/content-items/{i}/unpublish"), "curator"
+    ),
+    ("POST", "/api/v1/content-items/{item_id}/archive"): Case(
+        "content", lambda a: a.spare_archivable, lambda i: Request(f"/api/v1/content-items/{i}/archive"), "curator"
+    ),
+    ("PUT", "/api/v1/content-items/{item_id}/pin"): Case(
+        "content",
+        lambda a: a.library_draft,
+        lambda i: Request(f"/api/v1/content-items/{i}/pin", json={"position": 1}),
+        "curator",
+    ),
+    ("DELETE", "/api/v1/content-items/{item_id}/pin"): Case(
+        "content", lambda a: a.library_draft, lambda i: Request(f"/api/v1/content-items/{i}/pin"), "curator"
+    ),
+    ("GET", "/api/v1/content-items/{item_id}/revisions"): Case(
+        "content", lambda a: a.published_item, lambda i: Request(f"/api/v1/content-items/{i}/revisions"), "curator"
+    ),
     ("GET", "/api/v1/share-decisions/{share_id}"): Case(
         "policy", lambda a: a.share, lambda i: Request(f"/api/v1/share-decisions/{i}"), "employee"
     ),
@@ -232,7 +266,8 @@ def test_another_orgs_id_answers_like_an_unknown_one(
         where = f"{method} {path} as {role_names(roles)} of another org"
         assert owned not in theirs.text, f"{where}: the other org's object leaked: {theirs.text}"
         assert theirs.status_code == unknown.status_code, f"{where}: {theirs.text} vs unknown id: {unknown.text}"
-        if case.listed:
+        if case.listed and not (theirs.status_code == 403 and roles != list(Role)):
+            # A list for some roles only (the curators' library) refuses the others whatever the filter.
             assert theirs.status_code == 200, f"{where}: {theirs.text}"
             assert _absent(theirs.json(), owned) and theirs.json() == unknown.json(), where
             continue

@@ -173,6 +173,43 @@ CASES: dict[str, Case] = {
             {{ linkPreview {{ contentItemId status }} {_ERRORS} }} }}""",
         ("draft",),
     ),
+    "Query.contentItems(filter.campaignId)": Case(
+        "query",
+        "query($id: ID!) { contentItems(filter: {campaignId: $id}) { edges { node { id campaignId } } } }",
+        ("campaign",),
+        missing={"edges": []},
+    ),
+    "Mutation.updateContentItem(input.id)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ updateContentItem(input: {{id: $id, summary: "Edited"}})
+            {{ contentItem {{ id }} {_ERRORS} }} }}""",
+        ("library draft",),
+    ),
+    "Mutation.pinContentItem(input.id)": Case(
+        "mutation",
+        f"mutation($id: ID!) {{ pinContentItem(input: {{id: $id}}) {{ contentItem {{ id }} {_ERRORS} }} }}",
+        ("library draft",),
+    ),
+    "Mutation.unpinContentItem(input.id)": Case(
+        "mutation",
+        f"mutation($id: ID!) {{ unpinContentItem(input: {{id: $id}}) {{ contentItem {{ id }} {_ERRORS} }} }}",
+        ("library draft",),
+    ),
+    "Mutation.unpublishContentItem(input.id)": Case(
+        "mutation",
+        f"mutation($id: ID!) {{ unpublishContentItem(input: {{id: $id}}) {{ contentItem {{ id }} {_ERRORS} }} }}",
+        ("spare published",),
+    ),
+    "Mutation.archiveContentItem(input.id)": Case(
+        "mutation",
+        f"mutation($id: ID!) {{ archiveContentItem(input: {{id: $id}}) {{ contentItem {{ id }} {_ERRORS} }} }}",
+        ("spare archivable",),
+    ),
+    "Mutation.deleteContentItem(input.id)": Case(
+        "mutation",
+        f"mutation($id: ID!) {{ deleteContentItem(input: {{id: $id}}) {{ deletedId {_ERRORS} }} }}",
+        ("spare deletable",),
+    ),
     "Mutation.shareContent(input.contentId)": Case(
         "mutation",
         f"""mutation($id: ID!) {{ shareContent(input: {{contentId: $id, network: THREADS, text: "Proud of this"}})
@@ -238,6 +275,12 @@ CASES: dict[str, Case] = {
 # stay as they are whatever the order.
 SPARE_OBJECTS: dict[str, NodeObject] = {
     "spare draft": NodeObject("ContentItem", lambda a: a.spare_draft, "curator"),
+    # The library (issue 7). A campaign is no Node on this branch: its id is ContentItem.campaignId.
+    "campaign": NodeObject("Campaign", lambda a: a.campaign, "curator"),
+    "library draft": NodeObject("ContentItem", lambda a: a.library_draft, "curator"),
+    "spare published": NodeObject("ContentItem", lambda a: a.spare_published, "curator"),
+    "spare archivable": NodeObject("ContentItem", lambda a: a.spare_archivable, "curator"),
+    "spare deletable": NodeObject("ContentItem", lambda a: a.spare_deletable, "curator"),
     "spare social account": NodeObject("SocialAccount", lambda a: a.spare_connection, "employee"),
     "policy draft": NodeObject("PolicyVersion", lambda a: a.policy_draft, "admin"),
     # Asked when the case runs: publishing the draft puts another version in force.

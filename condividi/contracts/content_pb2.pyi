@@ -70,3 +70,11 @@ class Caption(_message.Message):
     language: str
     text: str
     def __init__(self, network: _Optional[str] = ..., language: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+
+class ContentWithdrawn(_message.Message):
+    __slots__ = ("content_id", "reason")
+    CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    content_id: str
+    reason: str
+    def __init__(self, content_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

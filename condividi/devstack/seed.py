@@ -13,6 +13,7 @@ import random
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +232,7 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
         _seed_governance(api, urls["policy"], admin, users)
         _seed_link_previews(api, urls["content"], curator)
         _seed_audit(api, urls["policy"], admin)
+        _seed_library(api, urls["content"], curator, content_ids)
         # One employee has left the company: offboarded after sharing, so the roster shows a deactivated
         # member, their token is refused everywhere, and the clicks on their post still count.
         leaver = published[-1]["member_id"] if published else employees[-1].subject
@@ -256,6 +258,46 @@ def _seed_link_previews(api: _Api, content_url: str, curator: DemoUser) -> None:
         f"{content_url}/api/v1/content-items",
         json={"title": title, "url": url, "suggested_caption": "Come and see how we build."},
     )
+
+
+def _seed_library(api: _Api, content_url: str, curator: DemoUser, published: list[str]) -> None:
+    """The curators' library: the hiring news pinned at the top for two weeks, the summit invitation
+    expiring in ten days, a draft, and an item scheduled for tomorrow morning (UTC) with topics and an
+    image."""
+    items = f"{content_url}/api/v1/content-items"
+    now = datetime.now(UTC)
+    hiring, summit = published[2], published[5]
+    api.call(curator, "PUT", f"{items}/{hiring}/pin", json={"position": 1, "pinned_until": _at(now, days=14)})
+    api.call(curator, "PATCH", f"{items}/{summit}", json={"expires_at": _at(now, days=10), "topics": ["events"]})
+    api.call(
+        curator,
+        "POST",
+        items,
+        json={
+            "title": "Draft: our Q4 results in five charts",
+            "url": "https://example.com/results/q4",
+            "topics": ["results"],
+        },
+    )
+    scheduled = api.call(
+        curator,
+        "POST",
+        items,
+        json={
+            "title": "Inside our new Turin lab",
+            "url": "https://example.com/stories/turin-lab",
+            "summary": "A look at the people and the machines of our newest lab.",
+            "topics": ["engineering", "turin"],
+            "image_url": "https://example.com/images/turin-lab.jpg",
+            "image_alt": "Two engineers calibrating a robotic arm in a bright lab",
+        },
+    ).json()
+    tomorrow = (now + timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
+    api.call(curator, "POST", f"{items}/{scheduled['id']}/publish", json={"publish_at": tomorrow.isoformat()})
+
+
+def _at(now: datetime, **delta: float) -> str:
+    return (now + timedelta(**delta)).isoformat()
 
 
 POLICY_TITLE = "Social media policy"

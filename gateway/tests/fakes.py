@@ -34,7 +34,16 @@ from condividi.networks import NETWORKS, Network
 from condividi.pagination import decode_cursor, encode_cursor
 from gateway import clients
 from gateway.clients import Endpoint
-from services.content.models import ContentItemPublic, ContentStatus
+from services.content import lifecycle
+from services.content.models import (
+    ContentItemCreate,
+    ContentItemPublic,
+    ContentItemUpdate,
+    ContentRevisionPublic,
+    ContentStatus,
+    PinCreate,
+    PublishRequest,
+)
 from services.content.previews.models import LinkPreviewPublic, PreviewStatus
 from services.metrics.models import ContentStats, ContentStatsBatch, OrgSummary
 from services.policy import governance, near_duplicates, rules
@@ -95,6 +104,7 @@ class Downstream:
     urls: dict[str, str] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     items: dict[uuid.UUID, ContentItemPublic] = field(default_factory=dict)
+    revisions: dict[uuid.UUID, list[ContentRevisionPublic]] = field(default_factory=dict)
     stats: dict[uuid.UUID, ContentStats] = field(default_factory=dict)
     shares: dict[uuid.UUID, SharePublic] = field(default_factory=dict)
     decisions: dict[uuid.UUID, ShareDecisionPublic] = field(default_factory=dict)
@@ -126,6 +136,7 @@ class Downstream:
             for table in (
                 self.calls,
                 self.items,
+                self.revisions,
                 self.stats,
                 self.shares,
                 self.decisions,
@@ -435,16 +446,29 @@ async def get_item(request: Request, state: Downstream) -> Response:
 async def create_item(request: Request, state: Downstream) -> Response:
     if not _has_role(request, "curator", "admin"):
         return _forbidden("curator", "admin")
-    body = await _body(request, clients.CREATE_CONTENT_ITEM.body or BaseModel)
+    body = await _body(request, ContentItemCreate)
     if isinstance(body, JSONResponse):
         return body
-    data = body.model_dump(mode="json")
-    item = state.add_item(published=False, title=data["title"]).model_copy(
-        update={"url": data["url"], "summary": data["summary"], "suggested_caption": data["suggested_caption"]}
+    now = datetime.now(UTC)
+    problems = lifecycle.schedule_problems(now, publish_at=None, expires_at=body.expires_at)
+    if problems:
+        return error(422, "validation_failed", "the request is not valid", problems)
+    item = state.add_item(published=False, title=body.title).model_copy(
+        update={
+            "url": str(body.url),
+            "summary": body.summary,
+            "suggested_caption": body.suggested_caption,
+            "topics": body.topics,
+            "image_url": str(body.image_url) if body.image_url else None,
+            "image_alt": body.image_alt,
+            "expires_at": body.expires_at,
+        }
     )
     with state.lock:
         state.items[item.id] = item
-    return answer(item, 201)
+    if body.pin is not None:
+        _repin(state, item.id, body.pin.position, body.pin.pinned_until)
+    return answer(state.items[item.id], 201)
 
 
 async def publish_item(request: Request, state: Downstream) -> Response:
@@ -453,13 +477,25 @@ async def publish_item(request: Request, state: Downstream) -> Response:
     item_id = _uuid(request, "item_id")
     if isinstance(item_id, JSONResponse):
         return item_id
+    body = await _body(request, PublishRequest) if await request.body() else PublishRequest()
+    if isinstance(body, JSONResponse):
+        return body
     with state.lock:
         item = state.items.get(item_id)
         if item is None:
             return error(404, "not_found", "content item not found")
-        if item.status == ContentStatus.PUBLISHED:
-            return error(409, "conflict", "the content item is already published")
-        item = item.model_copy(update={"status": ContentStatus.PUBLISHED, "published_at": datetime.now(UTC)})
+        action = lifecycle.Action.SCHEDULE if body.publish_at else lifecycle.Action.PUBLISH
+        refused = _refused(item, action)
+        if refused is not None:
+            return refused
+        now = datetime.now(UTC)
+        problems = lifecycle.schedule_problems(now, publish_at=body.publish_at, expires_at=item.expires_at)
+        if problems:
+            return error(422, "validation_failed", "the request is not valid", problems)
+        if body.publish_at is not None:
+            item = item.model_copy(update={"status": ContentStatus.SCHEDULED, "publish_at": body.publish_at})
+        else:
+            item = _published_revision(state, item, _claims(request).get("sub", ""))
         state.items[item_id] = item
     return answer(item)
 
@@ -514,6 +550,179 @@ async def refresh_link_preview(request: Request, state: Downstream) -> Response:
             return error(404, "not_found", "content item not found")
         preview = state.link_previews[item_id] = pending_preview(item)
     return answer(preview, 202)
+
+
+# The library (issue 7): the content service's rules (services/content/lifecycle.py) on the stand-ins' items.
+
+
+def _refused(item: ContentItemPublic, action: lifecycle.Action) -> JSONResponse | None:
+    try:
+        lifecycle.transition(item.status, action)
+    except lifecycle.LifecycleConflict as exc:
+        return error(409, "conflict", exc.message)
+    return None
+
+
+def _published_revision(state: Downstream, item: ContentItemPublic, by: str) -> ContentItemPublic:
+    now = datetime.now(UTC)
+    item = item.model_copy(
+        update={
+            "status": ContentStatus.PUBLISHED,
+            "published_at": item.published_at if item.status == ContentStatus.PUBLISHED else now,
+            "publish_at": None,
+            "revision": item.revision + 1,
+            "updated_at": now,
+        }
+    )
+    state.revisions.setdefault(item.id, []).insert(
+        0,
+        ContentRevisionPublic.model_validate(
+            item.model_dump() | {"content_id": item.id, "published_by": by or "curator-1", "published_at": now}
+        ),
+    )
+    return item
+
+
+def _curator_item(request: Request, state: Downstream) -> ContentItemPublic | JSONResponse:
+    if not _has_role(request, "curator", "admin"):
+        return _forbidden("curator", "admin")
+    item_id = _uuid(request, "item_id")
+    if isinstance(item_id, JSONResponse):
+        return item_id
+    item = state.items.get(item_id)
+    if item is None:
+        return error(404, "not_found", "content item not found")
+    return item
+
+
+def _repin(state: Downstream, item_id: uuid.UUID, position: int | None, until: datetime | None) -> None:
+    with state.lock:
+        pinned = sorted(
+            (i for i in state.items.values() if i.pinned_position is not None and i.id != item_id),
+            key=lambda i: i.pinned_position or 0,
+        )
+        order = [i.id for i in pinned]
+        pins = lifecycle.pin_at(order, item_id, position) if position else lifecycle.unpin(order, item_id)
+        at = {p.item_id: p.position for p in pins}
+        for key in [*order, item_id]:
+            changes: dict[str, Any] = {"pinned_position": at.get(key)}
+            if key == item_id:
+                changes["pinned_until"] = until if position else None
+            state.items[key] = state.items[key].model_copy(update=changes)
+
+
+async def list_library(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "curator", "admin"):
+        return _forbidden("curator", "admin")
+    query = request.query_params
+    statuses = query.getlist("status")
+    text = (query.get("q") or "").lower()
+    with state.lock:
+        rows = [
+            i
+            for i in state.items.values()
+            if (not statuses or i.status.value in statuses)
+            and (query.get("campaign_id") is None or str(i.campaign_id) == query.get("campaign_id"))
+            and (query.get("topic") is None or query.get("topic", "").lower() in i.topics)
+            and (query.get("author") is None or i.created_by == query.get("author"))
+            and all(word in f"{i.title} {i.summary} {i.suggested_caption}".lower() for word in text.split())
+            and (query.get("pinned") is None or (i.pinned_position is not None) == (query.get("pinned") == "true"))
+        ]
+    page = keyset_page(request, rows, sort=lambda i: i.created_at, row_id=lambda i: i.id)
+    if isinstance(page, JSONResponse):
+        return page
+    return answer(clients.LIST_CONTENT_ITEMS.response(items=page[0], next_cursor=page[1]))
+
+
+async def update_item(request: Request, state: Downstream) -> Response:
+    item = _curator_item(request, state)
+    if isinstance(item, JSONResponse):
+        return item
+    body = await _body(request, ContentItemUpdate)
+    if isinstance(body, JSONResponse):
+        return body
+    refused = _refused(item, lifecycle.Action.EDIT)
+    if refused is not None:
+        return refused
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    merged = item.model_copy(update=changes)
+    problems = lifecycle.image_problems(merged.image_url, merged.image_alt)
+    if problems:
+        return error(422, "validation_failed", "the request is not valid", problems)
+    merged = ContentItemPublic.model_validate(merged.model_dump())
+    with state.lock:
+        if item.status == ContentStatus.PUBLISHED and merged != item:
+            merged = _published_revision(state, merged, _claims(request).get("sub", ""))
+        state.items[item.id] = merged
+    return answer(merged)
+
+
+async def delete_library_item(request: Request, state: Downstream) -> Response:
+    item = _curator_item(request, state)
+    if isinstance(item, JSONResponse):
+        return item
+    refused = _refused(item, lifecycle.Action.DELETE)
+    if refused is not None:
+        return refused
+    with state.lock:
+        del state.items[item.id]
+    return answer(None, 204)
+
+
+async def unpublish_item(request: Request, state: Downstream) -> Response:
+    return await _move(request, state, lifecycle.Action.UNPUBLISH)
+
+
+async def archive_item(request: Request, state: Downstream) -> Response:
+    return await _move(request, state, lifecycle.Action.ARCHIVE)
+
+
+async def _move(request: Request, state: Downstream, action: lifecycle.Action) -> Response:
+    item = _curator_item(request, state)
+    if isinstance(item, JSONResponse):
+        return item
+    refused = _refused(item, action)
+    if refused is not None:
+        return refused
+    status = lifecycle.transition(item.status, action)
+    now = datetime.now(UTC)
+    changes: dict[str, Any] = {"status": status, "publish_at": None, "updated_at": now}
+    if status == ContentStatus.ARCHIVED:
+        changes |= {"archived_at": now, "pinned_position": None, "pinned_until": None}
+    with state.lock:
+        state.items[item.id] = item.model_copy(update=changes)
+    return answer(state.items[item.id])
+
+
+async def pin_item(request: Request, state: Downstream) -> Response:
+    item = _curator_item(request, state)
+    if isinstance(item, JSONResponse):
+        return item
+    body = await _body(request, PinCreate)
+    if isinstance(body, JSONResponse):
+        return body
+    refused = _refused(item, lifecycle.Action.PIN)
+    if refused is not None:
+        return refused
+    _repin(state, item.id, body.position, body.pinned_until)
+    return answer(state.items[item.id])
+
+
+async def unpin_item(request: Request, state: Downstream) -> Response:
+    item = _curator_item(request, state)
+    if isinstance(item, JSONResponse):
+        return item
+    _repin(state, item.id, None, None)
+    return answer(state.items[item.id])
+
+
+async def list_item_revisions(request: Request, state: Downstream) -> Response:
+    item = _curator_item(request, state)
+    if isinstance(item, JSONResponse):
+        return item
+    with state.lock:
+        revisions = list(state.revisions.get(item.id, []))
+    return JSONResponse([r.model_dump(mode="json") for r in revisions])
 
 
 # --- policy -----------------------------------------------------------------------------------------
@@ -1256,6 +1465,14 @@ HANDLERS: dict[Endpoint[Any], Handler] = {
     clients.GET_CONTENT_ITEM: get_item,
     clients.CREATE_CONTENT_ITEM: create_item,
     clients.PUBLISH_CONTENT_ITEM: publish_item,
+    clients.LIST_CONTENT_ITEMS: list_library,
+    clients.UPDATE_CONTENT_ITEM: update_item,
+    clients.DELETE_CONTENT_ITEM: delete_library_item,
+    clients.UNPUBLISH_CONTENT_ITEM: unpublish_item,
+    clients.ARCHIVE_CONTENT_ITEM: archive_item,
+    clients.PIN_CONTENT_ITEM: pin_item,
+    clients.UNPIN_CONTENT_ITEM: unpin_item,
+    clients.LIST_REVISIONS: list_item_revisions,
     clients.CHECK_POST: check_post,
     clients.GET_SHARE_DECISION: get_decision,
     clients.CREATE_TEAM: create_team,

@@ -97,6 +97,7 @@ def test_every_connection_pages_both_ways() -> None:
 
     assert {name for name, _ in fields} == {
         "feed",
+        "contentItems",
         "myShares",
         "socialAccounts",
         "teams",

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import AnyHttpUrl, BaseModel, field_validator
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, BeforeValidator, field_validator, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
@@ -17,6 +17,15 @@ from condividi.db import utcnow
 from condividi.validation import SingleLine, StoredText
 
 MAX_URL_LENGTH = 2048
+MAX_TOPICS = 20
+MAX_TOPIC_LENGTH = 50
+MAX_IMAGE_ALT_LENGTH = 500
+# The text the library's search reads, as the GIN index of migration 0004_library states it: the same
+# expression in the query, or PostgreSQL cannot use the index.
+SEARCH_DOCUMENT = (
+    "to_tsvector('simple'::regconfig, "
+    "(((title::text || ' '::text) || summary::text) || ' '::text) || suggested_caption::text)"
+)
 # What the schema says of ``url`` (pydantic's AnyHttpUrl checks it): an http or https URL with a host.
 HTTP_URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+([/?#]\\S*)?$"
 
@@ -65,7 +74,23 @@ class Campaign(SQLModel, table=True):
 
 class ContentItem(SQLModel, table=True):
     __tablename__ = "content_items"
-    __table_args__ = (sa.Index("content_items_feed", "org_id", "status", "published_at", "id"),)
+    __table_args__ = (
+        sa.Index("content_items_feed", "org_id", "status", "published_at", "id"),
+        # The curators' list (newest first), and what the scheduler looks for.
+        sa.Index("content_items_library", "org_id", "created_at", "id"),
+        sa.Index(
+            "content_items_due",
+            "publish_at",
+            postgresql_where=sa.text("status = 'scheduled'"),
+        ),
+        sa.Index(
+            "content_items_expiring",
+            "expires_at",
+            postgresql_where=sa.text("status = 'published' AND expires_at IS NOT NULL"),
+        ),
+        sa.Index("content_items_topics", "topics", postgresql_using="gin"),
+        sa.Index("content_items_search", sa.text(SEARCH_DOCUMENT), postgresql_using="gin"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     org_id: uuid.UUID = Field(index=True)
@@ -86,6 +111,8 @@ class ContentItem(SQLModel, table=True):
     )
     # 0 until first published; each edit of a published item publishes the next revision.
     revision: int = 0
+    # Who published the live revision (or scheduled it: the scheduler publishes in their name).
+    published_by: str | None = None
     topics: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
     image_url: str | None = None
     image_alt: str = ""
@@ -99,6 +126,97 @@ class ContentItem(SQLModel, table=True):
     target_roles: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
 
 
+class ContentRevision(SQLModel, table=True):
+    """Each published revision of an item as it was published: shares made of an earlier revision keep
+    what they shared, and a curator can see what changed."""
+
+    __tablename__ = "content_revisions"
+
+    content_id: uuid.UUID = Field(foreign_key="content_items.id", primary_key=True, ondelete="CASCADE")
+    revision: int = Field(primary_key=True)
+    org_id: uuid.UUID
+    title: str
+    url: str
+    summary: str
+    suggested_caption: str
+    topics: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
+    image_url: str | None = None
+    image_alt: str = ""
+    expires_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    published_by: str
+    published_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+def _a_real_time(value: datetime) -> datetime:
+    # A time with its offset, and one that exists in UTC (where it is stored and compared):
+    # 0001-01-01T00:00+14:00 does not, and would fail in the driver rather than here.
+    if value.tzinfo is None:
+        raise ValueError("give the time with its offset, e.g. 2026-12-02T09:00:00Z")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("the time is out of range") from exc
+
+
+Instant = Annotated[datetime, AfterValidator(_a_real_time)]
+
+
+def _topics(value: object) -> object:
+    # Topics are tags: trimmed, lower case, each once, in the order given.
+    if not isinstance(value, list):
+        return value
+    seen: list[object] = []
+    for topic in value:
+        if isinstance(topic, str):
+            topic = topic.strip().lower()
+        if topic not in seen:
+            seen.append(topic)
+    return seen
+
+
+Topic = Annotated[str, SingleLine.not_blank()]
+Topics = Annotated[
+    list[Annotated[Topic, PydanticField(min_length=1, max_length=MAX_TOPIC_LENGTH)]],
+    BeforeValidator(_topics),
+    PydanticField(max_length=MAX_TOPICS, description="Tags (trimmed, lower case, each once)."),
+]
+
+
+def _url_not_too_long(value: object) -> object:
+    # The length as sent, which the schema's maxLength states (normalising may lengthen it).
+    if isinstance(value, str) and len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"the URL is longer than {MAX_URL_LENGTH} characters")
+    return value
+
+
+HttpUrl = Annotated[
+    AnyHttpUrl,
+    BeforeValidator(_url_not_too_long),
+    PydanticField(json_schema_extra={"pattern": HTTP_URL_PATTERN, "maxLength": MAX_URL_LENGTH}),
+]
+ImageAlt = Annotated[str, StoredText]
+
+
+def _strip_title(value: str) -> str:
+    if not value.strip():
+        raise ValueError("the title is blank")
+    return value.strip()
+
+
+Title = Annotated[
+    str, SingleLine.not_blank(), AfterValidator(_strip_title), PydanticField(min_length=1, max_length=300)
+]
+
+
+class PinCreate(BaseModel):
+    position: int = PydanticField(
+        default=1, ge=1, le=1000, description="1 is the top; the pins at and below it move down one."
+    )
+    pinned_until: Instant | None = PydanticField(
+        default=None, description="When the pin ends (in the future); null: until it is unpinned."
+    )
+
+
 class ContentItemCreate(BaseModel):
     title: Annotated[str, SingleLine.not_blank()] = PydanticField(min_length=1, max_length=300)
     url: AnyHttpUrl = PydanticField(
@@ -109,6 +227,21 @@ class ContentItemCreate(BaseModel):
     suggested_caption: Annotated[str, StoredText] = PydanticField(
         default="", max_length=3000, description="A starting point; employees are asked to write their own."
     )
+    topics: Topics = []
+    image_url: HttpUrl | None = PydanticField(default=None, description="An image shown with the item (http or https).")
+    image_alt: ImageAlt = PydanticField(
+        default="", max_length=MAX_IMAGE_ALT_LENGTH, description="What the image shows; required with an image."
+    )
+    expires_at: Instant | None = PydanticField(
+        default=None, description="After this time the item leaves the feed and cannot be shared (in the future)."
+    )
+    pin: PinCreate | None = PydanticField(default=None, description="Pin the item at the top of the feed.")
+
+    @model_validator(mode="after")
+    def _image_has_its_alt_text(self) -> ContentItemCreate:
+        if self.image_url is not None and not self.image_alt.strip():
+            raise ValueError("image_alt is required with an image: describe it for people who cannot see it")
+        return self
 
     @field_validator("url", mode="before")
     @classmethod
@@ -126,6 +259,34 @@ class ContentItemCreate(BaseModel):
         return value.strip()
 
 
+class ContentItemUpdate(BaseModel):
+    """The fields to change; those left out stay as they are, ``null`` clears ``image_url`` and
+    ``expires_at``. A draft or scheduled item changes in place; a published one publishes a new
+    revision (the shares of earlier revisions keep what they shared)."""
+
+    title: Title | None = None
+    url: HttpUrl | None = PydanticField(default=None, description="The page employees share (http or https).")
+    summary: Annotated[str, StoredText] | None = PydanticField(default=None, max_length=2000)
+    suggested_caption: Annotated[str, StoredText] | None = PydanticField(default=None, max_length=3000)
+    topics: Topics | None = None
+    image_url: HttpUrl | None = None
+    image_alt: ImageAlt | None = PydanticField(default=None, max_length=MAX_IMAGE_ALT_LENGTH)
+    expires_at: Instant | None = None
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> ContentItemUpdate:
+        for name in ("title", "url", "summary", "suggested_caption", "topics", "image_alt"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class PublishRequest(BaseModel):
+    publish_at: Instant | None = PydanticField(
+        default=None, description="Publish at this time (in the future); left out or null: publish now."
+    )
+
+
 class ContentItemPublic(BaseModel):
     id: uuid.UUID
     title: str
@@ -136,3 +297,32 @@ class ContentItemPublic(BaseModel):
     created_by: str
     created_at: datetime
     published_at: datetime | None
+    updated_at: datetime | None = None
+    revision: int = 0
+    publish_at: datetime | None = None
+    expires_at: datetime | None = None
+    archived_at: datetime | None = None
+    topics: list[str] = []
+    image_url: str | None = None
+    image_alt: str = ""
+    pinned_position: int | None = None
+    pinned_until: datetime | None = None
+    campaign_id: uuid.UUID | None = None
+    # From the item's campaign (empty without one): what sharing tags links with and policy requires.
+    utm_campaign: str = ""
+    required_disclosure: str = ""
+
+
+class ContentRevisionPublic(BaseModel):
+    content_id: uuid.UUID
+    revision: int
+    title: str
+    url: str
+    summary: str
+    suggested_caption: str
+    topics: list[str]
+    image_url: str | None
+    image_alt: str
+    expires_at: datetime | None
+    published_by: str
+    published_at: datetime

@@ -1,6 +1,6 @@
 import ipaddress
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from condividi.safe_fetch import FetchPolicy
 from condividi.settings import ServiceSettings
@@ -37,3 +37,7 @@ class ContentSettings(ServiceSettings):
             timeout_seconds=self.PREVIEW_FETCH_TIMEOUT_SECONDS,
             max_bytes=self.PREVIEW_FETCH_MAX_BYTES,
         )
+
+    # How often each replica publishes due scheduled items and expires items past their expiry
+    # (services/content/scheduler.py): an item appears at most this late after its publish_at.
+    SCHEDULER_INTERVAL_SECONDS: float = Field(default=10, gt=0)

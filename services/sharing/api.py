@@ -11,7 +11,6 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from condividi.contracts.sharing_pb2 import ShareRequested
 from condividi.db import Database, UnitOfWork, utcnow
 from condividi.errors import ApiError, conflict, not_found
 from condividi.identity import Caller, CallerDep, Role
@@ -20,7 +19,7 @@ from condividi.openapi import DocumentedRoute, error_responses
 from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page
 from condividi.service import DatabaseDep
 from services.sharing import rules
-from services.sharing.catalog import find_shareable
+from services.sharing.catalog import DEFAULT_UTM_CAMPAIGN, find_shareable
 from services.sharing.links import new_tracking_code, tracking_url
 from services.sharing.models import (
     Connection,
@@ -31,6 +30,7 @@ from services.sharing.models import (
     SharePublic,
     ShareStatus,
 )
+from services.sharing.redrive import share_requested
 from services.sharing.settings import SharingSettings
 
 router = APIRouter(prefix="/api/v1", route_class=DocumentedRoute)
@@ -156,7 +156,8 @@ async def _admit(
         409,
         s404="`content_id` names no published item of the org.",
         s409="`duplicate_share`: the caller's earlier share of this item on this network is pending or was "
-        "published within the duplicate window; `conflicting_id` names that share.",
+        "published within the duplicate window; `conflicting_id` names that share. `content_expired`: the "
+        "item has expired; `content_withdrawn`: a curator archived, unpublished or deleted it.",
     ),
 )
 async def create_share(
@@ -193,6 +194,11 @@ async def create_share(
             updated_at=now,
             idempotency_key=idempotency_key,
             request_fingerprint=wanted.fingerprint if idempotency_key is not None else None,
+            content_revision=item.revision,
+            destination_url=item.url,
+            utm_campaign=item.utm_campaign or DEFAULT_UTM_CAMPAIGN,
+            campaign_id=item.campaign_id,
+            required_disclosure=item.required_disclosure,
         )
         try:
             async with db.unit_of_work() as uow:
@@ -215,18 +221,7 @@ async def create_share(
                             conflicting_id=str(share_id),
                         )
                 uow.session.add(share)
-                uow.emit(
-                    ShareRequested(
-                        share_id=str(share.id),
-                        member_id=share.member_id,
-                        content_id=str(share.content_id),
-                        network=share.network,
-                        text=share.text,
-                        url=tracking_url(settings.PUBLIC_BASE_URL, share.tracking_code),
-                    ),
-                    org_id=share.org_id,
-                    aggregate_id=share.id,
-                )
+                uow.emit(share_requested(share, settings), org_id=share.org_id, aggregate_id=share.id)
             break
         except IntegrityError:
             if attempt == _CREATE_ATTEMPTS:

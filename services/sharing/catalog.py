@@ -1,8 +1,11 @@
 """The catalog of shareable content: this service's copy of published items.
 
-It is filled from ``ContentPublished`` events. A share can arrive before that event does (an employee
+It is filled from ``ContentPublished`` events (each item's latest revision: a newer revision replaces
+the row, an older or repeated one changes nothing) and ``ContentWithdrawn`` (expired, archived,
+unpublished or deleted: no longer shareable). A share can arrive before the event does (an employee
 shares the second an item appears in their feed), so a miss asks the content service once, with the
-caller's own token: content then applies its tenancy and visibility rules, and the answer is kept.
+caller's own token: content then applies its tenancy and visibility rules (404 for what the caller may
+not see), and the answer is kept.
 """
 
 from __future__ import annotations
@@ -11,13 +14,19 @@ import uuid
 from datetime import datetime
 
 import httpx
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col
 
-from condividi.db import Database, UnitOfWork
+from condividi.db import Database, UnitOfWork, utcnow
 from condividi.errors import ApiError, not_found
 from condividi.identity import Caller
 from services.sharing.models import CatalogItem
 from services.sharing.settings import SharingSettings
+
+# What tracking links say in ``utm_campaign`` for an item content named no campaign for.
+DEFAULT_UTM_CAMPAIGN = "condividi"
+EXPIRED = "expired"
 
 
 def is_web_url(url: str) -> bool:
@@ -25,15 +34,46 @@ def is_web_url(url: str) -> bool:
     return url.startswith(("https://", "http://"))
 
 
+_KEPT = ("title", "url", "revision", "expires_at", "campaign_id", "required_disclosure", "utm_campaign")
+
+
 async def remember(session_owner: UnitOfWork, item: CatalogItem) -> None:
-    statement = insert(CatalogItem).values(
-        content_id=item.content_id,
-        org_id=item.org_id,
-        title=item.title,
-        url=item.url,
-        published_at=item.published_at,
+    """Keeps ``item`` unless the catalog holds the same or a newer revision of it. A newer revision is
+    published again: it clears a withdrawal (an unpublished item published anew)."""
+    values = {name: getattr(item, name) for name in ("content_id", "org_id", "published_at", *_KEPT)}
+    statement = insert(CatalogItem).values(**values)
+    newer = {name: statement.excluded[name] for name in _KEPT} | {"withdrawn_at": None, "withdrawn_reason": None}
+    await session_owner.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["content_id"],
+            set_=newer,
+            # Never across orgs, and never backwards.
+            where=(col(CatalogItem.org_id) == statement.excluded.org_id)
+            & (col(CatalogItem.revision) < statement.excluded.revision),
+        )
     )
-    await session_owner.session.execute(statement.on_conflict_do_nothing(index_elements=["content_id"]))
+
+
+async def forget(uow: UnitOfWork, org_id: uuid.UUID, content_id: uuid.UUID, reason: str, at: datetime) -> None:
+    """The item may no longer be shared; shares already made keep their links."""
+    await uow.session.execute(
+        update(CatalogItem)
+        .where(col(CatalogItem.content_id) == content_id, col(CatalogItem.org_id) == org_id)
+        .values(withdrawn_at=at, withdrawn_reason=reason)
+    )
+
+
+def refusal(item: CatalogItem, now: datetime) -> ApiError | None:
+    """Why ``item`` cannot be shared now, or None."""
+    if item.withdrawn_reason == EXPIRED or (item.expires_at is not None and item.expires_at <= now):
+        return ApiError(409, "content_expired", "this content item has expired and can no longer be shared")
+    if item.withdrawn_at is not None:
+        return ApiError(
+            409,
+            "content_withdrawn",
+            f"this content item was withdrawn ({item.withdrawn_reason or 'by a curator'}) and can no longer be shared",
+        )
+    return None
 
 
 async def find_shareable(
@@ -44,7 +84,17 @@ async def find_shareable(
     if item is not None:
         if item.org_id != caller.org_id:
             raise not_found("content item")
-        return item
+    else:
+        item = await _ask_content(db, http, settings, caller, content_id)
+    refused = refusal(item, utcnow())
+    if refused is not None:
+        raise refused
+    return item
+
+
+async def _ask_content(
+    db: Database, http: httpx.AsyncClient, settings: SharingSettings, caller: Caller, content_id: uuid.UUID
+) -> CatalogItem:
     try:
         response = await http.get(
             f"{settings.CONTENT_SERVICE_URL}/api/v1/content-items/{content_id}",
@@ -57,15 +107,30 @@ async def find_shareable(
     if response.status_code != 200:
         raise ApiError(503, "content_unavailable", "the content service did not answer; try again")
     body = response.json()
-    if body.get("status") != "published" or not is_web_url(body.get("url", "")):
+    if not is_web_url(body.get("url", "")):
         raise not_found("content item")
+    status = body.get("status")
+    if status not in ("published", EXPIRED):
+        # Content shows employees only what they may share or have shared; a curator may see a draft,
+        # which no one shares.
+        raise not_found("content item")
+    expires_at = body.get("expires_at")
+    campaign_id = body.get("campaign_id")
     item = CatalogItem(
         content_id=content_id,
         org_id=caller.org_id,
         title=body["title"],
         url=body["url"],
         published_at=datetime.fromisoformat(body["published_at"]),
+        revision=int(body.get("revision") or 0),
+        expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
+        campaign_id=uuid.UUID(campaign_id) if campaign_id else None,
+        required_disclosure=body.get("required_disclosure") or "",
+        utm_campaign=body.get("utm_campaign") or DEFAULT_UTM_CAMPAIGN,
     )
+    if status == EXPIRED:
+        item.withdrawn_reason = EXPIRED
+        return item  # refused by the caller; the ContentWithdrawn event is on its way to the catalog
     async with db.unit_of_work() as uow:
         await remember(uow, item)
     return item

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 
 from sqlalchemy import delete
 from sqlmodel import col
 
 from condividi.consumer import Subscription
-from condividi.contracts.content_pb2 import ContentPublished
+from condividi.contracts.content_pb2 import ContentPublished, ContentWithdrawn
 from condividi.contracts.policy_pb2 import DecisionOutcome, MemberDeactivated, ShareDecision
 from condividi.contracts.sharing_pb2 import PublishMethod as WirePublishMethod
 from condividi.contracts.sharing_pb2 import SharePublished, ShareRejected
@@ -16,7 +17,7 @@ from condividi.db import UnitOfWork, utcnow
 from condividi.events import ReceivedEvent, topic_of
 from condividi.networks import Network
 from condividi.roster_copy import roster_subscription
-from services.sharing.catalog import is_web_url, remember
+from services.sharing.catalog import DEFAULT_UTM_CAMPAIGN, forget, is_web_url, remember
 from services.sharing.links import tracking_url
 from services.sharing.models import CatalogItem, Connection, PublishMethod, Share, ShareStatus
 from services.sharing.networks import intent_url
@@ -35,8 +36,18 @@ async def on_content_published(uow: UnitOfWork, event: ReceivedEvent[ContentPubl
             title=item.title,
             url=item.url,
             published_at=event.occurred_at,
+            revision=item.revision,
+            expires_at=item.expires_at.ToDatetime(tzinfo=UTC) if item.HasField("expires_at") else None,
+            campaign_id=uuid.UUID(item.campaign_id) if item.campaign_id else None,
+            required_disclosure=item.required_disclosure,
+            utm_campaign=item.utm_campaign or DEFAULT_UTM_CAMPAIGN,
         ),
     )
+
+
+async def on_content_withdrawn(uow: UnitOfWork, event: ReceivedEvent[ContentWithdrawn]) -> None:
+    withdrawn = event.payload
+    await forget(uow, event.org_id, uuid.UUID(withdrawn.content_id), withdrawn.reason, event.occurred_at)
 
 
 def decision_handler(settings: SharingSettings):  # type: ignore[no-untyped-def]
@@ -109,6 +120,10 @@ async def on_member_deactivated(uow: UnitOfWork, event: ReceivedEvent[MemberDeac
 def subscriptions(settings: SharingSettings) -> list[Subscription]:
     return [
         roster_subscription("sharing", {MemberDeactivated: on_member_deactivated}),
-        Subscription.of("sharing.content-catalog", [topic_of("content")], {ContentPublished: on_content_published}),
+        Subscription.of(
+            "sharing.content-catalog",
+            [topic_of("content")],
+            {ContentPublished: on_content_published, ContentWithdrawn: on_content_withdrawn},
+        ),
         Subscription.of("sharing.decisions", [topic_of("policy")], {ShareDecision: decision_handler(settings)}),
     ]

@@ -67,10 +67,10 @@ def tracking_url(base_url: str, code: str) -> str:
     return f"{base_url.rstrip('/')}/r/{code}"
 
 
-def with_utm(url: str, *, network: str, share_id: uuid.UUID) -> str:
-    """Adds the UTM parameters the analytics of the target site read. The curator's query is kept
-    byte for byte (a signed URL stays valid), and their own ``utm_*`` win: they name their campaign
-    better than we can."""
+def with_utm(url: str, *, network: str, share_id: uuid.UUID, campaign: str = "condividi") -> str:
+    """Adds the UTM parameters the analytics of the target site read; ``campaign`` is the item's
+    campaign's UTM name. The curator's query is kept byte for byte (a signed URL stays valid), and
+    their own ``utm_*`` in the URL win: they name their campaign better than we can."""
     parts = urlsplit(url)
     present = {key for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
     ours = [
@@ -78,7 +78,7 @@ def with_utm(url: str, *, network: str, share_id: uuid.UUID) -> str:
         for key, value in (
             ("utm_source", network),
             ("utm_medium", "employee_advocacy"),
-            ("utm_campaign", "condividi"),
+            ("utm_campaign", campaign or "condividi"),
             ("utm_content", str(share_id)),
         )
         if key not in present
@@ -143,7 +143,7 @@ class LinkDirectory:
         if target is not None:
             return target
         query = (
-            select(Share, col(CatalogItem.url))
+            select(Share, col(CatalogItem.url), col(CatalogItem.utm_campaign))
             .join(CatalogItem, CatalogItem.content_id == Share.content_id)  # type: ignore[arg-type]
             .where(Share.tracking_code == code, Share.status == ShareStatus.PUBLISHED)
         )
@@ -151,14 +151,17 @@ class LinkDirectory:
             row = (await session.execute(query)).first()
         if row is None:
             return None  # not cached: the share may be published a moment later
-        share, url = row
+        share, latest_url, latest_campaign = row
+        # Where the item pointed when it was shared, not where a later revision points.
+        url = share.destination_url or latest_url
+        campaign = share.utm_campaign or latest_campaign
         target = LinkTarget(
             share_id=share.id,
             org_id=share.org_id,
             content_id=share.content_id,
             member_id=share.member_id,
             network=share.network,
-            location=with_utm(url, network=share.network, share_id=share.id).encode(),
+            location=with_utm(url, network=share.network, share_id=share.id, campaign=campaign).encode(),
             tracking_code=code,
         )
         self._cache[code] = target

@@ -32,7 +32,8 @@ class PublishMethod(StrEnum):
 
 
 class CatalogItem(SQLModel, table=True):
-    """This service's copy of each published content item, kept from ``ContentPublished`` events."""
+    """This service's copy of each published content item, kept from ``ContentPublished`` events (its
+    latest revision) and ``ContentWithdrawn`` (it can no longer be shared)."""
 
     __tablename__ = "content_catalog"
 
@@ -41,6 +42,14 @@ class CatalogItem(SQLModel, table=True):
     title: str
     url: str
     published_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    revision: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    expires_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    # Set by ContentWithdrawn (reason: expired, archived, unpublished, deleted); cleared by a newer revision.
+    withdrawn_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    withdrawn_reason: str | None = Field(default=None, sa_column=sa.Column(sa.String(16)))
+    campaign_id: uuid.UUID | None = None
+    required_disclosure: str = Field(default="", sa_column=sa.Column(sa.String(280), nullable=False, server_default=""))
+    utm_campaign: str = Field(default="", sa_column=sa.Column(sa.String(100), nullable=False, server_default=""))
 
 
 class Connection(SQLModel, table=True):
@@ -82,6 +91,14 @@ class Share(SQLModel, table=True):
     # The client's Idempotency-Key, and what the request asked for (rules.ShareRequest.fingerprint).
     idempotency_key: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
     request_fingerprint: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
+    # What was shared, as the item was then: a later revision (another URL, another campaign) changes
+    # neither the share's link nor what policy checks it against. Null on shares made before these
+    # were kept: the catalog's answers.
+    content_revision: int | None = None
+    destination_url: str | None = None
+    utm_campaign: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
+    campaign_id: uuid.UUID | None = None
+    required_disclosure: str = Field(default="", sa_column=sa.Column(sa.String(280), nullable=False, server_default=""))
 
 
 def _not_blank(value: str) -> str:

@@ -44,6 +44,8 @@ def share_requested(share: Share, settings: SharingSettings) -> ShareRequested:
         network=share.network,
         text=share.text,
         url=tracking_url(settings.PUBLIC_BASE_URL, share.tracking_code),
+        campaign_id=str(share.campaign_id) if share.campaign_id else "",
+        required_disclosure=share.required_disclosure,
     )
 
 

@@ -1,5 +1,6 @@
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import uuid
@@ -78,6 +79,12 @@ def employee(issuer: Issuer, subject: str = "emp-1", org: uuid.UUID = ORG) -> di
 
 @pytest.fixture
 async def harness(infra: Infra, issuer: Issuer) -> AsyncIterator[Harness]:
+    async with started_harness(infra, issuer) as h:
+        yield h
+
+
+@contextlib.asynccontextmanager
+async def started_harness(infra: Infra, issuer: Issuer) -> AsyncIterator[Harness]:
     namespace = f"t{uuid.uuid4().hex[:8]}"
     env = service_env(infra, issuer, "sharing", infra.new_database("sharing"), kafka_namespace=namespace)
     settings = SharingSettings(**env, PUBLIC_BASE_URL="https://go.acme.example", CLICK_HASH_SALT="s3cret")

@@ -1,0 +1,67 @@
+"""The events content emits about an item, built by pure functions from the stored rows.
+
+``content_published`` is the one place that says what ``ContentPublished`` carries; the other parts of
+content that add to the event (captions: field 30) extend it here, from what they store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from condividi.contracts.content_pb2 import ContentPublished, ContentWithdrawn
+from services.content.models import Campaign, ContentItem
+
+# What tracking links say in ``utm_campaign`` for an item in no campaign (sharing's former fixed value).
+DEFAULT_UTM_CAMPAIGN = "condividi"
+
+
+class WithdrawalReason:
+    EXPIRED = "expired"
+    ARCHIVED = "archived"
+    UNPUBLISHED = "unpublished"
+    DELETED = "deleted"
+
+
+def _timestamp(at: datetime | None) -> Timestamp | None:
+    if at is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(at)
+    return stamp
+
+
+def content_published(item: ContentItem, campaign: Campaign | None, published_by: str) -> ContentPublished:
+    """The item's live revision as sharing, metrics and policy need it: its own fields, its campaign's
+    (UTM name, disclosure, certification) and both audiences as stored (empty lists: everyone)."""
+    return ContentPublished(
+        content_id=str(item.id),
+        title=item.title,
+        url=item.url,
+        summary=item.summary,
+        suggested_caption=item.suggested_caption,
+        published_by=published_by,
+        campaign_id=str(item.campaign_id) if item.campaign_id else "",
+        utm_campaign=campaign.utm_campaign if campaign and campaign.utm_campaign else DEFAULT_UTM_CAMPAIGN,
+        required_disclosure=campaign.required_disclosure if campaign else "",
+        expires_at=_timestamp(item.expires_at),
+        topics=list(item.topics),
+        revision=item.revision,
+        image_url=item.image_url or "",
+        image_alt=item.image_alt,
+        required_certification_id=(
+            str(campaign.required_certification_id) if campaign and campaign.required_certification_id else ""
+        ),
+        target_team_ids=[str(t) for t in item.target_team_ids],
+        target_locations=list(item.target_locations),
+        target_languages=list(item.target_languages),
+        target_roles=list(item.target_roles),
+        campaign_target_team_ids=[str(t) for t in campaign.target_team_ids] if campaign else [],
+        campaign_target_locations=list(campaign.target_locations) if campaign else [],
+        campaign_target_languages=list(campaign.target_languages) if campaign else [],
+        campaign_target_roles=list(campaign.target_roles) if campaign else [],
+    )
+
+
+def content_withdrawn(item: ContentItem, reason: str) -> ContentWithdrawn:
+    return ContentWithdrawn(content_id=str(item.id), reason=reason)
