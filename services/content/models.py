@@ -13,6 +13,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
+from condividi.audience import Audience
 from condividi.db import utcnow
 from condividi.validation import SingleLine, StoredText
 
@@ -65,7 +66,25 @@ class Campaign(SQLModel, table=True):
 
 class ContentItem(SQLModel, table=True):
     __tablename__ = "content_items"
-    __table_args__ = (sa.Index("content_items_feed", "org_id", "status", "published_at", "id"),)
+    __table_args__ = (
+        sa.Index("content_items_feed", "org_id", "status", "published_at", "id"),
+        # The feed's order after the pins (services/content/feed.py), and its pinned items (migration 0005).
+        sa.Index(
+            "content_items_ranked",
+            "org_id",
+            sa.text("feed_priority DESC"),
+            sa.text("published_at DESC"),
+            sa.text("id DESC"),
+            postgresql_where=sa.text("status = 'published'"),
+        ),
+        sa.Index(
+            "content_items_pinned",
+            "org_id",
+            "pinned_position",
+            postgresql_where=sa.text("status = 'published' AND pinned_position IS NOT NULL"),
+        ),
+        sa.Index("content_items_by_campaign", "campaign_id"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     org_id: uuid.UUID = Field(index=True)
@@ -93,6 +112,8 @@ class ContentItem(SQLModel, table=True):
     pinned_position: int | None = None
     pinned_until: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     campaign_id: uuid.UUID | None = Field(default=None, foreign_key="campaigns.id")
+    # The campaign's priority, kept by triggers (migration 0005): the feed's index orders by it.
+    feed_priority: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     target_team_ids: list[uuid.UUID] = Field(default_factory=list, sa_column=_audience_column(sa.Uuid()))
     target_locations: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
     target_languages: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
@@ -136,3 +157,10 @@ class ContentItemPublic(BaseModel):
     created_by: str
     created_at: datetime
     published_at: datetime | None
+    campaign_id: uuid.UUID | None = None
+    audience: Audience = PydanticField(
+        default_factory=Audience, description="Whom the item is for (with its campaign's audience); empty: everyone."
+    )
+    campaign_audience: Audience | None = PydanticField(
+        default=None, description="Its campaign's audience, on one item's answer (null: in no campaign)."
+    )
