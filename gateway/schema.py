@@ -27,6 +27,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway import live, roster
+from gateway.campaigns import FEED, ranked_connection, ranked_page
 from gateway.clients import Services
 from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
@@ -99,7 +100,6 @@ from gateway.types import (
     network_infos,
     resolver,
 )
-from services.content.models import ContentItemPublic
 from services.policy.models import MemberPublic, TeamPublic
 from services.sharing.models import SharePublic
 
@@ -126,7 +126,6 @@ def subscription(description: str) -> Callable[[_Watcher], _Watcher]:
 
 # --- lists ---------------------------------------------------------------------------------------
 
-FEED = KeysetList[ContentItemPublic]("feed", lambda i: i.published_at, lambda i: i.id)
 MY_SHARES = KeysetList[SharePublic]("myShares", lambda s: s.created_at, lambda s: s.id)
 TEAMS = KeysetList[TeamPublic]("teams", lambda t: t.created_at, lambda t: t.id)
 MEMBERS = KeysetList[MemberPublic]("members", lambda m: m.created_at, lambda m: m.id)
@@ -194,7 +193,11 @@ class Query(GovernanceQuery):
         info.context.require_caller()
         return network_infos()
 
-    @resolver("The caller's feed: the org's published items, newest first.")
+    @resolver(
+        "The caller's feed: published items for them (their audience and their campaign's), pinned first, then "
+        "by campaign priority, then newest; items the caller already shared come last (`sharedByMe`). "
+        "`topic` and `campaignId` narrow it."
+    )
     async def feed(
         self,
         info: Info,
@@ -202,10 +205,13 @@ class Query(GovernanceQuery):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
+        topic: str | None = None,
+        campaign_id: strawberry.ID | None = None,
     ) -> Connection[ContentItem] | None:
-        request = page_request(FEED.connection, first=first, after=after, last=last, before=before)
-        page = await info.context.services.content.feed(service_page(request, FEED))
-        return keyset_connection(request, page.items, page.next_cursor, FEED, ContentItem.from_model)
+        request = page_request(FEED, first=first, after=after, last=last, before=before)
+        campaign = parse_id(campaign_id, "Campaign", "campaignId") if campaign_id is not None else None
+        page = await info.context.services.content.feed(ranked_page(request), topic=topic, campaign_id=campaign)
+        return ranked_connection(request, page.items, page.next_cursor, ContentItem.from_model)
 
     @resolver("One content item (drafts only for curators and admins); null when the caller cannot see it.")
     async def content_item(self, info: Info, id: strawberry.ID) -> ContentItem | None:

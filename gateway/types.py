@@ -18,6 +18,7 @@ from gateway.context import GatewayContext
 from gateway.enums import ContentStatus, Counting, Network, Outcome, PublishMethod, Role, ShareStatus
 from gateway.errors import GatewayError
 from gateway.relay import Node, to_global_id
+from services.content.feed import FeedItem
 from services.content.models import ContentItemPublic
 from services.metrics import models as metrics_models
 from services.policy.models import MemberPublic, PolicyCheckResult, ShareDecisionPublic, TeamPublic, ViolationPublic
@@ -147,6 +148,12 @@ class ContentItem(Node):
     created_by: str
     created_at: datetime
     published_at: datetime | None
+    shared_by_me: bool | None = strawberry.field(
+        default=None, description="In the feed: whether the caller already shared it (those come last); else null."
+    )
+    pinned: bool | None = strawberry.field(
+        default=None, description="In the feed: whether a curator pinned it (those come first); else null."
+    )
     raw_id: strawberry.Private[uuid.UUID]
 
     @resolver(
@@ -169,6 +176,8 @@ class ContentItem(Node):
             created_by=data.created_by,
             created_at=data.created_at,
             published_at=data.published_at,
+            shared_by_me=data.shared_by_me if isinstance(data, FeedItem) else None,
+            pinned=data.pinned if isinstance(data, FeedItem) else None,
         )
 
 

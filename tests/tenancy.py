@@ -58,6 +58,11 @@ class OrgA:
     spare_member: str
     provisioning_token: str
     spare_provisioning_token: str
+    # Campaigns (issue 7): one holding the published item (and a draft the item cases add and remove),
+    # and one only the archive case archives.
+    campaign: str = ""
+    spare_campaign: str = ""
+    campaign_item: str = ""
 
 
 def new_member(team_id: str) -> Request:
@@ -158,6 +163,21 @@ def make_org_a(system: RunningSystem) -> OrgA:
         httpx.post(f"{urls['policy']}{spare_request.path}", json=spare_request.json, headers=headers["admin"]), 201
     )
     tokens = [ok(httpx.post(f"{policy}/provisioning-tokens", headers=headers["admin"]), 201)["id"] for _ in range(2)]
+    content = f"{urls['content']}/api/v1"
+    campaign, spare_campaign = (
+        ok(httpx.post(f"{content}/campaigns", json={"name": name}, headers=headers["curator"]), 201)["id"]
+        for name in ("Tenancy", "Spare")
+    )
+    campaign_item = ok(
+        httpx.post(
+            f"{content}/content-items",
+            json={"title": "In a campaign", "url": "https://acme.example/news/tenancy"},
+            headers=headers["curator"],
+        ),
+        201,
+    )["id"]
+    for item in (published, campaign_item):
+        ok(httpx.put(f"{content}/campaigns/{campaign}/items/{item}", headers=headers["curator"]), 200)
     return OrgA(
         org,
         headers,
@@ -179,4 +199,7 @@ def make_org_a(system: RunningSystem) -> OrgA:
         spare_member=spare_member["id"],
         provisioning_token=tokens[0],
         spare_provisioning_token=tokens[1],
+        campaign=campaign,
+        spare_campaign=spare_campaign,
+        campaign_item=campaign_item,
     )

@@ -54,6 +54,15 @@ NEEDS_A_ROLE = {
     "policy-versions-export",
     "training-modules-create",
     "training-modules-progress",
+    "content-items-set-audience",
+    "campaigns-create",
+    "campaigns-list",
+    "campaigns-get",
+    "campaigns-update",
+    "campaigns-archive",
+    "campaigns-add-item",
+    "campaigns-remove-item",
+    "campaigns-list-items",
 }
 CAN_CONFLICT = {
     "content-items-publish",
@@ -64,6 +73,9 @@ CAN_CONFLICT = {
     "provisioning-tokens-rotate",
     "policy-versions-publish",
     "policy-acknowledgements-create",
+    "campaigns-create",
+    "campaigns-update",
+    "campaigns-archive",
 }
 
 

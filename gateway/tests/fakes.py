@@ -34,6 +34,7 @@ from condividi.networks import NETWORKS, Network
 from condividi.pagination import decode_cursor, encode_cursor
 from gateway import clients
 from gateway.clients import Endpoint
+from services.content.feed import FeedItem
 from services.content.models import ContentItemPublic, ContentStatus
 from services.metrics.models import ContentStats, ContentStatsBatch, OrgSummary
 from services.policy import governance, rules
@@ -402,7 +403,17 @@ async def feed(request: Request, state: Downstream) -> Response:
     page = keyset_page(request, published, sort=lambda i: i.published_at or i.created_at, row_id=lambda i: i.id)
     if isinstance(page, JSONResponse):
         return page
-    return answer(clients.FEED.response(items=page[0], next_cursor=page[1]))
+    # Newest first here (content ranks pins and campaigns too); each item carries its own cursor.
+    items = [
+        FeedItem(
+            **i.model_dump(),
+            shared_by_me=False,
+            pinned=False,
+            cursor=encode_cursor(i.published_at or i.created_at, i.id),
+        )
+        for i in page[0]
+    ]
+    return answer(clients.FEED.response(items=items, next_cursor=page[1]))
 
 
 async def get_item(request: Request, state: Downstream) -> Response:

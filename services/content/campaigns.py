@@ -48,6 +48,8 @@ def _strip_name(value: str) -> str:
 
 
 class CampaignCreate(BaseModel):
+    # No ``required_certification_id`` yet: content cannot tell whether an id names a training module of
+    # the caller's org (policy's, announced by no event), and another org's id must not be taken.
     model_config = ConfigDict(extra="forbid")
 
     name: CampaignName
@@ -60,9 +62,6 @@ class CampaignCreate(BaseModel):
     required_disclosure: Disclosure = PydanticField(
         default="", description="Text every share of its items must contain (e.g. `#ad`); empty: none."
     )
-    required_certification_id: uuid.UUID | None = PydanticField(
-        default=None, description="The training certification a member must hold to share its items."
-    )
     priority: Priority = 0
     audience: Audience = PydanticField(default_factory=Audience)
 
@@ -70,7 +69,7 @@ class CampaignCreate(BaseModel):
 
 
 class CampaignUpdate(BaseModel):
-    """Only the fields sent change; ``null`` clears a date or the certification."""
+    """Only the fields sent change; ``null`` clears a date."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -80,7 +79,6 @@ class CampaignUpdate(BaseModel):
     ends_at: AwareDatetime | None = None
     utm_campaign: UtmCampaign | None = None
     required_disclosure: Disclosure | None = None
-    required_certification_id: uuid.UUID | None = None
     priority: Priority | None = None
     audience: Audience | None = None
 

@@ -125,7 +125,6 @@ async def create_campaign(body: CampaignCreate, caller: Curator, db: DatabaseDep
         ends_at=body.ends_at,
         utm_campaign=body.utm_campaign or default_utm_campaign(body.name),
         required_disclosure=body.required_disclosure,
-        required_certification_id=body.required_certification_id,
         priority=body.priority,
         created_by=caller.subject,
         created_at=now,
@@ -185,7 +184,7 @@ async def get_campaign(campaign_id: uuid.UUID, caller: Curator, db: DatabaseDep)
 async def update_campaign(
     campaign_id: uuid.UUID, body: CampaignUpdate, caller: Curator, db: DatabaseDep
 ) -> CampaignPublic:
-    """Changes the fields sent (``null`` clears a date or the certification). Its published items are
+    """Changes the fields sent (``null`` clears a date). Its published items are
     announced again when what they carry of it changes (audience, disclosure, UTM name, certification)."""
     sent = body.model_fields_set
     if body.audience is not None:
@@ -199,7 +198,7 @@ async def update_campaign(
                 value = getattr(body, field)
                 if field in sent and value is not None:
                     setattr(campaign, field, value)
-            for field in ("starts_at", "ends_at", "required_certification_id"):
+            for field in ("starts_at", "ends_at"):
                 if field in sent:
                     setattr(campaign, field, getattr(body, field))
             if body.audience is not None:
