@@ -27,7 +27,14 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway import live, roster
-from gateway.campaigns import FEED, ranked_connection, ranked_page
+from gateway.campaigns import (
+    CAMPAIGN_FETCHERS,
+    FEED,
+    CampaignsMutation,
+    CampaignsQuery,
+    ranked_connection,
+    ranked_page,
+)
 from gateway.clients import Services
 from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
@@ -161,10 +168,11 @@ async def fetch_node_of(info: Info, type_name: str, value: str) -> Node | None:
 
 
 NODE_FETCHERS.update(GOVERNANCE_FETCHERS)
+NODE_FETCHERS.update(CAMPAIGN_FETCHERS)
 
 
 @strawberry.type
-class Query(GovernanceQuery):
+class Query(GovernanceQuery, CampaignsQuery):
     @resolver("Refetches any object by its global id. Null when there is none the caller may see.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         info.context.require_caller()
@@ -309,7 +317,7 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 @strawberry.type
-class Mutation(GovernanceMutation):
+class Mutation(GovernanceMutation, CampaignsMutation):
     @mutation("Creates a draft (curators and admins).")
     async def create_content_item(self, info: Info, input: CreateContentItemInput) -> CreateContentItemPayload:
         services = info.context.services

@@ -151,6 +151,9 @@ class ContentItem(Node):
     shared_by_me: bool | None = strawberry.field(
         default=None, description="In the feed: whether the caller already shared it (those come last); else null."
     )
+    campaign_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The global id of its campaign; null when in none."
+    )
     pinned: bool | None = strawberry.field(
         default=None, description="In the feed: whether a curator pinned it (those come first); else null."
     )
@@ -176,6 +179,7 @@ class ContentItem(Node):
             created_by=data.created_by,
             created_at=data.created_at,
             published_at=data.published_at,
+            campaign_id=to_global_id("Campaign", data.campaign_id) if data.campaign_id else None,
             shared_by_me=data.shared_by_me if isinstance(data, FeedItem) else None,
             pinned=data.pinned if isinstance(data, FeedItem) else None,
         )

@@ -75,7 +75,11 @@ def _campaign_and_item(value: str) -> Request:
 
 CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/feed"): Case(
-        "content", lambda a: a.campaign, lambda i: Request("/api/v1/feed", params={"campaign_id": i}), "employee"
+        "content",
+        lambda a: a.campaign,
+        lambda i: Request("/api/v1/feed", params={"campaign_id": i}),
+        "employee",
+        listed=True,
     ),
     ("PUT", "/api/v1/content-items/{item_id}/audience"): Case(
         "content",
