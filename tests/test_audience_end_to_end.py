@@ -99,6 +99,21 @@ def test_the_roster_decides_each_members_feed_and_what_they_may_share(system: Ru
     # A roster event moving bob to Sales changes his feed and what he may share.
     _import(system, admin, tag, "Sales")
     eventually(lambda: _feed(system, bob) == [("for everyone", False), ("for sales", False)])
+    # A campaign's new audience reaches sharing's catalog (CampaignChanged, and the item announced again):
+    # the Italian item is no longer ada's to share once the campaign asks for French speakers.
+    italian = {**share, "content_id": ids["in italian"]}
+    changed = httpx.patch(
+        f"{content}/campaigns/{italia['id']}", json={"audience": {"languages": ["fr"]}}, headers=curator
+    )
+    assert changed.status_code == 200, changed.text
+    eventually(lambda: ("in italian", False) not in _feed(system, ada))
+    eventually(
+        lambda: (
+            httpx.post(f"{system.urls['sharing']}/api/v1/shares", json=italian, headers=ada, timeout=15).status_code
+            == 404
+        )
+    )
+
     # Sharing's own roster copy follows from its own consumer group, maybe a moment later.
     eventually(
         lambda: (

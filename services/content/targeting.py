@@ -38,6 +38,9 @@ def reaches(item: ContentItem, campaign: Campaign | None, member: Profile) -> bo
     return keys_of(item).reaches(member)
 
 
+NOBODY = str(uuid.UUID(int=0))
+
+
 def published_audience(item: ContentItem, campaign: Campaign | None) -> dict[str, Any]:
     """``ContentPublished`` fields 20-27: the stored keys of the item's audience and its campaign's."""
     fields: dict[str, Any] = {
@@ -47,8 +50,11 @@ def published_audience(item: ContentItem, campaign: Campaign | None) -> dict[str
         "target_roles": list(item.target_roles),
     }
     if campaign is not None:
+        # An archived campaign's items are for no one: a team nobody is in says so to consumers that
+        # keep only the audience (sharing's catalog does the same on CampaignChanged).
+        teams = [NOBODY] if campaign.archived_at is not None else [str(t) for t in campaign.target_team_ids]
         fields |= {
-            "campaign_target_team_ids": [str(t) for t in campaign.target_team_ids],
+            "campaign_target_team_ids": teams,
             "campaign_target_locations": list(campaign.target_locations),
             "campaign_target_languages": list(campaign.target_languages),
             "campaign_target_roles": list(campaign.target_roles),
