@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
-from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, field_validator
 from pydantic import Field as PydanticField
 
 from condividi.audience import Audience, AudienceKeys
@@ -41,6 +41,16 @@ Priority = Annotated[
 ]
 
 
+def _date_time_text(value: object) -> object:
+    # The schema says an RFC 3339 string; pydantic would also take a number of seconds.
+    if isinstance(value, int | float | bool):
+        raise ValueError("must be a date-time string such as 2027-06-01T00:00:00Z")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
+
+
 def _strip_name(value: str) -> str:
     if not value.strip():
         raise ValueError("the name is blank")
@@ -54,8 +64,8 @@ class CampaignCreate(BaseModel):
 
     name: CampaignName
     goal: Goal = ""
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp | None = None
     utm_campaign: UtmCampaign | None = PydanticField(
         default=None, description="The `utm_campaign` of its items' links; default: a slug of the name."
     )
@@ -75,8 +85,8 @@ class CampaignUpdate(BaseModel):
 
     name: CampaignName | None = None
     goal: Goal | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp | None = None
     utm_campaign: UtmCampaign | None = None
     required_disclosure: Disclosure | None = None
     priority: Priority | None = None
