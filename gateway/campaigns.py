@@ -266,21 +266,18 @@ class ArchiveCampaignPayload:
 @strawberry.type
 class AddCampaignItemPayload:
     content_item: ContentItem | None
-    campaign: Campaign | None
     errors: list[UserError]
 
 
 @strawberry.type
 class RemoveCampaignItemPayload:
     content_item: ContentItem | None
-    campaign: Campaign | None
     errors: list[UserError]
 
 
 @strawberry.type
 class SetContentItemAudiencePayload:
     content_item: ContentItem | None
-    audience: Audience | None = strawberry.field(description="The item's audience now, as stored.")
     errors: list[UserError]
 
 
@@ -396,37 +393,27 @@ class CampaignsMutation:
     async def add_campaign_item(self, info: Info, input: CampaignItemInput) -> AddCampaignItemPayload:
         pair, errors = _pair(input)
         if pair is None:
-            return AddCampaignItemPayload(content_item=None, campaign=None, errors=errors)
+            return AddCampaignItemPayload(content_item=None, errors=errors)
         data, errors = await attempt(info.context.services.content.add_campaign_item(*pair), _ITEM_PATHS)
         if data is None:
-            return AddCampaignItemPayload(content_item=None, campaign=None, errors=errors)
-        campaign = await _campaign(info, pair[0])
-        return AddCampaignItemPayload(
-            content_item=ContentItem.from_model(data),
-            campaign=campaign,
-            errors=[],
-        )
+            return AddCampaignItemPayload(content_item=None, errors=errors)
+        return AddCampaignItemPayload(content_item=ContentItem.from_model(data), errors=[])
 
     @mutation("Takes a content item out of its campaign (curators and admins).")
     async def remove_campaign_item(self, info: Info, input: RemoveCampaignItemInput) -> RemoveCampaignItemPayload:
         item = global_id_of("ContentItem", input.content_item_id)
         if item is None:
             errors = invalid(["input", "contentItemId"], "is not the global id of a ContentItem")
-            return RemoveCampaignItemPayload(content_item=None, campaign=None, errors=errors)
+            return RemoveCampaignItemPayload(content_item=None, errors=errors)
         missing = not_found(["input", "contentItemId"], "content item")
         current, _ = await attempt(info.context.services.content.get_item(item), InputPaths())
         if current is None or current.campaign_id is None:
-            return RemoveCampaignItemPayload(content_item=None, campaign=None, errors=missing)
+            return RemoveCampaignItemPayload(content_item=None, errors=missing)
         pair = (current.campaign_id, item)
         data, errors = await attempt(info.context.services.content.remove_campaign_item(*pair), _ITEM_PATHS)
         if data is None:
-            return RemoveCampaignItemPayload(content_item=None, campaign=None, errors=errors)
-        campaign = await _campaign(info, pair[0])
-        return RemoveCampaignItemPayload(
-            content_item=ContentItem.from_model(data),
-            campaign=campaign,
-            errors=[],
-        )
+            return RemoveCampaignItemPayload(content_item=None, errors=errors)
+        return RemoveCampaignItemPayload(content_item=ContentItem.from_model(data), errors=[])
 
     @mutation("Sets whom a content item is for (curators and admins); with its campaign's, both must reach a member.")
     async def set_content_item_audience(
@@ -437,14 +424,12 @@ class CampaignsMutation:
         if raw is None:
             errors += invalid(["input", "id"], "is not the global id of a ContentItem")
         if errors or raw is None:
-            return SetContentItemAudiencePayload(content_item=None, audience=None, errors=errors)
+            return SetContentItemAudiencePayload(content_item=None, errors=errors)
         paths = InputPaths(renames={"item_id": "id"}, not_found=("input", "id"))
         data, errors = await attempt(info.context.services.content.set_item_audience(raw, audience), paths)
         if data is None:
-            return SetContentItemAudiencePayload(content_item=None, audience=None, errors=_teams_not_found(errors))
-        return SetContentItemAudiencePayload(
-            content_item=ContentItem.from_model(data), audience=Audience.from_model(data.audience), errors=[]
-        )
+            return SetContentItemAudiencePayload(content_item=None, errors=_teams_not_found(errors))
+        return SetContentItemAudiencePayload(content_item=ContentItem.from_model(data), errors=[])
 
 
 _ITEM_PATHS = InputPaths(renames={"campaign_id": "campaignId", "item_id": "contentItemId"})

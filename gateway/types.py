@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar
 
 import strawberry
 
+from condividi.audience import Audience as AudienceModel
 from condividi.networks import NETWORKS, NetworkSpec
 from gateway.context import GatewayContext
 from gateway.enums import ContentStatus, Counting, Network, Outcome, PublishMethod, Role, ShareStatus
@@ -25,7 +26,8 @@ from services.policy.models import MemberPublic, PolicyCheckResult, ShareDecisio
 from services.sharing.models import ConnectionPublic, SharePublic
 from services.sharing.models import Violation as ShareViolation
 
-if TYPE_CHECKING:  # gateway.governance builds on this module
+if TYPE_CHECKING:  # gateway.governance and gateway.campaigns build on this module
+    from gateway.campaigns import Audience
     from gateway.governance import PolicyStanding, TrainingStanding
 
 Info: TypeAlias = strawberry.Info[GatewayContext, None]
@@ -158,6 +160,13 @@ class ContentItem(Node):
         default=None, description="In the feed: whether a curator pinned it (those come first); else null."
     )
     raw_id: strawberry.Private[uuid.UUID]
+    audience_keys: strawberry.Private[AudienceModel | None] = None
+
+    @resolver("Whom it is for (with its campaign's audience); every list empty: everyone.")
+    async def audience(self) -> Annotated[Audience, strawberry.lazy("gateway.campaigns")] | None:
+        from gateway.campaigns import Audience  # the campaigns module builds on this one
+
+        return Audience.from_model(self.audience_keys) if self.audience_keys is not None else None
 
     @resolver(
         "Shares, clicks and potential reach (one metrics call for all items of a response). Null, with an "
@@ -180,6 +189,7 @@ class ContentItem(Node):
             created_at=data.created_at,
             published_at=data.published_at,
             campaign_id=to_global_id("Campaign", data.campaign_id) if data.campaign_id else None,
+            audience_keys=data.audience,
             shared_by_me=data.shared_by_me if isinstance(data, FeedItem) else None,
             pinned=data.pinned if isinstance(data, FeedItem) else None,
         )

@@ -278,21 +278,21 @@ CASES: dict[str, Case] = {
     "Mutation.addCampaignItem(input.campaignId)": Case(
         "mutation",
         f"""mutation($id: ID!, $item: ID!) {{ addCampaignItem(input: {{campaignId: $id, contentItemId: $item}})
-            {{ contentItem {{ id campaignId }} campaign {{ id }} {_ERRORS} }} }}""",
+            {{ contentItem {{ id campaignId }} {_ERRORS} }} }}""",
         ("campaign",),
         own=_own_draft,
     ),
     "Mutation.addCampaignItem(input.contentItemId)": Case(
         "mutation",
         f"""mutation($id: ID!, $campaign: ID!) {{ addCampaignItem(input: {{campaignId: $campaign, contentItemId: $id}})
-            {{ contentItem {{ id campaignId }} campaign {{ id }} {_ERRORS} }} }}""",
+            {{ contentItem {{ id campaignId }} {_ERRORS} }} }}""",
         ("campaign item",),
         own=_own_campaign,
     ),
     "Mutation.removeCampaignItem(input.contentItemId)": Case(
         "mutation",
         f"""mutation($id: ID!) {{ removeCampaignItem(input: {{contentItemId: $id}})
-            {{ contentItem {{ id campaignId }} campaign {{ id }} {_ERRORS} }} }}""",
+            {{ contentItem {{ id campaignId }} {_ERRORS} }} }}""",
         ("campaign item",),
     ),
     "Mutation.setContentItemAudience(input.id)": Case(
@@ -304,7 +304,7 @@ CASES: dict[str, Case] = {
     "Mutation.setContentItemAudience(input.audience.teamIds)": Case(
         "mutation",
         f"""mutation($id: ID!, $item: ID!) {{ setContentItemAudience(input: {{id: $item, audience: {{teamIds: [$id]}}}})
-            {{ contentItem {{ id }} audience {{ teamIds }} {_ERRORS} }} }}""",
+            {{ contentItem {{ id audience {{ teamIds }} }} {_ERRORS} }} }}""",
         ("team",),
         own=_own_draft,
     ),
