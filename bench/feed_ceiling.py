@@ -12,12 +12,12 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from condividi.pagination import Page
-from services.content.models import ContentItemPublic
+from services.content.feed import FeedItem
 
 app = FastAPI()
-_PAGE = Page[ContentItemPublic].model_validate(json.loads(Path(os.environ["BENCH_FEED_PAGE"]).read_text()))
+_PAGE = Page[FeedItem].model_validate(json.loads(Path(os.environ["BENCH_FEED_PAGE"]).read_text()))
 
 
 @app.get("/api/v1/feed")
-async def feed(limit: int = 20, cursor: str | None = None) -> Page[ContentItemPublic]:
-    return Page[ContentItemPublic](items=_PAGE.items[:limit], next_cursor=_PAGE.next_cursor)
+async def feed(limit: int = 20, cursor: str | None = None) -> Page[FeedItem]:
+    return Page[FeedItem](items=_PAGE.items[:limit], next_cursor=_PAGE.next_cursor)

@@ -24,7 +24,7 @@ from typing import Any
 from bench.stack import RESULTS, ROOT, git_commit, machine
 
 # In the order they run; a module that does not exist (yet) is skipped with a note.
-BENCHMARKS = ("reads", "gateway", "redirect", "fold", "near_duplicates")
+BENCHMARKS = ("reads", "feed", "gateway", "redirect", "fold", "near_duplicates")
 README = ROOT / "bench" / "README.md"
 BEGIN, END = "<!-- bench:latest:begin -->", "<!-- bench:latest:end -->"
 # Where each benchmark's ceiling and measured rate are, by the names it uses.

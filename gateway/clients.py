@@ -34,6 +34,8 @@ from condividi.errors import CODES_BY_STATUS
 from condividi.observability import current_request_id
 from condividi.pagination import Page
 from gateway.errors import GatewayError, bad_gateway, service_unavailable, validation_failed_details
+from services.content.campaigns import AudienceUpdate, CampaignCreate, CampaignPublic, CampaignUpdate
+from services.content.feed import FeedItem
 from services.content.models import (
     ContentItemCreate,
     ContentItemPublic,
@@ -118,7 +120,7 @@ def _adapter(model: Any) -> TypeAdapter[Any]:
 
 
 # content
-FEED: Endpoint[Page[ContentItemPublic]] = Endpoint("content", "GET", "/api/v1/feed", Page[ContentItemPublic])
+FEED: Endpoint[Page[FeedItem]] = Endpoint("content", "GET", "/api/v1/feed", Page[FeedItem])
 GET_CONTENT_ITEM: Endpoint[ContentItemPublic] = Endpoint(
     "content", "GET", "/api/v1/content-items/{item_id}", ContentItemPublic
 )
@@ -156,6 +158,30 @@ LINK_PREVIEW_BATCH: Endpoint[LinkPreviewBatch] = Endpoint(
 )
 REFRESH_LINK_PREVIEW: Endpoint[LinkPreviewPublic] = Endpoint(
     "content", "POST", "/api/v1/content-items/{item_id}/link-preview/refresh", LinkPreviewPublic
+)
+# content: campaigns and audiences (issue 7)
+LIST_CAMPAIGNS: Endpoint[Page[CampaignPublic]] = Endpoint("content", "GET", "/api/v1/campaigns", Page[CampaignPublic])
+GET_CAMPAIGN: Endpoint[CampaignPublic] = Endpoint("content", "GET", "/api/v1/campaigns/{campaign_id}", CampaignPublic)
+CREATE_CAMPAIGN: Endpoint[CampaignPublic] = Endpoint(
+    "content", "POST", "/api/v1/campaigns", CampaignPublic, CampaignCreate
+)
+UPDATE_CAMPAIGN: Endpoint[CampaignPublic] = Endpoint(
+    "content", "PATCH", "/api/v1/campaigns/{campaign_id}", CampaignPublic, CampaignUpdate
+)
+ARCHIVE_CAMPAIGN: Endpoint[CampaignPublic] = Endpoint(
+    "content", "POST", "/api/v1/campaigns/{campaign_id}/archive", CampaignPublic
+)
+ADD_CAMPAIGN_ITEM: Endpoint[ContentItemPublic] = Endpoint(
+    "content", "PUT", "/api/v1/campaigns/{campaign_id}/items/{item_id}", ContentItemPublic
+)
+REMOVE_CAMPAIGN_ITEM: Endpoint[ContentItemPublic] = Endpoint(
+    "content", "DELETE", "/api/v1/campaigns/{campaign_id}/items/{item_id}", ContentItemPublic
+)
+CAMPAIGN_ITEMS: Endpoint[Page[ContentItemPublic]] = Endpoint(
+    "content", "GET", "/api/v1/campaigns/{campaign_id}/items", Page[ContentItemPublic]
+)
+SET_ITEM_AUDIENCE: Endpoint[ContentItemPublic] = Endpoint(
+    "content", "PUT", "/api/v1/content-items/{item_id}/audience", ContentItemPublic, AudienceUpdate
 )
 # policy
 CHECK_POST: Endpoint[PolicyCheckResult] = Endpoint(
@@ -258,6 +284,15 @@ ORG_SUMMARY: Endpoint[OrgSummary] = Endpoint("metrics", "GET", "/api/v1/summary"
 
 ENDPOINTS: tuple[Endpoint[Any], ...] = (
     FEED,
+    LIST_CAMPAIGNS,
+    GET_CAMPAIGN,
+    CREATE_CAMPAIGN,
+    UPDATE_CAMPAIGN,
+    ARCHIVE_CAMPAIGN,
+    ADD_CAMPAIGN_ITEM,
+    REMOVE_CAMPAIGN_ITEM,
+    CAMPAIGN_ITEMS,
+    SET_ITEM_AUDIENCE,
     GET_CONTENT_ITEM,
     CREATE_CONTENT_ITEM,
     PUBLISH_CONTENT_ITEM,
@@ -492,8 +527,11 @@ class PageQuery:
 class ContentClient(ServiceClient):
     service = "content"
 
-    async def feed(self, page: PageQuery) -> Page[ContentItemPublic]:
-        return await self._send(FEED, params=page.params())
+    async def feed(
+        self, page: PageQuery, *, topic: str | None = None, campaign_id: uuid.UUID | None = None
+    ) -> Page[FeedItem]:
+        params = {**page.params(), "topic": topic, "campaign_id": str(campaign_id) if campaign_id else None}
+        return await self._send(FEED, params=params)
 
     async def get_item(self, item_id: uuid.UUID) -> ContentItemPublic:
         return await self._send(GET_CONTENT_ITEM, path={"item_id": str(item_id)})
@@ -575,6 +613,43 @@ class ContentClient(ServiceClient):
 
     async def refresh_link_preview(self, item_id: uuid.UUID) -> LinkPreviewPublic:
         return await self._send(REFRESH_LINK_PREVIEW, path={"item_id": str(item_id)})
+
+    async def campaigns(self, page: PageQuery, *, include_archived: bool = False) -> Page[CampaignPublic]:
+        return await self._send(LIST_CAMPAIGNS, params={**page.params(), "include_archived": include_archived})
+
+    async def campaign(self, campaign_id: uuid.UUID) -> CampaignPublic:
+        return await self._send(GET_CAMPAIGN, path={"campaign_id": str(campaign_id)})
+
+    async def create_campaign(self, **fields: Any) -> CampaignPublic:
+        return await self._send(CREATE_CAMPAIGN, json=request_body(CampaignCreate, **fields))
+
+    async def update_campaign(self, campaign_id: uuid.UUID, fields: dict[str, Any]) -> CampaignPublic:
+        """``fields``: only those to change (a None value clears it)."""
+        try:
+            body = CampaignUpdate.model_validate(fields).model_dump(mode="json", exclude_unset=True)
+        except ValidationError as exc:
+            raise validation_failed_details(
+                [{"loc": ["body", *err["loc"]], "message": err["msg"]} for err in exc.errors()]
+            ) from exc
+        return await self._send(UPDATE_CAMPAIGN, path={"campaign_id": str(campaign_id)}, json=body)
+
+    async def archive_campaign(self, campaign_id: uuid.UUID) -> CampaignPublic:
+        return await self._send(ARCHIVE_CAMPAIGN, path={"campaign_id": str(campaign_id)})
+
+    async def add_campaign_item(self, campaign_id: uuid.UUID, item_id: uuid.UUID) -> ContentItemPublic:
+        path = {"campaign_id": str(campaign_id), "item_id": str(item_id)}
+        return await self._send(ADD_CAMPAIGN_ITEM, path=path)
+
+    async def remove_campaign_item(self, campaign_id: uuid.UUID, item_id: uuid.UUID) -> ContentItemPublic:
+        path = {"campaign_id": str(campaign_id), "item_id": str(item_id)}
+        return await self._send(REMOVE_CAMPAIGN_ITEM, path=path)
+
+    async def campaign_items(self, campaign_id: uuid.UUID, page: PageQuery) -> Page[ContentItemPublic]:
+        return await self._send(CAMPAIGN_ITEMS, path={"campaign_id": str(campaign_id)}, params=page.params())
+
+    async def set_item_audience(self, item_id: uuid.UUID, audience: dict[str, Any]) -> ContentItemPublic:
+        body = request_body(AudienceUpdate, audience=audience)
+        return await self._send(SET_ITEM_AUDIENCE, path={"item_id": str(item_id)}, json=body)
 
 
 class PolicyClient(ServiceClient):

@@ -28,6 +28,14 @@ from strawberry.types import ExecutionContext
 
 from gateway import live, roster
 from gateway.audit import AuditMutation, AuditQuery
+from gateway.campaigns import (
+    CAMPAIGN_FETCHERS,
+    FEED,
+    CampaignsMutation,
+    CampaignsQuery,
+    ranked_connection,
+    ranked_page,
+)
 from gateway.clients import Services
 from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
@@ -102,7 +110,6 @@ from gateway.types import (
     network_infos,
     resolver,
 )
-from services.content.models import ContentItemPublic
 from services.policy.models import MemberPublic, TeamPublic
 from services.sharing.models import SharePublic
 
@@ -129,7 +136,6 @@ def subscription(description: str) -> Callable[[_Watcher], _Watcher]:
 
 # --- lists ---------------------------------------------------------------------------------------
 
-FEED = KeysetList[ContentItemPublic]("feed", lambda i: i.published_at, lambda i: i.id)
 MY_SHARES = KeysetList[SharePublic]("myShares", lambda s: s.created_at, lambda s: s.id)
 TEAMS = KeysetList[TeamPublic]("teams", lambda t: t.created_at, lambda t: t.id)
 MEMBERS = KeysetList[MemberPublic]("members", lambda m: m.created_at, lambda m: m.id)
@@ -165,10 +171,11 @@ async def fetch_node_of(info: Info, type_name: str, value: str) -> Node | None:
 
 
 NODE_FETCHERS.update(GOVERNANCE_FETCHERS)
+NODE_FETCHERS.update(CAMPAIGN_FETCHERS)
 
 
 @strawberry.type
-class Query(GovernanceQuery, AuditQuery, LibraryQuery):
+class Query(GovernanceQuery, AuditQuery, LibraryQuery, CampaignsQuery):
     @resolver("Refetches any object by its global id. Null when there is none the caller may see.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         info.context.require_caller()
@@ -197,7 +204,11 @@ class Query(GovernanceQuery, AuditQuery, LibraryQuery):
         info.context.require_caller()
         return network_infos()
 
-    @resolver("The caller's feed: the org's published items, newest first.")
+    @resolver(
+        "The caller's feed: published items for them (their audience and their campaign's), pinned first, then "
+        "by campaign priority, then newest; items the caller already shared come last (`sharedByMe`). "
+        "`topic` and `campaignId` narrow it."
+    )
     async def feed(
         self,
         info: Info,
@@ -205,10 +216,13 @@ class Query(GovernanceQuery, AuditQuery, LibraryQuery):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
+        topic: str | None = None,
+        campaign_id: strawberry.ID | None = None,
     ) -> Connection[ContentItem] | None:
-        request = page_request(FEED.connection, first=first, after=after, last=last, before=before)
-        page = await info.context.services.content.feed(service_page(request, FEED))
-        return keyset_connection(request, page.items, page.next_cursor, FEED, ContentItem.from_model)
+        request = page_request(FEED, first=first, after=after, last=last, before=before)
+        campaign = parse_id(campaign_id, "Campaign", "campaignId") if campaign_id is not None else None
+        page = await info.context.services.content.feed(ranked_page(request), topic=topic, campaign_id=campaign)
+        return ranked_connection(request, page.items, page.next_cursor, ContentItem.from_model)
 
     @resolver("One content item (drafts only for curators and admins); null when the caller cannot see it.")
     async def content_item(self, info: Info, id: strawberry.ID) -> ContentItem | None:
@@ -306,7 +320,7 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 @strawberry.type
-class Mutation(GovernanceMutation, PreviewsMutation, AuditMutation, LibraryMutation):
+class Mutation(GovernanceMutation, PreviewsMutation, AuditMutation, LibraryMutation, CampaignsMutation):
     @mutation("Creates a draft (curators and admins), pinned if `pin` is given.")
     async def create_content_item(self, info: Info, input: CreateContentItemInput) -> CreateContentItemPayload:
         services = info.context.services

@@ -13,18 +13,21 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar
 
 import strawberry
 
+from condividi.audience import Audience as AudienceModel
 from condividi.networks import NETWORKS, NetworkSpec
 from gateway.context import GatewayContext
 from gateway.enums import ContentStatus, Counting, Network, Outcome, PublishMethod, Role, ShareStatus
 from gateway.errors import GatewayError
 from gateway.relay import Node, to_global_id
+from services.content.feed import FeedItem
 from services.content.models import ContentItemPublic
 from services.metrics import models as metrics_models
 from services.policy.models import MemberPublic, PolicyCheckResult, ShareDecisionPublic, TeamPublic, ViolationPublic
 from services.sharing.models import ConnectionPublic, SharePublic
 from services.sharing.models import Violation as ShareViolation
 
-if TYPE_CHECKING:  # gateway.governance builds on this module
+if TYPE_CHECKING:  # gateway.governance and gateway.campaigns build on this module
+    from gateway.campaigns import Audience
     from gateway.governance import PolicyStanding, TrainingStanding
     from gateway.library import ContentRevision
     from gateway.previews import LinkPreview
@@ -149,6 +152,15 @@ class ContentItem(Node):
     created_by: str
     created_at: datetime
     published_at: datetime | None
+    shared_by_me: bool | None = strawberry.field(
+        default=None, description="In the feed: whether the caller already shared it (those come last); else null."
+    )
+    campaign_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The global id of its campaign; null when in none."
+    )
+    pinned: bool | None = strawberry.field(
+        default=None, description="In the feed: whether a curator pinned it (those come first); else null."
+    )
     raw_id: strawberry.Private[uuid.UUID]
     # The library (issue 7).
     updated_at: datetime | None = None
@@ -167,11 +179,17 @@ class ContentItem(Node):
         default=None, description="Its place among the pins at the top of the feed (1 = top); null: not pinned."
     )
     pinned_until: datetime | None = strawberry.field(default=None, description="When the pin ends; null: never.")
-    campaign_id: strawberry.ID | None = strawberry.field(default=None, description="Its campaign's global id.")
     utm_campaign: str = strawberry.field(default="", description="Its campaign's UTM name; empty without one.")
     required_disclosure: str = strawberry.field(
         default="", description="What every share of it must contain (its campaign's); empty: nothing."
     )
+    audience_keys: strawberry.Private[AudienceModel | None] = None
+
+    @resolver("Whom it is for (with its campaign's audience); every list empty: everyone.")
+    async def audience(self) -> Annotated[Audience, strawberry.lazy("gateway.campaigns")] | None:
+        from gateway.campaigns import Audience  # the campaigns module builds on this one
+
+        return Audience.from_model(self.audience_keys) if self.audience_keys is not None else None
 
     @resolver(
         "Shares, clicks and potential reach (one metrics call for all items of a response). Null, with an "
@@ -223,6 +241,9 @@ class ContentItem(Node):
             campaign_id=to_global_id("Campaign", data.campaign_id) if data.campaign_id else None,
             utm_campaign=data.utm_campaign,
             required_disclosure=data.required_disclosure,
+            audience_keys=data.audience,
+            shared_by_me=data.shared_by_me if isinstance(data, FeedItem) else None,
+            pinned=data.pinned if isinstance(data, FeedItem) else None,
         )
 
 

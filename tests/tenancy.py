@@ -4,13 +4,11 @@ through the services' REST APIs on the running system."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import httpx
 
 from condividi.identity import Role
@@ -60,14 +58,17 @@ class OrgA:
     spare_member: str
     provisioning_token: str
     spare_provisioning_token: str
-    # The library (issue 7): a campaign (written to content's database: its API is another branch's) with
-    # a draft in it that the edit and pin cases change in place, and one item for each case that changes
-    # an item for good (unpublish, archive, delete).
-    campaign: str = ""
+    # The library (issue 7): a draft in the campaign below that the edit and pin cases change in place,
+    # and one item for each case that changes an item for good (unpublish, archive, delete).
     library_draft: str = ""
     spare_published: str = ""
     spare_archivable: str = ""
     spare_deletable: str = ""
+    # Campaigns (issue 7): one holding the published item (and a draft the item cases add and remove),
+    # and one only the archive case archives.
+    campaign: str = ""
+    spare_campaign: str = ""
+    campaign_item: str = ""
 
 
 def new_member(team_id: str) -> Request:
@@ -168,7 +169,22 @@ def make_org_a(system: RunningSystem) -> OrgA:
         httpx.post(f"{urls['policy']}{spare_request.path}", json=spare_request.json, headers=headers["admin"]), 201
     )
     tokens = [ok(httpx.post(f"{policy}/provisioning-tokens", headers=headers["admin"]), 201)["id"] for _ in range(2)]
-    library = _make_library(system, org, headers["curator"])
+    content = f"{urls['content']}/api/v1"
+    campaign, spare_campaign = (
+        ok(httpx.post(f"{content}/campaigns", json={"name": name}, headers=headers["curator"]), 201)["id"]
+        for name in ("Tenancy", "Spare")
+    )
+    campaign_item = ok(
+        httpx.post(
+            f"{content}/content-items",
+            json={"title": "In a campaign", "url": "https://acme.example/news/tenancy"},
+            headers=headers["curator"],
+        ),
+        201,
+    )["id"]
+    for item in (published, campaign_item):
+        ok(httpx.put(f"{content}/campaigns/{campaign}/items/{item}", headers=headers["curator"]), 200)
+    library = _make_library(system, headers["curator"], campaign)
     return OrgA(
         org,
         headers,
@@ -191,10 +207,13 @@ def make_org_a(system: RunningSystem) -> OrgA:
         provisioning_token=tokens[0],
         spare_provisioning_token=tokens[1],
         **library,
+        campaign=campaign,
+        spare_campaign=spare_campaign,
+        campaign_item=campaign_item,
     )
 
 
-def _make_library(system: RunningSystem, org: uuid.UUID, curator: dict[str, str]) -> dict[str, str]:
+def _make_library(system: RunningSystem, curator: dict[str, str], campaign: str) -> dict[str, str]:
     content = f"{system.urls['content']}/api/v1/content-items"
 
     def item(title: str, *, publish: bool) -> str:
@@ -204,26 +223,9 @@ def _make_library(system: RunningSystem, org: uuid.UUID, curator: dict[str, str]
         return str(made["id"])
 
     draft = item("Library draft", publish=False)
-    campaign = uuid.uuid4()
-
-    async def put_in_a_campaign() -> None:
-        connection = await asyncpg.connect(system.databases["content"].replace("postgresql+asyncpg", "postgresql"))
-        try:
-            await connection.execute(
-                "INSERT INTO campaigns (id, org_id, name, utm_campaign, created_by, created_at, updated_at) "
-                "VALUES ($1, $2, 'Tenancy', 'tenancy', 'tenancy-curator', now(), now())",
-                campaign,
-                org,
-            )
-            await connection.execute(
-                "UPDATE content_items SET campaign_id = $1 WHERE id = $2", campaign, uuid.UUID(draft)
-            )
-        finally:
-            await connection.close()
-
-    asyncio.run(put_in_a_campaign())
+    campaigns = f"{system.urls['content']}/api/v1/campaigns"
+    ok(httpx.put(f"{campaigns}/{campaign}/items/{draft}", headers=curator), 200)
     return {
-        "campaign": str(campaign),
         "library_draft": draft,
         "spare_published": item("To unpublish", publish=True),
         "spare_archivable": item("To archive", publish=False),

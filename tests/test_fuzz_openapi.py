@@ -39,7 +39,15 @@ CURSOR_REFUSAL = "400"
 POLICY_GAPS = {"members-create": "422", "policy-checks-create": "422", "teams-create": "422"}
 # What no schema states: a question's correct options must index its own options; a CSV file's rows
 # must be the documented columns (an apply with a bad row answers 422 csv_invalid).
-CROSS_FIELD = {"training-modules-create": "422", "roster-import-csv": "422"}
+# A campaign's end must follow its start, and an audience's team ids must name teams of the org
+# (422 unknown_teams): content's copy of the teams is state, not schema.
+CROSS_FIELD = {
+    "training-modules-create": "422",
+    "roster-import-csv": "422",
+    "campaigns-create": "422",
+    "campaigns-update": "422",
+    "content-items-set-audience": "422",
+}
 # The library (issue 7): times relative to now (a schedule, an expiry or a pin's end in the past), an
 # expiry before the publication, an image without its alt text; and on an edit, ``null`` only where it
 # clears something (image_url, expires_at), the other fields being optional but never null.

@@ -71,6 +71,15 @@ NEEDS_A_ROLE = {
     "audit-retention-update",
     "compliance-near-duplicates-get",
     "compliance-near-duplicates-update",
+    "content-items-set-audience",
+    "campaigns-create",
+    "campaigns-list",
+    "campaigns-get",
+    "campaigns-update",
+    "campaigns-archive",
+    "campaigns-add-item",
+    "campaigns-remove-item",
+    "campaigns-list-items",
 }
 CAN_CONFLICT = {
     "content-items-publish",
@@ -86,6 +95,9 @@ CAN_CONFLICT = {
     "provisioning-tokens-rotate",
     "policy-versions-publish",
     "policy-acknowledgements-create",
+    "campaigns-create",
+    "campaigns-update",
+    "campaigns-archive",
 }
 
 

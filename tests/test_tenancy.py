@@ -67,7 +67,47 @@ class Case:
     listed: bool = False
 
 
+def _campaign_and_item(value: str) -> Request:
+    # Two ids in one path: "<campaign>/<item>" for org A's pair, one unknown id for both otherwise.
+    campaign, _, item = value.partition("/")
+    return Request(f"/api/v1/campaigns/{campaign}/items/{item or campaign}")
+
+
 CASES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/feed"): Case(
+        "content",
+        lambda a: a.campaign,
+        lambda i: Request("/api/v1/feed", params={"campaign_id": i}),
+        "employee",
+        listed=True,
+    ),
+    ("PUT", "/api/v1/content-items/{item_id}/audience"): Case(
+        "content",
+        lambda a: a.published_item,
+        lambda i: Request(f"/api/v1/content-items/{i}/audience", json={"audience": {}}),
+        "curator",
+    ),
+    ("GET", "/api/v1/campaigns/{campaign_id}"): Case(
+        "content", lambda a: a.campaign, lambda i: Request(f"/api/v1/campaigns/{i}"), "curator"
+    ),
+    ("PATCH", "/api/v1/campaigns/{campaign_id}"): Case(
+        "content",
+        lambda a: a.campaign,
+        lambda i: Request(f"/api/v1/campaigns/{i}", json={"goal": "Tenancy"}),
+        "curator",
+    ),
+    ("POST", "/api/v1/campaigns/{campaign_id}/archive"): Case(
+        "content", lambda a: a.spare_campaign, lambda i: Request(f"/api/v1/campaigns/{i}/archive"), "curator"
+    ),
+    ("GET", "/api/v1/campaigns/{campaign_id}/items"): Case(
+        "content", lambda a: a.campaign, lambda i: Request(f"/api/v1/campaigns/{i}/items"), "curator"
+    ),
+    ("PUT", "/api/v1/campaigns/{campaign_id}/items/{item_id}"): Case(
+        "content", lambda a: f"{a.campaign}/{a.campaign_item}", _campaign_and_item, "curator"
+    ),
+    ("DELETE", "/api/v1/campaigns/{campaign_id}/items/{item_id}"): Case(
+        "content", lambda a: f"{a.campaign}/{a.campaign_item}", _campaign_and_item, "curator"
+    ),
     ("GET", "/api/v1/content-items/{item_id}"): Case(
         "content", lambda a: a.published_item, lambda i: Request(f"/api/v1/content-items/{i}"), "employee"
     ),

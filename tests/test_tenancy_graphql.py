@@ -100,6 +100,7 @@ NODE_OBJECTS: dict[str, NodeObject] = {
     "training module": NodeObject("TrainingModule", lambda a: a.module, "employee"),
     "quiz attempt": NodeObject("QuizAttempt", lambda a: a.quiz_attempt, "employee"),
     "provisioning token": NodeObject("ProvisioningToken", lambda a: a.provisioning_token, "admin"),
+    "campaign": NodeObject("Campaign", lambda a: a.campaign, "curator"),
 }
 
 Kind = Literal["query", "mutation", "subscription"]
@@ -142,6 +143,25 @@ def _policy_draft(system: RunningSystem, org: uuid.UUID) -> dict[str, Any]:
 
 
 _ERRORS = "errors { __typename message path }"
+
+
+def _own_draft(system: RunningSystem, org: uuid.UUID) -> dict[str, Any]:
+    curator = system.issuer.headers(org=org, roles=[Role.CURATOR], subject="tenancy-gql-curator")
+    body = {"title": "Own draft", "url": "https://acme.example/own"}
+    created = ok(httpx.post(f"{system.urls['content']}/api/v1/content-items", json=body, headers=curator), 201)
+    return {"item": to_global_id("ContentItem", created["id"])}
+
+
+def _own_campaign(system: RunningSystem, org: uuid.UUID) -> dict[str, Any]:
+    curator = system.issuer.headers(org=org, roles=[Role.CURATOR], subject="tenancy-gql-curator")
+    body = {"name": f"Own {uuid.uuid4().hex[:8]}"}
+    created = ok(httpx.post(f"{system.urls['content']}/api/v1/campaigns", json=body, headers=curator), 201)
+    return {"campaign": to_global_id("Campaign", created["id"])}
+
+
+def _fresh_name(system: RunningSystem, org: uuid.UUID) -> dict[str, Any]:
+    return {"name": f"Fresh {uuid.uuid4().hex[:8]}"}
+
 
 CASES: dict[str, Case] = {
     "Query.node(id)": Case("query", "query($id: ID!) { node(id: $id) { __typename id } }", None),
@@ -266,6 +286,71 @@ CASES: dict[str, Case] = {
             {{ issued {{ replacedId provisioningToken {{ id }} }} {_ERRORS} }} }}""",
         ("spare provisioning token",),
     ),
+    "Query.campaign(id)": Case("query", "query($id: ID!) { campaign(id: $id) { id } }", ("campaign",)),
+    "Query.feed(campaignId)": Case(
+        "query",
+        "query($id: ID!) { feed(campaignId: $id) { edges { node { id campaignId } } } }",
+        ("campaign",),
+        missing={"edges": []},
+    ),
+    "Mutation.updateCampaign(input.id)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ updateCampaign(input: {{id: $id, goal: "Tenancy"}})
+            {{ campaign {{ id }} {_ERRORS} }} }}""",
+        ("campaign",),
+    ),
+    "Mutation.updateCampaign(input.audience.teamIds)": Case(
+        "mutation",
+        f"""mutation($id: ID!, $campaign: ID!) {{ updateCampaign(input: {{id: $campaign, audience: {{teamIds: [$id]}}}})
+            {{ campaign {{ id audience {{ teamIds }} }} {_ERRORS} }} }}""",
+        ("team",),
+        own=_own_campaign,
+    ),
+    "Mutation.createCampaign(input.audience.teamIds)": Case(
+        "mutation",
+        f"""mutation($id: ID!, $name: String!) {{ createCampaign(input: {{name: $name, audience: {{teamIds: [$id]}}}})
+            {{ campaign {{ id audience {{ teamIds }} }} {_ERRORS} }} }}""",
+        ("team",),
+        own=_fresh_name,
+    ),
+    "Mutation.archiveCampaign(input.id)": Case(
+        "mutation",
+        f"mutation($id: ID!) {{ archiveCampaign(input: {{id: $id}}) {{ campaign {{ id }} {_ERRORS} }} }}",
+        ("spare campaign",),
+    ),
+    "Mutation.addCampaignItem(input.campaignId)": Case(
+        "mutation",
+        f"""mutation($id: ID!, $item: ID!) {{ addCampaignItem(input: {{campaignId: $id, contentItemId: $item}})
+            {{ contentItem {{ id campaignId }} {_ERRORS} }} }}""",
+        ("campaign",),
+        own=_own_draft,
+    ),
+    "Mutation.addCampaignItem(input.contentItemId)": Case(
+        "mutation",
+        f"""mutation($id: ID!, $campaign: ID!) {{ addCampaignItem(input: {{campaignId: $campaign, contentItemId: $id}})
+            {{ contentItem {{ id campaignId }} {_ERRORS} }} }}""",
+        ("campaign item",),
+        own=_own_campaign,
+    ),
+    "Mutation.removeCampaignItem(input.contentItemId)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ removeCampaignItem(input: {{contentItemId: $id}})
+            {{ contentItem {{ id campaignId }} {_ERRORS} }} }}""",
+        ("campaign item",),
+    ),
+    "Mutation.setContentItemAudience(input.id)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ setContentItemAudience(input: {{id: $id, audience: {{}}}})
+            {{ contentItem {{ id }} {_ERRORS} }} }}""",
+        ("campaign item",),
+    ),
+    "Mutation.setContentItemAudience(input.audience.teamIds)": Case(
+        "mutation",
+        f"""mutation($id: ID!, $item: ID!) {{ setContentItemAudience(input: {{id: $item, audience: {{teamIds: [$id]}}}})
+            {{ contentItem {{ id audience {{ teamIds }} }} {_ERRORS} }} }}""",
+        ("team",),
+        own=_own_draft,
+    ),
     "Subscription.shareUpdated(id)": Case(
         "subscription", "subscription($id: ID!) { shareUpdated(id: $id) { id status } }", ("share",)
     ),
@@ -275,18 +360,20 @@ CASES: dict[str, Case] = {
 # stay as they are whatever the order.
 SPARE_OBJECTS: dict[str, NodeObject] = {
     "spare draft": NodeObject("ContentItem", lambda a: a.spare_draft, "curator"),
-    # The library (issue 7). A campaign is no Node on this branch: its id is ContentItem.campaignId.
-    "campaign": NodeObject("Campaign", lambda a: a.campaign, "curator"),
+    # The library (issue 7).
     "library draft": NodeObject("ContentItem", lambda a: a.library_draft, "curator"),
     "spare published": NodeObject("ContentItem", lambda a: a.spare_published, "curator"),
     "spare archivable": NodeObject("ContentItem", lambda a: a.spare_archivable, "curator"),
     "spare deletable": NodeObject("ContentItem", lambda a: a.spare_deletable, "curator"),
+    "spare campaign": NodeObject("Campaign", lambda a: a.spare_campaign, "curator"),
     "spare social account": NodeObject("SocialAccount", lambda a: a.spare_connection, "employee"),
     "policy draft": NodeObject("PolicyVersion", lambda a: a.policy_draft, "admin"),
     # Asked when the case runs: publishing the draft puts another version in force.
     "policy in force": NodeObject("PolicyVersion", lambda a: a.current_policy(), "employee"),
     "spare member": NodeObject("Member", lambda a: a.spare_member, "admin"),
     "spare provisioning token": NodeObject("ProvisioningToken", lambda a: a.spare_provisioning_token, "admin"),
+    # Moved between campaigns and out of them by the campaign item cases.
+    "campaign item": NodeObject("ContentItem", lambda a: a.campaign_item, "curator"),
 }
 
 

@@ -78,3 +78,37 @@ class ContentWithdrawn(_message.Message):
     content_id: str
     reason: str
     def __init__(self, content_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CampaignChanged(_message.Message):
+    __slots__ = ("campaign_id", "name", "utm_campaign", "required_disclosure", "required_certification_id", "priority", "archived", "starts_at", "ends_at", "target_team_ids", "target_locations", "target_languages", "target_roles", "content_ids", "removed_content_ids")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UTM_CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_DISCLOSURE_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_CERTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVED_FIELD_NUMBER: _ClassVar[int]
+    STARTS_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDS_AT_FIELD_NUMBER: _ClassVar[int]
+    TARGET_TEAM_IDS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    TARGET_ROLES_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_CONTENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    name: str
+    utm_campaign: str
+    required_disclosure: str
+    required_certification_id: str
+    priority: int
+    archived: bool
+    starts_at: _timestamp_pb2.Timestamp
+    ends_at: _timestamp_pb2.Timestamp
+    target_team_ids: _containers.RepeatedScalarFieldContainer[str]
+    target_locations: _containers.RepeatedScalarFieldContainer[str]
+    target_languages: _containers.RepeatedScalarFieldContainer[str]
+    target_roles: _containers.RepeatedScalarFieldContainer[str]
+    content_ids: _containers.RepeatedScalarFieldContainer[str]
+    removed_content_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., utm_campaign: _Optional[str] = ..., required_disclosure: _Optional[str] = ..., required_certification_id: _Optional[str] = ..., priority: _Optional[int] = ..., archived: _Optional[bool] = ..., starts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., target_team_ids: _Optional[_Iterable[str]] = ..., target_locations: _Optional[_Iterable[str]] = ..., target_languages: _Optional[_Iterable[str]] = ..., target_roles: _Optional[_Iterable[str]] = ..., content_ids: _Optional[_Iterable[str]] = ..., removed_content_ids: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -233,6 +233,7 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
         _seed_link_previews(api, urls["content"], curator)
         _seed_audit(api, urls["policy"], admin)
         _seed_library(api, urls["content"], curator, content_ids)
+        _seed_audience(api, urls["content"], curator, team_ids)
         # One employee has left the company: offboarded after sharing, so the roster shows a deactivated
         # member, their token is refused everywhere, and the clicks on their post still count.
         leaver = published[-1]["member_id"] if published else employees[-1].subject
@@ -298,6 +299,52 @@ def _seed_library(api: _Api, content_url: str, curator: DemoUser, published: lis
 
 def _at(now: datetime, **delta: float) -> str:
     return (now + timedelta(**delta)).isoformat()
+
+
+# Two campaigns (one whose shares must carry "#ad") and items for some teams only.
+CAMPAIGNS = [
+    {
+        "name": "Solar 2027",
+        "goal": "Tell everyone about the solar plant",
+        "required_disclosure": "#ad",
+        "priority": 5,
+        "starts_at": "2027-01-01T00:00:00Z",
+        "ends_at": "2027-12-31T00:00:00Z",
+    },
+    {"name": "Hiring in Milan", "goal": "40 engineers", "priority": 2},
+]
+TARGETED = [
+    # title, url, campaign (index in CAMPAIGNS or None), the teams it is for (empty: everyone)
+    ("Solar plant: a day on site", "https://example.com/news/solar-day", 0, []),
+    ("Meet the Milan engineering team", "https://example.com/careers/milan-team", 1, ["Engineering"]),
+    ("Sales kick-off: the highlights", "https://example.com/news/sales-kickoff", None, ["Sales", "Marketing"]),
+]
+
+
+def _seed_audience(api: _Api, content_url: str, curator: DemoUser, team_ids: dict[str, str]) -> None:
+    """Campaigns and targeted items (docs/content.md). Content learns the teams from policy's events, so
+    an audience naming a team is retried until content knows it (a few seconds at most)."""
+    campaigns = [
+        api.call(curator, "POST", f"{content_url}/api/v1/campaigns", json=body).json().get("id") for body in CAMPAIGNS
+    ]
+    for title, url, campaign, teams in TARGETED:
+        item = api.call(
+            curator,
+            "POST",
+            f"{content_url}/api/v1/content-items",
+            json={"title": title, "url": url, "suggested_caption": f"{title}."},
+        ).json()
+        audience = {"audience": {"team_ids": [team_ids[t] for t in teams if t in team_ids]}}
+        for _ in range(100):
+            answer = api.call(
+                curator, "PUT", f"{content_url}/api/v1/content-items/{item['id']}/audience", json=audience
+            )
+            if answer.status_code != 422:
+                break
+            time.sleep(0.1)
+        if campaign is not None and campaigns[campaign]:
+            api.call(curator, "PUT", f"{content_url}/api/v1/campaigns/{campaigns[campaign]}/items/{item['id']}")
+        api.call(curator, "POST", f"{content_url}/api/v1/content-items/{item['id']}/publish")
 
 
 POLICY_TITLE = "Social media policy"

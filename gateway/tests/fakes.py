@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+from condividi.audience import Audience
 from condividi.devstack.infra import free_port
 from condividi.errors import ApiError, ErrorBody, ErrorDetail
 from condividi.networks import NETWORKS, Network
@@ -35,6 +36,16 @@ from condividi.pagination import decode_cursor, encode_cursor
 from gateway import clients
 from gateway.clients import Endpoint
 from services.content import lifecycle
+from services.content.campaigns import (
+    AudienceUpdate,
+    CampaignCreate,
+    CampaignPublic,
+    CampaignUpdate,
+    check_dates,
+    default_utm_campaign,
+)
+from services.content.campaigns import storage_of as _storage
+from services.content.feed import FeedItem
 from services.content.models import (
     ContentItemCreate,
     ContentItemPublic,
@@ -130,6 +141,8 @@ class Downstream:
     # set (none: the defaults); a verification a test may arrange (none: the entries all verify).
     audit_entries: list[AuditEntryPublic] = field(default_factory=list)
     audit_settings: dict[str, BaseModel] = field(default_factory=dict)
+    # Campaigns and the teams content knows (issue 7).
+    campaigns: dict[uuid.UUID, CampaignPublic] = field(default_factory=dict)
 
     def reset(self) -> None:
         with self.lock:
@@ -153,6 +166,7 @@ class Downstream:
                 self.link_previews,
                 self.audit_entries,
                 self.audit_settings,
+                self.campaigns,
             ):
                 table.clear()
 
@@ -424,13 +438,217 @@ def _uuid(request: Request, name: str) -> uuid.UUID | JSONResponse:
 # --- content ----------------------------------------------------------------------------------------
 
 
+def storage_audience(audience: Audience) -> dict[str, Any]:
+    """The audience as content stores and answers it (its keys)."""
+    stored = _storage(audience)
+    return {
+        "team_ids": stored["target_team_ids"],
+        "locations": stored["target_locations"],
+        "languages": stored["target_languages"],
+        "roles": stored["target_roles"],
+    }
+
+
+def _curator(request: Request) -> JSONResponse | None:
+    return None if _has_role(request, "curator", "admin") else _forbidden("curator", "admin")
+
+
+def _known_audience(state: Downstream, audience: Audience, loc: list[str | int]) -> JSONResponse | None:
+    unknown = [str(t) for t in audience.team_ids if t not in state.teams]
+    if unknown:
+        return error(
+            422,
+            "unknown_teams",
+            f"no team of the org has the id {', '.join(unknown)}",
+            [{"loc": [*loc, "team_ids"], "message": "names no team of the org"}],
+        )
+    return None
+
+
+def _campaign_of(request: Request, state: Downstream) -> CampaignPublic | JSONResponse:
+    campaign_id = _uuid(request, "campaign_id")
+    if isinstance(campaign_id, JSONResponse):
+        return campaign_id
+    campaign = state.campaigns.get(campaign_id)
+    return campaign if campaign is not None else error(404, "not_found", "campaign not found")
+
+
+async def list_campaigns(request: Request, state: Downstream) -> Response:
+    if (refused := _curator(request)) is not None:
+        return refused
+    everything = request.query_params.get("include_archived") == "true"
+    rows = [c for c in state.campaigns.values() if everything or c.archived_at is None]
+    page = keyset_page(request, rows, sort=lambda c: c.created_at, row_id=lambda c: c.id)
+    if isinstance(page, JSONResponse):
+        return page
+    return answer(clients.LIST_CAMPAIGNS.response(items=page[0], next_cursor=page[1]))
+
+
+async def get_campaign(request: Request, state: Downstream) -> Response:
+    if (refused := _curator(request)) is not None:
+        return refused
+    campaign = _campaign_of(request, state)
+    return campaign if isinstance(campaign, JSONResponse) else answer(campaign)
+
+
+async def create_campaign(request: Request, state: Downstream) -> Response:
+    if (refused := _curator(request)) is not None:
+        return refused
+    body = await _body(request, CampaignCreate)
+    if isinstance(body, JSONResponse):
+        return body
+    if (unknown := _known_audience(state, body.audience, ["body", "audience"])) is not None:
+        return unknown
+    try:
+        check_dates(body.starts_at, body.ends_at)
+    except ApiError as exc:
+        return error(exc.status, exc.code, exc.message, exc.details)
+    existing = next((c for c in state.campaigns.values() if c.name == body.name), None)
+    if existing is not None:
+        return error(409, "conflict", f"the org already has a campaign named {body.name!r}", conflicting_id=existing.id)
+    now = datetime.now(UTC)
+    campaign = CampaignPublic(
+        id=uuid.uuid4(),
+        name=body.name,
+        goal=body.goal,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        utm_campaign=body.utm_campaign or default_utm_campaign(body.name),
+        required_disclosure=body.required_disclosure,
+        required_certification_id=None,
+        priority=body.priority,
+        audience=Audience.model_validate(storage_audience(body.audience)),
+        archived_at=None,
+        created_by=str(_claims(request).get("sub")),
+        created_at=now,
+        updated_at=now,
+    )
+    with state.lock:
+        state.campaigns[campaign.id] = campaign
+    return answer(campaign, 201)
+
+
+async def update_campaign(request: Request, state: Downstream) -> Response:
+    if (refused := _curator(request)) is not None:
+        return refused
+    campaign = _campaign_of(request, state)
+    if isinstance(campaign, JSONResponse):
+        return campaign
+    body = await _body(request, CampaignUpdate)
+    if isinstance(body, JSONResponse):
+        return body
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    if body.audience is not None:
+        if (unknown := _known_audience(state, body.audience, ["body", "audience"])) is not None:
+            return unknown
+        changes["audience"] = Audience.model_validate(storage_audience(body.audience))
+    changed = campaign.model_copy(update={**changes, "updated_at": datetime.now(UTC)})
+    with state.lock:
+        state.campaigns[changed.id] = changed
+    return answer(changed)
+
+
+async def archive_campaign(request: Request, state: Downstream) -> Response:
+    if (refused := _curator(request)) is not None:
+        return refused
+    campaign = _campaign_of(request, state)
+    if isinstance(campaign, JSONResponse):
+        return campaign
+    if campaign.archived_at is not None:
+        return error(409, "conflict", "the campaign is already archived")
+    archived = campaign.model_copy(update={"archived_at": datetime.now(UTC)})
+    with state.lock:
+        state.campaigns[archived.id] = archived
+    return answer(archived)
+
+
+def _campaign_and_item(request: Request, state: Downstream) -> tuple[CampaignPublic, ContentItemPublic] | JSONResponse:
+    if (refused := _curator(request)) is not None:
+        return refused
+    campaign = _campaign_of(request, state)
+    if isinstance(campaign, JSONResponse):
+        return campaign
+    item_id = _uuid(request, "item_id")
+    if isinstance(item_id, JSONResponse):
+        return item_id
+    item = state.items.get(item_id)
+    return (campaign, item) if item is not None else error(404, "not_found", "content item not found")
+
+
+async def add_campaign_item(request: Request, state: Downstream) -> Response:
+    found = _campaign_and_item(request, state)
+    if isinstance(found, JSONResponse):
+        return found
+    campaign, item = found
+    moved = item.model_copy(update={"campaign_id": campaign.id})
+    with state.lock:
+        state.items[moved.id] = moved
+    return answer(moved)
+
+
+async def remove_campaign_item(request: Request, state: Downstream) -> Response:
+    found = _campaign_and_item(request, state)
+    if isinstance(found, JSONResponse):
+        return found
+    campaign, item = found
+    if item.campaign_id != campaign.id:
+        return error(404, "not_found", "content item not found")
+    moved = item.model_copy(update={"campaign_id": None})
+    with state.lock:
+        state.items[moved.id] = moved
+    return answer(moved)
+
+
+async def campaign_items(request: Request, state: Downstream) -> Response:
+    if (refused := _curator(request)) is not None:
+        return refused
+    campaign = _campaign_of(request, state)
+    if isinstance(campaign, JSONResponse):
+        return campaign
+    rows = [i for i in state.items.values() if i.campaign_id == campaign.id]
+    page = keyset_page(request, rows, sort=lambda i: i.created_at, row_id=lambda i: i.id)
+    if isinstance(page, JSONResponse):
+        return page
+    return answer(clients.CAMPAIGN_ITEMS.response(items=page[0], next_cursor=page[1]))
+
+
+async def set_item_audience(request: Request, state: Downstream) -> Response:
+    if (refused := _curator(request)) is not None:
+        return refused
+    item_id = _uuid(request, "item_id")
+    if isinstance(item_id, JSONResponse):
+        return item_id
+    body = await _body(request, AudienceUpdate)
+    if isinstance(body, JSONResponse):
+        return body
+    if (unknown := _known_audience(state, body.audience, ["body", "audience"])) is not None:
+        return unknown
+    item = state.items.get(item_id)
+    if item is None:
+        return error(404, "not_found", "content item not found")
+    changed = item.model_copy(update={"audience": Audience.model_validate(storage_audience(body.audience))})
+    with state.lock:
+        state.items[changed.id] = changed
+    return answer(changed)
+
+
 async def feed(request: Request, state: Downstream) -> Response:
     with state.lock:
         published = [i for i in state.items.values() if i.status == ContentStatus.PUBLISHED]
     page = keyset_page(request, published, sort=lambda i: i.published_at or i.created_at, row_id=lambda i: i.id)
     if isinstance(page, JSONResponse):
         return page
-    return answer(clients.FEED.response(items=page[0], next_cursor=page[1]))
+    # Newest first here (content ranks pins and campaigns too); each item carries its own cursor.
+    items = [
+        FeedItem(
+            **i.model_dump(),
+            shared_by_me=False,
+            pinned=False,
+            cursor=encode_cursor(i.published_at or i.created_at, i.id),
+        )
+        for i in page[0]
+    ]
+    return answer(clients.FEED.response(items=items, next_cursor=page[1]))
 
 
 async def get_item(request: Request, state: Downstream) -> Response:
@@ -1462,6 +1680,15 @@ async def update_near_duplicate_settings(request: Request, state: Downstream) ->
 
 HANDLERS: dict[Endpoint[Any], Handler] = {
     clients.FEED: feed,
+    clients.LIST_CAMPAIGNS: list_campaigns,
+    clients.GET_CAMPAIGN: get_campaign,
+    clients.CREATE_CAMPAIGN: create_campaign,
+    clients.UPDATE_CAMPAIGN: update_campaign,
+    clients.ARCHIVE_CAMPAIGN: archive_campaign,
+    clients.ADD_CAMPAIGN_ITEM: add_campaign_item,
+    clients.REMOVE_CAMPAIGN_ITEM: remove_campaign_item,
+    clients.CAMPAIGN_ITEMS: campaign_items,
+    clients.SET_ITEM_AUDIENCE: set_item_audience,
     clients.GET_CONTENT_ITEM: get_item,
     clients.CREATE_CONTENT_ITEM: create_item,
     clients.PUBLISH_CONTENT_ITEM: publish_item,

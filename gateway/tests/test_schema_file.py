@@ -106,6 +106,7 @@ def test_every_connection_pages_both_ways() -> None:
         "policyVersions",
         "trainingModules",
         "auditEntries",
+        "campaigns",
     }
     for name, field in fields:
         assert {"first", "after", "last", "before"} <= set(field.args), name

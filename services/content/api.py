@@ -12,13 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from condividi.db import Database, UnitOfWork, utcnow
-from condividi.errors import not_found
+from condividi.errors import ApiError, not_found
 from condividi.identity import Caller, CallerDep, Role, require_roles
 from condividi.openapi import DocumentedRoute, error_responses
-from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page, read_page_sql
+from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page
+from condividi.roster_copy import profile_of
 from condividi.service import DatabaseDep
-from services.content import library, lifecycle
+from services.content import library, lifecycle, targeting
+from services.content.campaigns import AudienceUpdate, audience_of, storage_of, unknown_teams
+from services.content.copies import known_teams
 from services.content.events import WithdrawalReason
+from services.content.feed import FeedPage, FeedQuery, Position, read_feed
 from services.content.lifecycle import Action
 from services.content.models import (
     SEARCH_DOCUMENT,
@@ -39,9 +43,6 @@ router = APIRouter(prefix="/api/v1", route_class=DocumentedRoute)
 
 Curator = Annotated[Caller, Depends(require_roles(Role.CURATOR, Role.ADMIN))]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
-# What the feed reads: the item's own columns (the campaign's fields are not in content_items).
-_FEED_COLUMNS = [name for name in ContentItemPublic.model_fields if name in ContentItem.model_fields]
-_FEED_SQL = f"SELECT {', '.join(_FEED_COLUMNS)} FROM content_items WHERE org_id = $1 AND status = $2"
 # Employees read an item once it is published, and after it expired (so that sharing can tell them why
 # they may no longer share it); drafts, scheduled and archived items are the curators'.
 _SEEN_BY_EVERYONE = (ContentStatus.PUBLISHED, ContentStatus.EXPIRED)
@@ -57,6 +58,8 @@ def _public(item: ContentItem, campaign: Campaign | None, now: Any = None) -> Co
     if campaign is not None:
         public.utm_campaign = campaign.utm_campaign
         public.required_disclosure = campaign.required_disclosure
+    public.audience = audience_of(item)
+    public.campaign_audience = audience_of(campaign) if campaign is not None else None
     return public
 
 
@@ -201,11 +204,17 @@ async def list_content_items(
 
 @router.get("/content-items/{item_id}", tags=_TAG, operation_id="content-items-get")
 async def get_content_item(item_id: uuid.UUID, caller: CallerDep, db: DatabaseDep) -> ContentItemPublic:
+    """An item; employees see it only published and when it is for them (its audience and its
+    campaign's), else 404 as if it did not exist."""
     item = await _load(db, caller, item_id)
-    if item.status not in _SEEN_BY_EVERYONE and not caller.has_any(Role.CURATOR, Role.ADMIN):
-        raise not_found("content item")
-    async with db.read() as session:
-        return _public(item, await library.campaign_of(session, item))
+    campaign = await targeting.campaign_of(db, item)
+    if not caller.has_any(Role.CURATOR, Role.ADMIN):
+        if item.status not in _SEEN_BY_EVERYONE:
+            raise not_found("content item")
+        profile = await profile_of(db, caller.org_id, caller.subject, caller.roles)
+        if not targeting.reaches(item, campaign, profile):
+            raise not_found("content item")
+    return _public(item, campaign)
 
 
 @router.patch(
@@ -387,20 +396,55 @@ async def list_revisions(item_id: uuid.UUID, caller: Curator, db: DatabaseDep) -
 
 @router.get("/feed", tags=["feed"], operation_id="feed-list", responses=error_responses(400))
 async def get_feed(
-    caller: CallerDep, db: DatabaseDep, limit: PageSize = 20, cursor: str | None = None, before: Before = None
-) -> Page[ContentItemPublic]:
-    """The caller's feed: the org's published items, newest first."""
-    # Plain SQL on asyncpg, not the ORM: every employee reads this page (bench/README.md, the read path).
-    rows, next_cursor = await read_page_sql(
-        db.fetch,
-        _FEED_SQL,
-        [caller.org_id, ContentStatus.PUBLISHED.value],
-        sort="published_at",
-        row_id="id",
+    caller: CallerDep,
+    db: DatabaseDep,
+    limit: PageSize = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    before: Before = None,
+    topic: Annotated[str | None, Query(min_length=1, max_length=100, description="Only items with this topic.")] = None,
+    campaign_id: Annotated[
+        uuid.UUID | None, Query(description="Only this campaign's items (none for a campaign of another org).")
+    ] = None,
+) -> FeedPage:
+    """The caller's feed: published, unexpired items for them (their audience and their campaign's),
+    pinned first, then by campaign priority, then newest; items the caller already shared come last,
+    marked ``shared_by_me``. Each item carries its own ``cursor``."""
+    if cursor and before is not None:
+        raise ApiError(400, "invalid_cursor", "pass either cursor (read forward) or before (read backward), not both")
+    position = cursor or before
+    query = FeedQuery(
         limit=limit,
-        cursor=cursor,
-        before=before,
+        cursor=Position.decode(position) if position else None,
+        backward=before is not None,
+        topic=topic,
+        campaign_id=campaign_id,
     )
-    return Page[ContentItemPublic](
-        items=[ContentItemPublic.model_validate(dict(r)) for r in rows], next_cursor=next_cursor
-    )
+    profile = await profile_of(db, caller.org_id, caller.subject, caller.roles)
+    return await read_feed(db, caller.org_id, caller.subject, profile, query, utcnow())
+
+
+@router.put(
+    "/content-items/{item_id}/audience",
+    tags=["content-items"],
+    operation_id="content-items-set-audience",
+    responses=error_responses(404, 422),
+)
+async def set_item_audience(
+    item_id: uuid.UUID, body: AudienceUpdate, caller: Curator, db: DatabaseDep
+) -> ContentItemPublic:
+    """Whom the item is for (with its campaign's audience: both must reach a member). Team ids must name
+    teams of the org (422 ``unknown_teams`` naming the others). A published item is announced again
+    (``ContentPublished``, same revision) so that sharing refuses shares outside the new audience."""
+    known = await known_teams(db, caller.org_id, body.audience.team_ids)
+    unknown_teams(body.audience, known, ["body", "audience"])
+    async with db.unit_of_work() as uow:
+        item = await uow.session.get(ContentItem, item_id, with_for_update=True)
+        if item is None or item.org_id != caller.org_id:
+            raise not_found("content item")
+        for column, value in storage_of(body.audience).items():
+            setattr(item, column, value)
+        item.updated_at = utcnow()
+        campaign = await uow.session.get(Campaign, item.campaign_id) if item.campaign_id else None
+        if item.status == ContentStatus.PUBLISHED:
+            targeting.announce(uow, item, campaign, caller.subject)
+    return _public(item, campaign)

@@ -5,7 +5,9 @@ content that add to the event (captions: field 30) extend it here, from what the
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -52,15 +54,32 @@ def content_published(item: ContentItem, campaign: Campaign | None, published_by
         required_certification_id=(
             str(campaign.required_certification_id) if campaign and campaign.required_certification_id else ""
         ),
-        target_team_ids=[str(t) for t in item.target_team_ids],
-        target_locations=list(item.target_locations),
-        target_languages=list(item.target_languages),
-        target_roles=list(item.target_roles),
-        campaign_target_team_ids=[str(t) for t in campaign.target_team_ids] if campaign else [],
-        campaign_target_locations=list(campaign.target_locations) if campaign else [],
-        campaign_target_languages=list(campaign.target_languages) if campaign else [],
-        campaign_target_roles=list(campaign.target_roles) if campaign else [],
+        **published_audience(item, campaign),
     )
+
+
+NOBODY = str(uuid.UUID(int=0))
+
+
+def published_audience(item: ContentItem, campaign: Campaign | None) -> dict[str, Any]:
+    """``ContentPublished`` fields 20-27: the stored keys of the item's audience and its campaign's."""
+    fields: dict[str, Any] = {
+        "target_team_ids": [str(t) for t in item.target_team_ids],
+        "target_locations": list(item.target_locations),
+        "target_languages": list(item.target_languages),
+        "target_roles": list(item.target_roles),
+    }
+    if campaign is not None:
+        # An archived campaign's items are for no one: a team nobody is in says so to consumers that
+        # keep only the audience (sharing's catalog does the same on CampaignChanged).
+        teams = [NOBODY] if campaign.archived_at is not None else [str(t) for t in campaign.target_team_ids]
+        fields |= {
+            "campaign_target_team_ids": teams,
+            "campaign_target_locations": list(campaign.target_locations),
+            "campaign_target_languages": list(campaign.target_languages),
+            "campaign_target_roles": list(campaign.target_roles),
+        }
+    return fields
 
 
 def content_withdrawn(item: ContentItem, reason: str) -> ContentWithdrawn:

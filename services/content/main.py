@@ -1,10 +1,12 @@
-"""The content service: the curators' library, the feed, and ``ContentPublished`` events."""
+"""The content service: the library, campaigns, audiences, the ranked feed, link previews, and their events."""
 
 from fastapi import FastAPI
 
 from condividi.roster_copy import lookup_in, roster_subscription
 from condividi.service import ServiceRuntime, create_service_app
+from services.content import copies
 from services.content.api import router
+from services.content.campaigns_api import router as campaigns_router
 from services.content.previews.api import router as previews_router
 from services.content.previews.worker import start_preview_worker
 from services.content.scheduler import Scheduler
@@ -25,8 +27,8 @@ def build_app(settings: ContentSettings | None = None) -> FastAPI:
         settings,
         title="Condividi content",
         description="The curators' library of content items employees share, and each employee's feed.",
-        routers=[router, previews_router],
-        subscriptions=[roster_subscription("content")],
+        routers=[router, campaigns_router, previews_router],
+        subscriptions=[roster_subscription("content"), *copies.subscriptions()],
         on_startup=start_workers,
         roster=lambda runtime: lookup_in(runtime.db),
     )

@@ -13,6 +13,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
+from condividi.audience import Audience
 from condividi.db import utcnow
 from condividi.validation import SingleLine, StoredText
 
@@ -90,6 +91,22 @@ class ContentItem(SQLModel, table=True):
         ),
         sa.Index("content_items_topics", "topics", postgresql_using="gin"),
         sa.Index("content_items_search", sa.text(SEARCH_DOCUMENT), postgresql_using="gin"),
+        # The feed's order after the pins (services/content/feed.py), and its pinned items (migration 0005).
+        sa.Index(
+            "content_items_ranked",
+            "org_id",
+            sa.text("feed_priority DESC"),
+            sa.text("published_at DESC"),
+            sa.text("id DESC"),
+            postgresql_where=sa.text("status = 'published'"),
+        ),
+        sa.Index(
+            "content_items_pinned",
+            "org_id",
+            "pinned_position",
+            postgresql_where=sa.text("status = 'published' AND pinned_position IS NOT NULL"),
+        ),
+        sa.Index("content_items_by_campaign", "campaign_id"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -120,6 +137,8 @@ class ContentItem(SQLModel, table=True):
     pinned_position: int | None = None
     pinned_until: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     campaign_id: uuid.UUID | None = Field(default=None, foreign_key="campaigns.id")
+    # The campaign's priority, kept by triggers (migration 0005): the feed's index orders by it.
+    feed_priority: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     target_team_ids: list[uuid.UUID] = Field(default_factory=list, sa_column=_audience_column(sa.Uuid()))
     target_locations: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
     target_languages: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
@@ -311,6 +330,12 @@ class ContentItemPublic(BaseModel):
     # From the item's campaign (empty without one): what sharing tags links with and policy requires.
     utm_campaign: str = ""
     required_disclosure: str = ""
+    audience: Audience = PydanticField(
+        default_factory=Audience, description="Whom the item is for (with its campaign's audience); empty: everyone."
+    )
+    campaign_audience: Audience | None = PydanticField(
+        default=None, description="Its campaign's audience, on one item's answer (null: in no campaign)."
+    )
 
 
 class ContentRevisionPublic(BaseModel):

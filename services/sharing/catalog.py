@@ -1,26 +1,33 @@
 """The catalog of shareable content: this service's copy of published items.
 
 It is filled from ``ContentPublished`` events (each item's latest revision: a newer revision replaces
-the row, an older or repeated one changes nothing) and ``ContentWithdrawn`` (expired, archived,
-unpublished or deleted: no longer shareable). A share can arrive before the event does (an employee
-shares the second an item appears in their feed), so a miss asks the content service once, with the
-caller's own token: content then applies its tenancy and visibility rules (404 for what the caller may
-not see), and the answer is kept.
+the row, a repeated one — content announces an item again when its audience or campaign changed —
+updates whom it is for and its campaign's fields, an older one changes nothing), ``CampaignChanged``
+(the campaign's audience of its items) and ``ContentWithdrawn`` (expired, archived, unpublished or
+deleted: no longer shareable). A share of an item that does not reach its author (condividi/audience.py,
+against the roster copy) is refused like a missing one. A share can arrive before the event does (an
+employee shares the second an item appears in their feed), so a miss asks the content service once,
+with the caller's own token: content then applies its tenancy, visibility and audience rules (404 for
+what the caller may not see), and the answer is kept with the audiences it states.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
+from condividi.audience import Audience
 from condividi.db import Database, UnitOfWork, utcnow
 from condividi.errors import ApiError, not_found
 from condividi.identity import Caller
+from condividi.roster_copy import profile_of
 from services.sharing.models import CatalogItem
 from services.sharing.settings import SharingSettings
 
@@ -38,18 +45,24 @@ _KEPT = ("title", "url", "revision", "expires_at", "campaign_id", "required_disc
 
 
 async def remember(session_owner: UnitOfWork, item: CatalogItem) -> None:
-    """Keeps ``item`` unless the catalog holds the same or a newer revision of it. A newer revision is
-    published again: it clears a withdrawal (an unpublished item published anew)."""
+    """Keeps ``item`` unless the catalog holds a newer revision of it. A newer revision is published
+    again: it clears a withdrawal (an unpublished item published anew); the same revision announced again
+    replaces its audiences and campaign fields and leaves a withdrawal as it is."""
     values = {name: getattr(item, name) for name in ("content_id", "org_id", "published_at", *_KEPT)}
-    statement = insert(CatalogItem).values(**values)
-    newer = {name: statement.excluded[name] for name in _KEPT} | {"withdrawn_at": None, "withdrawn_reason": None}
+    statement = insert(CatalogItem).values(**values, **audience_columns(item))
+    newer = col(CatalogItem.revision) < statement.excluded.revision
+    kept = {name: statement.excluded[name] for name in (*_KEPT, *audience_columns(item))}
+    cleared = {
+        name: sa.case((newer, None), else_=col(getattr(CatalogItem, name)))
+        for name in ("withdrawn_at", "withdrawn_reason")
+    }
     await session_owner.session.execute(
         statement.on_conflict_do_update(
             index_elements=["content_id"],
-            set_=newer,
+            set_=kept | cleared,
             # Never across orgs, and never backwards.
             where=(col(CatalogItem.org_id) == statement.excluded.org_id)
-            & (col(CatalogItem.revision) < statement.excluded.revision),
+            & (col(CatalogItem.revision) <= statement.excluded.revision),
         )
     )
 
@@ -76,6 +89,33 @@ def refusal(item: CatalogItem, now: datetime) -> ApiError | None:
     return None
 
 
+def audience_columns(item: CatalogItem) -> dict[str, list[object]]:
+    return {
+        name: list(getattr(item, name))
+        for name in CatalogItem.model_fields
+        if name.startswith(("target_", "campaign_target_"))
+    }
+
+
+def _audience_fields(body: dict[str, Any], key: str, prefix: str) -> dict[str, Any]:
+    """The catalog columns for an audience as content's item answer states it (absent: everyone)."""
+    raw = body.get(key)
+    if not isinstance(raw, dict):
+        return {}
+    stored = Audience.model_validate(raw).keys()
+    return {
+        f"{prefix}target_team_ids": sorted(stored.team_ids),
+        f"{prefix}target_locations": sorted(stored.locations),
+        f"{prefix}target_languages": sorted(stored.languages),
+        f"{prefix}target_roles": sorted(stored.roles),
+    }
+
+
+async def _refuse_unless_reached(db: Database, caller: Caller, item: CatalogItem) -> None:
+    if not item.reaches(await profile_of(db, caller.org_id, caller.subject, caller.roles)):
+        raise not_found("content item")
+
+
 async def find_shareable(
     db: Database, http: httpx.AsyncClient, settings: SharingSettings, caller: Caller, content_id: uuid.UUID
 ) -> CatalogItem:
@@ -84,6 +124,7 @@ async def find_shareable(
     if item is not None:
         if item.org_id != caller.org_id:
             raise not_found("content item")
+        await _refuse_unless_reached(db, caller, item)
     else:
         item = await _ask_content(db, http, settings, caller, content_id)
     refused = refusal(item, utcnow())
@@ -116,6 +157,7 @@ async def _ask_content(
         raise not_found("content item")
     expires_at = body.get("expires_at")
     campaign_id = body.get("campaign_id")
+    # Content answered for this caller, so the item reaches them; its audiences are kept for the others.
     item = CatalogItem(
         content_id=content_id,
         org_id=caller.org_id,
@@ -127,6 +169,8 @@ async def _ask_content(
         campaign_id=uuid.UUID(campaign_id) if campaign_id else None,
         required_disclosure=body.get("required_disclosure") or "",
         utm_campaign=body.get("utm_campaign") or DEFAULT_UTM_CAMPAIGN,
+        **_audience_fields(body, "audience", ""),
+        **_audience_fields(body, "campaign_audience", "campaign_"),
     )
     if status == EXPIRED:
         item.withdrawn_reason = EXPIRED

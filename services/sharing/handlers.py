@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC
+from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlmodel import col
 
 from condividi.consumer import Subscription
-from condividi.contracts.content_pb2 import ContentPublished, ContentWithdrawn
+from condividi.contracts.content_pb2 import CampaignChanged, ContentPublished, ContentWithdrawn
 from condividi.contracts.policy_pb2 import DecisionOutcome, MemberDeactivated, ShareDecision
 from condividi.contracts.sharing_pb2 import PublishMethod as WirePublishMethod
 from condividi.contracts.sharing_pb2 import SharePublished, ShareRejected
@@ -28,26 +30,74 @@ async def on_content_published(uow: UnitOfWork, event: ReceivedEvent[ContentPubl
     item = event.payload
     if not is_web_url(item.url):
         return  # content validates URLs; this guards the redirect against a bad event all the same
-    await remember(
-        uow,
-        CatalogItem(
-            content_id=uuid.UUID(item.content_id),
-            org_id=event.org_id,
-            title=item.title,
-            url=item.url,
-            published_at=event.occurred_at,
-            revision=item.revision,
-            expires_at=item.expires_at.ToDatetime(tzinfo=UTC) if item.HasField("expires_at") else None,
-            campaign_id=uuid.UUID(item.campaign_id) if item.campaign_id else None,
-            required_disclosure=item.required_disclosure,
-            utm_campaign=item.utm_campaign or DEFAULT_UTM_CAMPAIGN,
-        ),
-    )
+    fields: dict[str, Any] = {
+        "content_id": uuid.UUID(item.content_id),
+        "org_id": event.org_id,
+        "title": item.title,
+        "url": item.url,
+        "published_at": event.occurred_at,
+        "revision": item.revision,
+        "expires_at": item.expires_at.ToDatetime(tzinfo=UTC) if item.HasField("expires_at") else None,
+        "campaign_id": uuid.UUID(item.campaign_id) if item.campaign_id else None,
+        "required_disclosure": item.required_disclosure,
+        "utm_campaign": item.utm_campaign or DEFAULT_UTM_CAMPAIGN,
+        **audience_of(item),
+    }
+    await remember(uow, CatalogItem(**fields))
 
 
 async def on_content_withdrawn(uow: UnitOfWork, event: ReceivedEvent[ContentWithdrawn]) -> None:
     withdrawn = event.payload
     await forget(uow, event.org_id, uuid.UUID(withdrawn.content_id), withdrawn.reason, event.occurred_at)
+
+
+def audience_of(item: ContentPublished) -> dict[str, list[Any]]:
+    """The catalog's audience columns from ``ContentPublished`` fields 20-27 (already stored keys)."""
+    return {
+        "target_team_ids": _uuids(item.target_team_ids),
+        "target_locations": list(item.target_locations),
+        "target_languages": list(item.target_languages),
+        "target_roles": list(item.target_roles),
+        "campaign_target_team_ids": _uuids(item.campaign_target_team_ids),
+        "campaign_target_locations": list(item.campaign_target_locations),
+        "campaign_target_languages": list(item.campaign_target_languages),
+        "campaign_target_roles": list(item.campaign_target_roles),
+    }
+
+
+def _uuids(values: Iterable[str]) -> list[uuid.UUID]:
+    # Content writes uuids; a team id that is not one could name no member's team, so no one would
+    # match it: kept as a team nobody is in rather than dropped (dropping would widen the audience).
+    ids = []
+    for value in values:
+        try:
+            ids.append(uuid.UUID(value))
+        except ValueError:
+            ids.append(uuid.UUID(int=0))
+    return ids
+
+
+async def on_campaign_changed(uow: UnitOfWork, event: ReceivedEvent[CampaignChanged]) -> None:
+    """Keeps the catalog's copy of each item's campaign audience: the items in the campaign get its
+    audience, those that left it none. An archived campaign's items are for no one (content's feed drops
+    them): a team nobody is in stands for that."""
+    change = event.payload
+    nobody = [uuid.UUID(int=0)]
+    audience = {
+        "campaign_target_team_ids": nobody if change.archived else _uuids(change.target_team_ids),
+        "campaign_target_locations": list(change.target_locations),
+        "campaign_target_languages": list(change.target_languages),
+        "campaign_target_roles": list(change.target_roles),
+    }
+    everyone: dict[str, list[Any]] = {name: [] for name in audience}
+    for ids, values in ((change.content_ids, audience), (change.removed_content_ids, everyone)):
+        items = _uuids(ids)
+        if items:
+            await uow.session.execute(
+                update(CatalogItem)
+                .where(col(CatalogItem.org_id) == event.org_id, col(CatalogItem.content_id).in_(items))
+                .values(**values)
+            )
 
 
 def decision_handler(settings: SharingSettings):  # type: ignore[no-untyped-def]
@@ -123,7 +173,11 @@ def subscriptions(settings: SharingSettings) -> list[Subscription]:
         Subscription.of(
             "sharing.content-catalog",
             [topic_of("content")],
-            {ContentPublished: on_content_published, ContentWithdrawn: on_content_withdrawn},
+            {
+                ContentPublished: on_content_published,
+                ContentWithdrawn: on_content_withdrawn,
+                CampaignChanged: on_campaign_changed,
+            },
         ),
         Subscription.of("sharing.decisions", [topic_of("policy")], {ShareDecision: decision_handler(settings)}),
     ]

@@ -11,9 +11,11 @@ import sqlalchemy as sa
 from pydantic import BaseModel, BeforeValidator, field_validator
 from pydantic import Field as PydanticField
 from pydantic_core import PydanticCustomError
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from condividi.audience import AudienceKeys, Profile
 from condividi.networks import Network, SupportedNetwork
 from condividi.validation import SingleLine, StoredText
 
@@ -29,6 +31,10 @@ class ShareStatus(StrEnum):
 class PublishMethod(StrEnum):
     INTENT = "intent"
     API = "api"
+
+
+def _audience_column(item_type: sa.types.TypeEngine[Any]) -> sa.Column[Any]:
+    return sa.Column(postgresql.ARRAY(item_type), nullable=False, server_default=sa.text("'{}'"))
 
 
 class CatalogItem(SQLModel, table=True):
@@ -50,6 +56,35 @@ class CatalogItem(SQLModel, table=True):
     campaign_id: uuid.UUID | None = None
     required_disclosure: str = Field(default="", sa_column=sa.Column(sa.String(280), nullable=False, server_default=""))
     utm_campaign: str = Field(default="", sa_column=sa.Column(sa.String(100), nullable=False, server_default=""))
+    # Whom it is for (condividi/audience.py keys): the item's own audience and its campaign's; a share is
+    # refused unless both reach its author. Empty arrays: everyone.
+    target_team_ids: list[uuid.UUID] = Field(default_factory=list, sa_column=_audience_column(sa.Uuid()))
+    target_locations: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
+    target_languages: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
+    target_roles: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
+    campaign_target_team_ids: list[uuid.UUID] = Field(default_factory=list, sa_column=_audience_column(sa.Uuid()))
+    campaign_target_locations: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
+    campaign_target_languages: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
+    campaign_target_roles: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
+
+    def audiences(self) -> tuple[AudienceKeys, AudienceKeys]:
+        """The item's own audience and its campaign's."""
+        own = AudienceKeys(
+            frozenset(self.target_team_ids),
+            frozenset(self.target_locations),
+            frozenset(self.target_languages),
+            frozenset(self.target_roles),
+        )
+        campaign = AudienceKeys(
+            frozenset(self.campaign_target_team_ids),
+            frozenset(self.campaign_target_locations),
+            frozenset(self.campaign_target_languages),
+            frozenset(self.campaign_target_roles),
+        )
+        return own, campaign
+
+    def reaches(self, member: Profile) -> bool:
+        return all(audience.reaches(member) for audience in self.audiences())
 
 
 class Connection(SQLModel, table=True):
