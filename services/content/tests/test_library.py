@@ -259,7 +259,7 @@ async def test_publishing_carries_the_campaign(content: Content, issuer: Issuer)
     now = utcnow()
     await content.db.fetch(
         "INSERT INTO campaigns (id, org_id, name, utm_campaign, required_disclosure, created_by, created_at, "
-        "updated_at, target_roles) VALUES ($1, $2, 'Spring', 'spring-27', '#ad', 'c', $3, $3, '{sales}')",
+        "updated_at, target_roles) VALUES ($1, $2, 'Spring', 'spring-27', '#ad', 'c', $3, $3, '{employee}')",
         campaign,
         content.org,
         now,
@@ -274,7 +274,7 @@ async def test_publishing_carries_the_campaign(content: Content, issuer: Issuer)
     [event] = await content.events(item["id"])
     assert isinstance(event, ContentPublished)
     assert (event.campaign_id, event.utm_campaign, event.required_disclosure) == (str(campaign), "spring-27", "#ad")
-    assert list(event.target_languages) == ["it"] and list(event.campaign_target_roles) == ["sales"]
+    assert list(event.target_languages) == ["it"] and list(event.campaign_target_roles) == ["employee"]
     listed = await content.http.get(
         "/api/v1/content-items", params={"campaign_id": str(campaign)}, headers=curator(issuer, content.org)
     )
