@@ -39,7 +39,8 @@ CURSOR_REFUSAL = "400"
 POLICY_GAPS = {"members-create": "422", "policy-checks-create": "422", "teams-create": "422"}
 # What no schema states: a question's correct options must index its own options; a CSV file's rows
 # must be the documented columns (an apply with a bad row answers 422 csv_invalid).
-CROSS_FIELD = {"training-modules-create": "422", "roster-import-csv": "422"}
+# The audit export's range: `until` after `since`, at most 366 days apart.
+CROSS_FIELD = {"training-modules-create": "422", "roster-import-csv": "422", "audit-export": "422"}
 # Bodies that are text, not JSON: every byte sequence is a string, so there is no schema-violating body
 # to refuse (the fuzzer's "wrong type" bodies are JSON), and the file's own checks report bad rows.
 TEXT_BODIES = {"roster-import-csv"}
