@@ -57,6 +57,8 @@ CROSS_FIELD |= {
     "content-items-publish": "422",
     "content-items-pin": "422",
 }
+# The audit export's range: `until` after `since`, at most 366 days apart.
+CROSS_FIELD |= {"audit-export": "422"}
 # Bodies that are text, not JSON: every byte sequence is a string, so there is no schema-violating body
 # to refuse (the fuzzer's "wrong type" bodies are JSON), and the file's own checks report bad rows.
 TEXT_BODIES = {"roster-import-csv"}

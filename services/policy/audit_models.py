@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictBool, StrictFloat
 from pydantic import Field as PydanticField
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
@@ -119,6 +119,16 @@ class NearDuplicateBand(SQLModel, table=True):
 # --- API shapes ------------------------------------------------------------------------------------
 
 
+def _a_number(value: Any) -> Any:
+    # JSON Schema counts 30.0 as an integer, so it is taken; a string or a boolean is not a number.
+    if isinstance(value, str | bool):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_a_number)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -130,15 +140,15 @@ class DuplicateAction(StrEnum):
 
 
 class NearDuplicateSettingsUpdate(_Strict):
-    enabled: bool = PydanticField(default=True, description="Off: posts are still remembered, never flagged.")
-    threshold: float = PydanticField(
+    enabled: StrictBool = PydanticField(default=True, description="Off: posts are still remembered, never flagged.")
+    threshold: StrictFloat = PydanticField(
         default=0.8,
         ge=0.6,
         le=1.0,
         description="How alike two posts must be (estimated Jaccard similarity of their 4-character "
         "shingles, 0.6 to 1) to be near-duplicates.",
     )
-    window_days: int = PydanticField(
+    window_days: WholeNumber = PydanticField(
         default=30, ge=1, le=90, description="How far back colleagues' posts count, in days (1 to 90)."
     )
     action: DuplicateAction = PydanticField(
@@ -155,7 +165,7 @@ class NearDuplicateSettingsPublic(NearDuplicateSettingsUpdate):
 
 
 class RetentionUpdate(_Strict):
-    retention_days: int = PydanticField(
+    retention_days: WholeNumber = PydanticField(
         ge=MIN_RETENTION_DAYS,
         le=MAX_RETENTION_DAYS,
         description=f"How long audit entries are kept, in days ({MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}); "
