@@ -247,25 +247,25 @@ class _Text:
         return utf16_offset(self.text, start), utf16_offset(self.text, end)
 
 
-_HASHTAG = regex.compile(r"(?<![\p{L}\p{N}\p{M}_&])[#＃]([\p{L}\p{M}\p{N}_]+)")
-_MENTION = regex.compile(r"(?<![\p{L}\p{N}_@＠])[@＠]([A-Za-z0-9_]{1,50})")
+_HASHTAG = regex.compile(r"(?<![\p{L}\p{N}\p{M}_&])[#\uff03]([\p{L}\p{M}\p{N}_]+)")
+_MENTION = regex.compile(r"(?<![\p{L}\p{N}_@\uff20])[@\uff20]([A-Za-z0-9_]{1,50})")
 
 
 def hashtags_in(text: str) -> list[tuple[int, int, str]]:
     """(start, end, folded tag without "#"), in code points; a tag of digits alone is not a hashtag."""
-    return [
-        (m.start(), m.end(), folded(m.group(1)))
-        for m in _HASHTAG.finditer(text)
-        if not m.group(1).isdigit()
-    ]
+    return [(m.start(), m.end(), folded(m.group(1))) for m in _HASHTAG.finditer(text) if not m.group(1).isdigit()]
 
 
 def mentions_in(text: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in _MENTION.finditer(text)]
 
 
+def _bare(tag: str) -> str:
+    return tag.strip().lstrip("#\uff03")
+
+
 def _tag(value: str) -> str:
-    return folded(value.strip().lstrip("#＃"))
+    return folded(_bare(value))
 
 
 def _under(host: str, domain: str) -> bool:
@@ -374,7 +374,9 @@ def _links(rule: Rule, config: Links, post: _Text, context: Context) -> list[Vio
             found.append(_finding(rule, LINK_BLOCKED, f"Links to {link.host} are not allowed.", span))
         elif config.allowed_domains and not any(_under(link.host, d) for d in config.allowed_domains):
             allowed = ", ".join(config.allowed_domains)
-            found.append(_finding(rule, LINK_NOT_ALLOWED, f"Links to {link.host} are not allowed; link to {allowed}.", span))
+            found.append(
+                _finding(rule, LINK_NOT_ALLOWED, f"Links to {link.host} are not allowed; link to {allowed}.", span)
+            )
     return found
 
 
@@ -383,15 +385,19 @@ def _hashtags(rule: Rule, config: Hashtags, post: _Text) -> list[Violation]:
     tags = hashtags_in(post.text)
     if config.max_hashtags is not None and len(tags) > config.max_hashtags:
         default = f"At most {config.max_hashtags} hashtags; the post has {len(tags)}."
-        found.extend(_finding(rule, TOO_MANY_HASHTAGS, default, post.utf16(s, e)) for s, e, _ in tags[config.max_hashtags :])
+        found.extend(
+            _finding(rule, TOO_MANY_HASHTAGS, default, post.utf16(s, e)) for s, e, _ in tags[config.max_hashtags :]
+        )
     mentions = mentions_in(post.text)
     if config.max_mentions is not None and len(mentions) > config.max_mentions:
         default = f"At most {config.max_mentions} mentions; the post has {len(mentions)}."
-        found.extend(_finding(rule, TOO_MANY_MENTIONS, default, post.utf16(s, e)) for s, e in mentions[config.max_mentions :])
+        found.extend(
+            _finding(rule, TOO_MANY_MENTIONS, default, post.utf16(s, e)) for s, e in mentions[config.max_mentions :]
+        )
     present = {tag for _, _, tag in tags}
     for required in config.required_hashtags:
         if _tag(required) not in present:
-            found.append(_finding(rule, HASHTAG_REQUIRED, f"Add #{required.lstrip('#＃')} to the post."))
+            found.append(_finding(rule, HASHTAG_REQUIRED, f"Add #{_bare(required)} to the post."))
     forbidden = {_tag(tag) for tag in config.forbidden_hashtags}
     found.extend(
         _finding(rule, HASHTAG_FORBIDDEN, f"{post.text[s:e]} is not allowed in a post.", post.utf16(s, e))
@@ -541,7 +547,9 @@ def _links_refusals(config: Links) -> list[Refusal]:
     for name, domains in (("allowed_domains", config.allowed_domains), ("blocked_domains", config.blocked_domains)):
         for index, domain in enumerate(domains):
             if not _DOMAIN.match(domain):
-                refusals.append(Refusal((name, index), f"{domain[:64]!r} is not a domain (write acme.example, no scheme)"))
+                refusals.append(
+                    Refusal((name, index), f"{domain[:64]!r} is not a domain (write acme.example, no scheme)")
+                )
     overlap = set(config.allowed_domains) & set(config.blocked_domains)
     if overlap:
         refusals.append(Refusal(("blocked_domains",), f"both allowed and blocked: {', '.join(sorted(overlap))}"))
@@ -556,15 +564,27 @@ def _hashtag_refusals(config: Hashtags) -> list[Refusal]:
         and not config.required_hashtags
         and not config.forbidden_hashtags
     ):
-        refusals.append(Refusal(("max_hashtags",), "give a maximum, or required or forbidden hashtags: this rule checks nothing"))
-    for name, tags in (("required_hashtags", config.required_hashtags), ("forbidden_hashtags", config.forbidden_hashtags)):
+        refusals.append(
+            Refusal(("max_hashtags",), "give a maximum, or required or forbidden hashtags: this rule checks nothing")
+        )
+    for name, tags in (
+        ("required_hashtags", config.required_hashtags),
+        ("forbidden_hashtags", config.forbidden_hashtags),
+    ):
         for index, tag in enumerate(tags):
-            if not hashtags_in("#" + tag.strip().lstrip("#＃")) or len(hashtags_in("#" + tag.strip().lstrip("#＃"))) != 1:
+            if (
+                not hashtags_in("#" + tag.strip().lstrip("#\uff03"))
+                or len(hashtags_in("#" + tag.strip().lstrip("#\uff03"))) != 1
+            ):
                 refusals.append(Refusal((name, index), f"{tag[:64]!r} is not a hashtag (letters, digits and _)"))
     both = {_tag(t) for t in config.required_hashtags} & {_tag(t) for t in config.forbidden_hashtags}
     if both:
         refusals.append(Refusal(("forbidden_hashtags",), f"both required and forbidden: {', '.join(sorted(both))}"))
-    if config.required_hashtags and config.max_hashtags is not None and len(config.required_hashtags) > config.max_hashtags:
+    if (
+        config.required_hashtags
+        and config.max_hashtags is not None
+        and len(config.required_hashtags) > config.max_hashtags
+    ):
         refusals.append(Refusal(("max_hashtags",), "fewer hashtags allowed than required: every post would be blocked"))
     return refusals
 
@@ -577,13 +597,17 @@ def _quiet_refusals(rule: Rule, config: QuietPeriod, others: Iterable[Rule]) -> 
     if config.ends_on < config.starts_on:
         return [Refusal(("ends_on",), "the period ends before it starts")]
     if (config.ends_on - config.starts_on).days + 1 > MAX_QUIET_PERIOD_DAYS:
-        return [Refusal(("ends_on",), f"a quiet period of more than {MAX_QUIET_PERIOD_DAYS} days would block everything")]
+        return [
+            Refusal(("ends_on",), f"a quiet period of more than {MAX_QUIET_PERIOD_DAYS} days would block everything")
+        ]
     for other in others:
         if other.id == rule.id or not isinstance(other.config, QuietPeriod) or not rule.same_scope(other):
             continue
         if other.config.starts_on <= config.ends_on and config.starts_on <= other.config.ends_on:
             period = f"{other.config.starts_on.isoformat()} to {other.config.ends_on.isoformat()}"
-            return [Refusal(("starts_on",), f"overlaps the quiet period {period} ({other.id}); change that one instead")]
+            return [
+                Refusal(("starts_on",), f"overlaps the quiet period {period} ({other.id}); change that one instead")
+            ]
     return []
 
 

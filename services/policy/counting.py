@@ -40,7 +40,8 @@ _GRAPHEME = regex.compile(r"\X")
 
 
 def graphemes(text: str) -> list[str]:
-    return _GRAPHEME.findall(text)
+    found: list[str] = _GRAPHEME.findall(text)
+    return found
 
 
 def grapheme_length(text: str) -> int:
@@ -110,7 +111,10 @@ _INVALID = "\ufffe\ufeff\uffff"
 _DIRECTIONAL = "\u202a-\u202e\u061c\u200e\u200f\u2066-\u2069"
 _PUNCT = r"!'#%&()*+,\\\-./:;<=>?@\[\]^_{|}~$\""
 _DOMAIN_CHAR = f"[^{_PUNCT}{_SPACES}{_INVALID}{_DIRECTIONAL}]"
-_LATIN_ACCENTS = "\xc0-\xd6\xd8-\xf6\xf8-\xff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259\u025b\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
+_LATIN_ACCENTS = (
+    "\xc0-\xd6\xd8-\xf6\xf8-\xff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259\u025b\u0263\u0268"
+    "\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
+)
 _PATH_CHAR = rf"[a-z\u0400-\u04ff0-9!*';:=+,.$/%#\[\]\-\u2013_~@|&{_LATIN_ACCENTS}]"
 _PARENS = rf"\((?:{_PATH_CHAR}+|(?:{_PATH_CHAR}*\({_PATH_CHAR}+\){_PATH_CHAR}*))\)"
 _PATH_END = rf"(?:[+\-a-z\u0400-\u04ff0-9=_#/{_LATIN_ACCENTS}]|{_PARENS})"
@@ -120,7 +124,7 @@ _QUERY_END = r"[a-z0-9\-_&=#/]"
 # A candidate: labels of domain characters ending in a dot, then a top-level-ish label (checked against
 # the list afterwards, as a regex alternation of 1,500 names would be slow to build and to run).
 _CANDIDATE = regex.compile(
-    rf"(?:(?<=[^A-Za-z0-9@＠$#＃{_INVALID}])|(?<=[{_DIRECTIONAL}])|^)"
+    rf"(?:(?<=[^A-Za-z0-9@\uff20$#\uff03{_INVALID}])|(?<=[{_DIRECTIONAL}])|^)"
     rf"(?P<url>(?P<protocol>https?://)?"
     rf"(?P<domain>(?:(?:{_DOMAIN_CHAR}(?:[_-]|{_DOMAIN_CHAR})*)?{_DOMAIN_CHAR}\.)+"
     rf"(?P<tld>{_DOMAIN_CHAR}+))"
@@ -172,7 +176,7 @@ def _split_tld(domain: str) -> tuple[str, str] | None:
         # domain characters, never by a dot, so the label itself is checked, then any prefix of it.
         for cut in range(len(tld), 0, -1):
             if _known_tld(tld[:cut]) and (cut == len(tld) or not regex.match(r"[0-9a-zA-Z@+\-]", tld[cut])):
-                head = ".".join(labels[:last] + [tld[:cut]])
+                head = ".".join([*labels[:last], tld[:cut]])
                 return head, domain[len(head) :]
     return None
 
@@ -225,5 +229,7 @@ def links(text: str) -> list[Link]:
             found.append(Link(start + m.start(), start + m.end(), m.group(), m.group().casefold()))
         last = ascii_domains[-1]
         last_end = end if path else start + last.end()
-        found.append(Link(start + last.start(), last_end, text[start + last.start() : last_end], last.group().casefold()))
+        found.append(
+            Link(start + last.start(), last_end, text[start + last.start() : last_end], last.group().casefold())
+        )
     return found

@@ -16,6 +16,8 @@ from condividi.contracts.sharing_pb2 import ShareRequested
 from condividi.db import UnitOfWork, utcnow
 from condividi.events import ReceivedEvent, topic_of
 from services.policy import rules
+from services.policy.compliance_models import finding_public
+from services.policy.compliance_store import load_context, tracking_host
 from services.policy.members import DEACTIVATED
 from services.policy.models import Member, ShareDecisionRecord
 from services.policy.standing import load_standing
@@ -44,14 +46,27 @@ async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) ->
     # The member's standing is read in this same transaction. ShareRequested names no certification of
     # its own yet; when content's campaigns require one, it arrives as ``also_required``.
     standing = await load_standing(uow.session, event.org_id, request.member_id)
-    violations = rules.evaluate(network, request.text, request.url or None, standing)
+    # The org's compliance rules, with what the share carries (its campaign and disclosure, its
+    # personal-touch score) and the member's teams and recent shares, judged as of now.
+    context = await load_context(
+        uow.session,
+        event.org_id,
+        request.member_id,
+        now=utcnow(),
+        campaign_id=request.campaign_id or None,
+        required_disclosure=request.required_disclosure,
+        personal_touch=request.personal_touch if request.HasField("personal_touch") else None,
+        tracking_host=tracking_host(request.url),
+    )
+    findings = rules.evaluate(network, request.text, request.url or None, standing, context)
     author = await uow.session.scalar(
         select(Member).where(col(Member.org_id) == event.org_id, col(Member.subject) == request.member_id)
     )
     if author is not None and not author.active:
         # Requested before the kill-switch reached sharing, decided after: stopped with a reason.
-        violations = [rules.Violation(DEACTIVATED["code"], DEACTIVATED["message"]), *violations]
-    outcome = rules.outcome_of(violations)
+        findings = [rules.Violation(DEACTIVATED["code"], DEACTIVATED["message"]), *findings]
+    outcome = rules.outcome_of(findings)
+    violations = [f for f in findings if f.blocking]
     # The inbox already drops a redelivered event; this guards the other way a share can come twice: a
     # second ShareRequested (a new event id) for a share that is decided, which sharing sends when the
     # decision has not reached it in time (services/sharing/redrive.py). The first decision stands and
@@ -65,6 +80,7 @@ async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) ->
             network=network,
             outcome=outcome.value,
             violations=[{"code": v.code, "message": v.message} for v in violations],
+            findings=[finding_public(f).model_dump(mode="json") for f in findings],
             decided_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["share_id"])

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 from condividi.testing import Infra
+from services.policy.compliance_models import ComplianceRuleRecord
 from services.policy.models import (
     Certification,
     Member,
@@ -32,6 +33,7 @@ TABLES = {
         TrainingModule,
         QuizAttempt,
         Certification,
+        ComplianceRuleRecord,
     )
 } | {"outbox", "inbox"}
 
