@@ -572,10 +572,8 @@ def _hashtag_refusals(config: Hashtags) -> list[Refusal]:
         ("forbidden_hashtags", config.forbidden_hashtags),
     ):
         for index, tag in enumerate(tags):
-            if (
-                not hashtags_in("#" + tag.strip().lstrip("#\uff03"))
-                or len(hashtags_in("#" + tag.strip().lstrip("#\uff03"))) != 1
-            ):
+            bare = _bare(tag)
+            if regex.fullmatch(r"[\p{L}\p{M}\p{N}_]+", bare) is None or bare.isdigit():
                 refusals.append(Refusal((name, index), f"{tag[:64]!r} is not a hashtag (letters, digits and _)"))
     both = {_tag(t) for t in config.required_hashtags} & {_tag(t) for t in config.forbidden_hashtags}
     if both:
