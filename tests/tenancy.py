@@ -58,6 +58,11 @@ class OrgA:
     spare_member: str
     provisioning_token: str
     spare_provisioning_token: str
+    # Compliance rules (issue 8): one the cases read and replace, one only the delete case deletes.
+    compliance_rule: str
+    spare_compliance_rule: str
+    # A campaign id (campaigns live in content; policy only scopes rules by it) with a rule of its own.
+    campaign: str
 
 
 def new_member(team_id: str) -> Request:
@@ -72,6 +77,12 @@ _POLICY_MODULE = {
     "questions": [{"prompt": "Yes?", "options": ["yes", "no"], "correct_options": [0]}],
     "pass_mark": 100,
 }
+
+
+# A rule no share of the tests meets.
+COMPLIANCE_RULE = {"kind": "phrases", "action": "warn", "phrases": ["tenancy-unlikely-phrase"]}
+# A rule only shares of org A's campaign meet.
+CAMPAIGN_RULE = {"kind": "phrases", "action": "warn", "phrases": ["campaign-phrase"]}
 
 
 def ok(response: httpx.Response, *statuses: int) -> dict[str, Any]:
@@ -158,6 +169,13 @@ def make_org_a(system: RunningSystem) -> OrgA:
         httpx.post(f"{urls['policy']}{spare_request.path}", json=spare_request.json, headers=headers["admin"]), 201
     )
     tokens = [ok(httpx.post(f"{policy}/provisioning-tokens", headers=headers["admin"]), 201)["id"] for _ in range(2)]
+    rules = [
+        ok(httpx.post(f"{policy}/compliance/rules", json=COMPLIANCE_RULE, headers=headers["admin"]), 201)["id"]
+        for _ in range(2)
+    ]
+    campaign = str(uuid.uuid4())
+    scoped = {**CAMPAIGN_RULE, "campaign_id": campaign}
+    ok(httpx.post(f"{policy}/compliance/rules", json=scoped, headers=headers["admin"]), 201)
     return OrgA(
         org,
         headers,
@@ -179,4 +197,7 @@ def make_org_a(system: RunningSystem) -> OrgA:
         spare_member=spare_member["id"],
         provisioning_token=tokens[0],
         spare_provisioning_token=tokens[1],
+        compliance_rule=rules[0],
+        spare_compliance_rule=rules[1],
+        campaign=campaign,
     )

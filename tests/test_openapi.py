@@ -54,6 +54,11 @@ NEEDS_A_ROLE = {
     "policy-versions-export",
     "training-modules-create",
     "training-modules-progress",
+    "compliance-rules-create",
+    "compliance-rules-list",
+    "compliance-rules-get",
+    "compliance-rules-replace",
+    "compliance-rules-delete",
 }
 CAN_CONFLICT = {
     "content-items-publish",
