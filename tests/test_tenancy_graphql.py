@@ -100,6 +100,7 @@ NODE_OBJECTS: dict[str, NodeObject] = {
     "training module": NodeObject("TrainingModule", lambda a: a.module, "employee"),
     "quiz attempt": NodeObject("QuizAttempt", lambda a: a.quiz_attempt, "employee"),
     "provisioning token": NodeObject("ProvisioningToken", lambda a: a.provisioning_token, "admin"),
+    "compliance rule": NodeObject("ComplianceRule", lambda a: a.compliance_rule, "admin"),
 }
 
 Kind = Literal["query", "mutation", "subscription"]
@@ -141,7 +142,15 @@ def _policy_draft(system: RunningSystem, org: uuid.UUID) -> dict[str, Any]:
     return {"draft": to_global_id("PolicyVersion", created["id"])}
 
 
+def _own_rule(system: RunningSystem, org: uuid.UUID) -> dict[str, Any]:
+    admin = system.issuer.headers(org=org, roles=[Role.ADMIN], subject="tenancy-gql-admin")
+    rule = {"kind": "phrases", "action": "warn", "phrases": ["tenancy-unlikely-phrase"]}
+    created = ok(httpx.post(f"{system.urls['policy']}/api/v1/compliance/rules", json=rule, headers=admin), 201)
+    return {"rule": to_global_id("ComplianceRule", created["id"])}
+
+
 _ERRORS = "errors { __typename message path }"
+_RULE = 'kind: PHRASES, action: WARN, phrases: ["tenancy-unlikely-phrase"]'
 
 CASES: dict[str, Case] = {
     "Query.node(id)": Case("query", "query($id: ID!) { node(id: $id) { __typename id } }", None),
@@ -223,6 +232,31 @@ CASES: dict[str, Case] = {
             {{ issued {{ replacedId provisioningToken {{ id }} }} {_ERRORS} }} }}""",
         ("spare provisioning token",),
     ),
+    "Mutation.createComplianceRule(input.rule.teamId)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ createComplianceRule(input: {{rule: {{{_RULE}, teamId: $id}}}})
+            {{ complianceRule {{ id teamId }} {_ERRORS} }} }}""",
+        ("team",),
+    ),
+    "Mutation.replaceComplianceRule(input.id)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ replaceComplianceRule(input: {{id: $id, rule: {{{_RULE}}}}})
+            {{ complianceRule {{ id }} {_ERRORS} }} }}""",
+        ("compliance rule",),
+    ),
+    "Mutation.replaceComplianceRule(input.rule.teamId)": Case(
+        "mutation",
+        f"""mutation($id: ID!, $rule: ID!) {{
+            replaceComplianceRule(input: {{id: $rule, rule: {{{_RULE}, teamId: $id}}}})
+            {{ complianceRule {{ id teamId }} {_ERRORS} }} }}""",
+        ("team",),
+        own=_own_rule,
+    ),
+    "Mutation.deleteComplianceRule(input.id)": Case(
+        "mutation",
+        f"mutation($id: ID!) {{ deleteComplianceRule(input: {{id: $id}}) {{ deletedId {_ERRORS} }} }}",
+        ("spare compliance rule",),
+    ),
     "Subscription.shareUpdated(id)": Case(
         "subscription", "subscription($id: ID!) { shareUpdated(id: $id) { id status } }", ("share",)
     ),
@@ -238,6 +272,7 @@ SPARE_OBJECTS: dict[str, NodeObject] = {
     "policy in force": NodeObject("PolicyVersion", lambda a: a.current_policy(), "employee"),
     "spare member": NodeObject("Member", lambda a: a.spare_member, "admin"),
     "spare provisioning token": NodeObject("ProvisioningToken", lambda a: a.spare_provisioning_token, "admin"),
+    "spare compliance rule": NodeObject("ComplianceRule", lambda a: a.spare_compliance_rule, "admin"),
 }
 
 

@@ -358,3 +358,37 @@ def test_overlapping_quiet_periods_of_the_same_scope_are_refused() -> None:
     assert compliance.refusals(other_network, [existing]) == []
     # Replacing a period with itself is no overlap.
     assert compliance.refusals(existing, [existing]) == []
+
+
+def test_the_demo_seeds_rules_of_every_kind_that_would_all_be_saved() -> None:
+    from condividi.devstack.seed import compliance_rules
+    from services.policy.compliance_models import (
+        ComplianceRuleRecord,
+        ComplianceRuleWrite,
+        config_of,
+        config_problems,
+        rule_of,
+    )
+
+    seeded = compliance_rules(date(2026, 12, 2), {"Sales": str(uuid.uuid4())})
+    assert {r["kind"] for r in seeded} == {kind.value for kind in compliance.RuleKind}
+    saved: list[Rule] = []
+    for body in seeded:
+        write = ComplianceRuleWrite.model_validate(body)
+        assert config_problems(write) == [], body
+        record = ComplianceRuleRecord(
+            org_id=uuid.uuid4(),
+            kind=write.kind.value,
+            action=write.action.value,
+            message=write.message,
+            network=write.network.value if write.network else None,
+            team_id=write.team_id,
+            config=config_of(write),
+            created_by="seed",
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        assert compliance.refusals(rule_of(record), saved) == [], body
+        saved.append(rule_of(record))
+    quiet = next(r for r in saved if isinstance(r.config, QuietPeriod))
+    assert isinstance(quiet.config, QuietPeriod) and quiet.config.starts_on == date(2027, 1, 1)
