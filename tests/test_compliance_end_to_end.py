@@ -57,10 +57,11 @@ def test_a_review_rule_holds_a_share_and_a_reject_rule_refuses_one(system: Runni
     refused = submit(system, member, item_id, text)
     assert [e["__typename"] for e in refused["errors"]] == ["PolicyRejectedError"]
     assert refused["errors"][0]["violations"] == [{"code": "pattern_found", "message": REJECT_MESSAGE}]
-    # ...and a share submitted straight to sharing (an integrator, an old client) is rejected by the decision.
+    # ...and a share submitted straight to sharing (an integrator, an old client) is rejected by the decision
+    # (to LinkedIn: the share held for review is still the member's share of the item on X).
     direct = httpx.post(
         f"{system.urls['sharing']}/api/v1/shares",
-        json={"content_id": item_id, "network": "x", "text": text},
+        json={"content_id": item_id, "network": "linkedin", "text": text},
         headers=member,
         timeout=15,
     )
