@@ -443,7 +443,7 @@ def _cap(rule: Rule, config: Cap, network: str, context: Context) -> list[Violat
 def _zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name) if name else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return ZoneInfo("UTC")
 
 
@@ -518,6 +518,8 @@ def _pattern_refusals(config: Pattern, action: Action) -> list[Refusal]:
         compiled = compile_pattern(config)
     except regex.error as exc:
         return [Refusal(loc, f"the pattern does not compile: {exc}")]
+    except (RecursionError, OverflowError, ValueError):
+        return [Refusal(loc, "the pattern does not compile: it is nested too deeply or too large")]
     if compiled.search("") is not None:
         return [Refusal(loc, "the pattern matches the empty text: it would match every post")]
     try:
@@ -590,7 +592,7 @@ def _hashtag_refusals(config: Hashtags) -> list[Refusal]:
 def _quiet_refusals(rule: Rule, config: QuietPeriod, others: Iterable[Rule]) -> list[Refusal]:
     try:
         ZoneInfo(config.time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return [Refusal(("time_zone",), f"{config.time_zone[:64]!r} is not an IANA time zone (e.g. Europe/Rome)")]
     if config.ends_on < config.starts_on:
         return [Refusal(("ends_on",), "the period ends before it starts")]

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 from condividi.networks import SupportedNetwork
-from condividi.validation import SingleLine
+from condividi.validation import SingleLine, StoredText
 from services.policy import compliance
 from services.policy.compliance import CapPeriod, RuleKind
 from services.policy.rules import Action
@@ -66,7 +66,7 @@ class ComplianceRuleWrite(BaseModel):
 
     kind: RuleKind
     action: Action = PydanticField(description="reject, review (a person decides) or warn (never blocks).")
-    message: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = PydanticField(
+    message: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), StoredText] = PydanticField(
         default="", description="What the employee is told; empty: the kind's own words, which name what was found."
     )
     network: SupportedNetwork | None = PydanticField(default=None, description="Only posts for this network.")
@@ -79,7 +79,7 @@ class ComplianceRuleWrite(BaseModel):
         description="Words or phrases, matched as whole words ignoring case and accents.",
     )
     # pattern
-    pattern: Annotated[str, StringConstraints(max_length=1000)] | None = PydanticField(
+    pattern: Annotated[str, StringConstraints(max_length=1000), StoredText] | None = PydanticField(
         default=None, description="A regular expression (Python `regex` syntax), run with a time limit."
     )
     case_sensitive: bool | None = None
@@ -96,7 +96,7 @@ class ComplianceRuleWrite(BaseModel):
     # quiet period
     starts_on: date | None = PydanticField(default=None, description="First day, in `time_zone`.")
     ends_on: date | None = PydanticField(default=None, description="Last day (included), in `time_zone`.")
-    time_zone: Annotated[str, StringConstraints(max_length=64)] | None = PydanticField(
+    time_zone: Annotated[str, StringConstraints(max_length=64), SingleLine] | None = PydanticField(
         default=None, description="The org's IANA time zone, e.g. Europe/Rome."
     )
     # cap

@@ -392,3 +392,16 @@ def test_the_demo_seeds_rules_of_every_kind_that_would_all_be_saved() -> None:
         saved.append(rule_of(record))
     quiet = next(r for r in saved if isinstance(r.config, QuietPeriod))
     assert isinstance(quiet.config, QuietPeriod) and quiet.config.starts_on == date(2027, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("rule", "reason"),
+    [
+        (Rule(Pattern("(" * 3000 + ")" * 3000), Action.REJECT), "nested too deeply"),
+        (Rule(Pattern("a{99999999999999999999}"), Action.REJECT), "repeat count too big"),
+        (Rule(QuietPeriod(date(2026, 2, 1), date(2026, 2, 2), "Europe"), Action.REJECT), "IANA"),
+        (Rule(QuietPeriod(date(2026, 2, 1), date(2026, 2, 2), "../etc/passwd"), Action.REJECT), "IANA"),
+    ],
+)
+def test_odd_input_is_refused_not_crashed_on(rule: Rule, reason: str) -> None:
+    assert reason in compliance.refusals(rule)[0].message
