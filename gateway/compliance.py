@@ -177,9 +177,6 @@ def _fields(rule: ComplianceRuleInput) -> tuple[dict[str, Any], list[UserError]]
     for name in ("kind", "action", "network", "period"):
         if values[name] is not None:
             values[name] = values[name].value
-    for name in ("starts_on", "ends_on"):
-        if values[name] is not None:
-            values[name] = values[name].isoformat()
     if values["team_id"] is not None:
         values["team_id"] = str(values["team_id"])
     return values, errors

@@ -38,8 +38,15 @@ CURSOR_REFUSAL = "400"
 # this change): an email's shape, an http(s) URL, a name that is blank once trimmed.
 POLICY_GAPS = {"members-create": "422", "policy-checks-create": "422", "teams-create": "422"}
 # What no schema states: a question's correct options must index its own options; a CSV file's rows
-# must be the documented columns (an apply with a bad row answers 422 csv_invalid).
-CROSS_FIELD = {"training-modules-create": "422", "roster-import-csv": "422"}
+# must be the documented columns (an apply with a bad row answers 422 csv_invalid); a compliance rule
+# takes the fields of its kind only, and one that cannot work (an empty phrase, a pattern that does not
+# compile, runs too long or matches every post, a quiet period overlapping another) is refused.
+CROSS_FIELD = {
+    "training-modules-create": "422",
+    "roster-import-csv": "422",
+    "compliance-rules-create": "422",
+    "compliance-rules-replace": "422",
+}
 # Bodies that are text, not JSON: every byte sequence is a string, so there is no schema-violating body
 # to refuse (the fuzzer's "wrong type" bodies are JSON), and the file's own checks report bad rows.
 TEXT_BODIES = {"roster-import-csv"}

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 from pydantic import Field as PydanticField
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
@@ -82,7 +82,7 @@ class ComplianceRuleWrite(BaseModel):
     pattern: Annotated[str, StringConstraints(max_length=1000), StoredText] | None = PydanticField(
         default=None, description="A regular expression (Python `regex` syntax), run with a time limit."
     )
-    case_sensitive: bool | None = None
+    case_sensitive: bool | None = PydanticField(default=None, strict=True)
     # links
     allowed_domains: list[Domain] | None = PydanticField(
         default=None, max_length=MAX_LIST, description="Links may go only to these domains and their subdomains."
@@ -102,11 +102,22 @@ class ComplianceRuleWrite(BaseModel):
     # cap
     max_shares: int | None = PydanticField(default=None, le=10_000, strict=True)
     period: CapPeriod | None = PydanticField(default=None, description="day: any 24 hours; week: any 7 days.")
-    per_network: bool | None = None
+    per_network: bool | None = PydanticField(default=None, strict=True)
     # personal touch
     minimum_personal_touch: float | None = PydanticField(
-        default=None, description="0 to 1: the least share of the post that must be the employee's own words."
+        default=None,
+        strict=True,
+        description="0 to 1: the least share of the post that must be the employee's own words.",
     )
+
+    @field_validator("starts_on", "ends_on", mode="before")
+    @classmethod
+    def _iso_date(cls, value: object) -> object:
+        # A date is written "2027-01-20"; a number (which pydantic would read as a Unix time) is refused, as
+        # the schema says.
+        if isinstance(value, int | float):
+            raise ValueError("a date is written YYYY-MM-DD")
+        return value
 
 
 class ComplianceRulePublic(BaseModel):

@@ -166,6 +166,7 @@ class PolicyCheckRequest(BaseModel):
         default=None,
         ge=0,
         le=1,
+        strict=True,
         description="How much of the text is the employee's own (0 to 1); null: not judged.",
     )
 
