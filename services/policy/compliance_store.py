@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Literal
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +28,15 @@ def tracking_host(url: str | None) -> str | None:
 
 
 async def load_rules(session: AsyncSession, org_id: uuid.UUID) -> tuple[compliance.Rule, ...]:
+    # Read once per transaction: a consumer decides a whole batch of shares in one, all with the rules
+    # as they were when the batch began.
+    cached: dict[uuid.UUID, tuple[compliance.Rule, ...]] = session.info.setdefault("compliance_rules", {})
+    if org_id not in cached:
+        cached[org_id] = await _read_rules(session, org_id)
+    return cached[org_id]
+
+
+async def _read_rules(session: AsyncSession, org_id: uuid.UUID) -> tuple[compliance.Rule, ...]:
     records = await session.scalars(
         select(ComplianceRuleRecord)
         .where(col(ComplianceRuleRecord.org_id) == org_id)
@@ -45,10 +55,14 @@ async def load_context(
     required_disclosure: str = "",
     personal_touch: float | None = None,
     tracking_host: str | None = None,
+    member: Member | Literal["unread"] | None = "unread",
 ) -> compliance.Context:
+    """``member``: the member's roster row when the caller has read it already (None: not on the roster)."""
     rules = await load_rules(session, org_id)
-    member = await session.scalar(
-        select(Member).where(col(Member.org_id) == org_id, col(Member.subject) == member_subject)
+    row = (
+        await session.scalar(select(Member).where(col(Member.org_id) == org_id, col(Member.subject) == member_subject))
+        if isinstance(member, str)
+        else member
     )
     recent: tuple[compliance.RecentShare, ...] = ()
     if any(isinstance(rule.config, compliance.Cap) for rule in rules):
@@ -67,8 +81,8 @@ async def load_context(
         campaign_id=campaign_id or None,
         required_disclosure=required_disclosure,
         personal_touch=personal_touch,
-        team_ids=frozenset(member.team_ids) if member is not None else frozenset(),
-        member_time_zone=member.time_zone if member is not None else None,
+        team_ids=frozenset(row.team_ids) if row is not None else frozenset(),
+        member_time_zone=row.time_zone if row is not None else None,
         recent_shares=recent,
         tracking_host=tracking_host,
         rules=rules,

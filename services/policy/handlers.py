@@ -46,6 +46,9 @@ async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) ->
     # The member's standing is read in this same transaction. ShareRequested names no certification of
     # its own yet; when content's campaigns require one, it arrives as ``also_required``.
     standing = await load_standing(uow.session, event.org_id, request.member_id)
+    author = await uow.session.scalar(
+        select(Member).where(col(Member.org_id) == event.org_id, col(Member.subject) == request.member_id)
+    )
     # The org's compliance rules, with what the share carries (its campaign and disclosure, its
     # personal-touch score) and the member's teams and recent shares, judged as of now.
     context = await load_context(
@@ -57,11 +60,9 @@ async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) ->
         required_disclosure=request.required_disclosure,
         personal_touch=request.personal_touch if request.HasField("personal_touch") else None,
         tracking_host=tracking_host(request.url),
+        member=author,
     )
     findings = rules.evaluate(network, request.text, request.url or None, standing, context)
-    author = await uow.session.scalar(
-        select(Member).where(col(Member.org_id) == event.org_id, col(Member.subject) == request.member_id)
-    )
     if author is not None and not author.active:
         # Requested before the kill-switch reached sharing, decided after: stopped with a reason.
         findings = [rules.Violation(DEACTIVATED["code"], DEACTIVATED["message"]), *findings]
