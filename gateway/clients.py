@@ -59,6 +59,7 @@ from services.policy.audit_models import (
     RetentionPublic,
     RetentionUpdate,
 )
+from services.policy.compliance_models import ComplianceRulePublic, ComplianceRuleWrite
 from services.policy.models import (
     AcknowledgementCreate,
     AcknowledgementPublic,
@@ -265,6 +266,20 @@ GET_NEAR_DUPLICATE_SETTINGS: Endpoint[NearDuplicateSettingsPublic] = Endpoint(
 UPDATE_NEAR_DUPLICATE_SETTINGS: Endpoint[NearDuplicateSettingsPublic] = Endpoint(
     "policy", "PUT", "/api/v1/compliance/near-duplicates", NearDuplicateSettingsPublic, NearDuplicateSettingsUpdate
 )
+# The compliance rules (issue 8).
+CREATE_COMPLIANCE_RULE: Endpoint[ComplianceRulePublic] = Endpoint(
+    "policy", "POST", "/api/v1/compliance/rules", ComplianceRulePublic, ComplianceRuleWrite
+)
+LIST_COMPLIANCE_RULES: Endpoint[Page[ComplianceRulePublic]] = Endpoint(
+    "policy", "GET", "/api/v1/compliance/rules", Page[ComplianceRulePublic]
+)
+GET_COMPLIANCE_RULE: Endpoint[ComplianceRulePublic] = Endpoint(
+    "policy", "GET", "/api/v1/compliance/rules/{rule_id}", ComplianceRulePublic
+)
+REPLACE_COMPLIANCE_RULE: Endpoint[ComplianceRulePublic] = Endpoint(
+    "policy", "PUT", "/api/v1/compliance/rules/{rule_id}", ComplianceRulePublic, ComplianceRuleWrite
+)
+DELETE_COMPLIANCE_RULE: Endpoint[None] = Endpoint("policy", "DELETE", "/api/v1/compliance/rules/{rule_id}", None)
 # sharing
 CREATE_SHARE: Endpoint[SharePublic] = Endpoint("sharing", "POST", "/api/v1/shares", SharePublic, ShareCreate)
 GET_SHARE: Endpoint[SharePublic] = Endpoint("sharing", "GET", "/api/v1/shares/{share_id}", SharePublic)
@@ -347,6 +362,11 @@ ENDPOINTS: tuple[Endpoint[Any], ...] = (
     UPDATE_AUDIT_RETENTION,
     GET_NEAR_DUPLICATE_SETTINGS,
     UPDATE_NEAR_DUPLICATE_SETTINGS,
+    CREATE_COMPLIANCE_RULE,
+    LIST_COMPLIANCE_RULES,
+    GET_COMPLIANCE_RULE,
+    REPLACE_COMPLIANCE_RULE,
+    DELETE_COMPLIANCE_RULE,
 )
 
 # Routes of the services the gateway deliberately does not call, and why.
@@ -655,9 +675,42 @@ class ContentClient(ServiceClient):
 class PolicyClient(ServiceClient):
     service = "policy"
 
-    async def check(self, *, network: str, text: str, url: str | None) -> PolicyCheckResult:
-        body = request_body(PolicyCheckRequest, network=network, text=text, url=url)
+    async def check(
+        self,
+        *,
+        network: str,
+        text: str,
+        url: str | None,
+        required_disclosure: str | None = None,
+        personal_touch: float | None = None,
+    ) -> PolicyCheckResult:
+        body = request_body(
+            PolicyCheckRequest,
+            network=network,
+            text=text,
+            url=url,
+            required_disclosure=required_disclosure,
+            personal_touch=personal_touch,
+        )
         return await self._send(CHECK_POST, json=body)
+
+    # The compliance rules (issue 8).
+
+    async def create_compliance_rule(self, fields: dict[str, Any]) -> ComplianceRulePublic:
+        return await self._send(CREATE_COMPLIANCE_RULE, json=request_body(ComplianceRuleWrite, **fields))
+
+    async def compliance_rules(self, page: PageQuery, kind: str | None = None) -> Page[ComplianceRulePublic]:
+        return await self._send(LIST_COMPLIANCE_RULES, params={**page.params(), "kind": kind})
+
+    async def get_compliance_rule(self, rule_id: uuid.UUID) -> ComplianceRulePublic:
+        return await self._send(GET_COMPLIANCE_RULE, path={"rule_id": str(rule_id)})
+
+    async def replace_compliance_rule(self, rule_id: uuid.UUID, fields: dict[str, Any]) -> ComplianceRulePublic:
+        body = request_body(ComplianceRuleWrite, **fields)
+        return await self._send(REPLACE_COMPLIANCE_RULE, path={"rule_id": str(rule_id)}, json=body)
+
+    async def delete_compliance_rule(self, rule_id: uuid.UUID) -> None:
+        await self._send(DELETE_COMPLIANCE_RULE, path={"rule_id": str(rule_id)})
 
     async def share_decision(self, share_id: uuid.UUID) -> ShareDecisionPublic:
         return await self._send(GET_SHARE_DECISION, path={"share_id": str(share_id)})

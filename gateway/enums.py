@@ -10,8 +10,9 @@ import strawberry
 from condividi.identity import Role
 from condividi.networks import Counting, Network
 from services.content.models import ContentStatus
+from services.policy.compliance import CapPeriod, RuleKind
 from services.policy.models import PolicyStatus
-from services.policy.rules import Outcome
+from services.policy.rules import Action, Outcome
 from services.sharing.models import PublishMethod, ShareStatus
 
 strawberry.enum(Network, description="The networks employees can share to (the one networks table).")
@@ -25,5 +26,24 @@ strawberry.enum(
 )
 strawberry.enum(Role, description="What a person may do in the org.")
 strawberry.enum(PolicyStatus, description="A policy version is a DRAFT (admins only) until PUBLISHED.")
+strawberry.enum(
+    Action,
+    name="RuleAction",
+    description="What a finding does: REJECT the post, send it to REVIEW (a person decides), or WARN (never blocks).",
+)
+strawberry.enum(RuleKind, name="ComplianceRuleKind", description="What a compliance rule checks.")
+strawberry.enum(CapPeriod, description="DAY: any 24 hours; WEEK: any 7 days.")
 
-__all__ = ["ContentStatus", "Counting", "Network", "Outcome", "PolicyStatus", "PublishMethod", "Role", "ShareStatus"]
+__all__ = [
+    "Action",
+    "CapPeriod",
+    "ContentStatus",
+    "Counting",
+    "Network",
+    "Outcome",
+    "PolicyStatus",
+    "PublishMethod",
+    "Role",
+    "RuleKind",
+    "ShareStatus",
+]

@@ -37,6 +37,8 @@ from gateway.campaigns import (
     ranked_page,
 )
 from gateway.clients import Services
+from gateway.compliance import FETCHERS as COMPLIANCE_FETCHERS
+from gateway.compliance import ComplianceMutation, ComplianceQuery
 from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
 from gateway.governance import FETCHERS as GOVERNANCE_FETCHERS
@@ -172,10 +174,11 @@ async def fetch_node_of(info: Info, type_name: str, value: str) -> Node | None:
 
 NODE_FETCHERS.update(GOVERNANCE_FETCHERS)
 NODE_FETCHERS.update(CAMPAIGN_FETCHERS)
+NODE_FETCHERS.update(COMPLIANCE_FETCHERS)
 
 
 @strawberry.type
-class Query(GovernanceQuery, AuditQuery, LibraryQuery, CampaignsQuery):
+class Query(GovernanceQuery, AuditQuery, LibraryQuery, CampaignsQuery, ComplianceQuery):
     @resolver("Refetches any object by its global id. Null when there is none the caller may see.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         info.context.require_caller()
@@ -289,10 +292,28 @@ class Query(GovernanceQuery, AuditQuery, LibraryQuery, CampaignsQuery):
         page = await info.context.services.policy.members(service_page(request, MEMBERS))
         return keyset_connection(request, page.items, page.next_cursor, MEMBERS, Member.from_model)
 
-    @resolver("Checks a post against the org's policy while it is being written.")
-    async def check_post(self, info: Info, network: Network, text: str, url: str | None = None) -> PolicyCheck | None:
+    @resolver(
+        "Checks a post against the org's policy while it is being written: every finding with its action and span. "
+        "`requiredDisclosure` and `personalTouch` are what the share will carry (the item's campaign disclosure, "
+        "the caption score), so the check judges them as the decision will."
+    )
+    async def check_post(
+        self,
+        info: Info,
+        network: Network,
+        text: str,
+        url: str | None = None,
+        required_disclosure: str | None = None,
+        personal_touch: float | None = None,
+    ) -> PolicyCheck | None:
         try:
-            data = await info.context.services.policy.check(network=network.value, text=text, url=url)
+            data = await info.context.services.policy.check(
+                network=network.value,
+                text=text,
+                url=url,
+                required_disclosure=required_disclosure,
+                personal_touch=personal_touch,
+            )
         except GatewayError as exc:
             raise in_argument_terms(exc) from exc
         return PolicyCheck.from_model(data)
@@ -320,7 +341,9 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 @strawberry.type
-class Mutation(GovernanceMutation, PreviewsMutation, AuditMutation, LibraryMutation, CampaignsMutation):
+class Mutation(
+    GovernanceMutation, PreviewsMutation, AuditMutation, LibraryMutation, CampaignsMutation, ComplianceMutation
+):
     @mutation("Creates a draft (curators and admins), pinned if `pin` is given.")
     async def create_content_item(self, info: Info, input: CreateContentItemInput) -> CreateContentItemPayload:
         services = info.context.services

@@ -16,12 +16,13 @@ import strawberry
 from condividi.audience import Audience as AudienceModel
 from condividi.networks import NETWORKS, NetworkSpec
 from gateway.context import GatewayContext
-from gateway.enums import ContentStatus, Counting, Network, Outcome, PublishMethod, Role, ShareStatus
+from gateway.enums import Action, ContentStatus, Counting, Network, Outcome, PublishMethod, Role, ShareStatus
 from gateway.errors import GatewayError
 from gateway.relay import Node, to_global_id
 from services.content.feed import FeedItem
 from services.content.models import ContentItemPublic
 from services.metrics import models as metrics_models
+from services.policy.compliance_models import FindingPublic
 from services.policy.models import MemberPublic, PolicyCheckResult, ShareDecisionPublic, TeamPublic, ViolationPublic
 from services.sharing.models import ConnectionPublic, SharePublic
 from services.sharing.models import Violation as ShareViolation
@@ -257,13 +258,40 @@ class Violation:
         return cls(code=data.code, message=data.message)
 
 
+@strawberry.type(
+    description="One thing a rule found in a post: what it does to the decision and, where it is a piece of the "
+    "text, where (offsets in UTF-16 code units, as JavaScript strings index, so a client can underline it)."
+)
+class PolicyFinding:
+    code: str
+    message: str = strawberry.field(description="Ready to show to the employee.")
+    action: Action
+    start: int | None = strawberry.field(description="Null when the finding concerns the post as a whole.")
+    end: int | None = strawberry.field(description="Excluded.")
+    rule_id: strawberry.ID | None = strawberry.field(description="The ComplianceRule; null for built-in rules.")
+
+    @classmethod
+    def from_model(cls, data: FindingPublic) -> PolicyFinding:
+        return cls(
+            code=data.code,
+            message=data.message,
+            action=data.action,
+            start=data.start,
+            end=data.end,
+            rule_id=to_global_id("ComplianceRule", data.rule_id) if data.rule_id is not None else None,
+        )
+
+
 @strawberry.type(description="The live policy check of a post being written.")
 class PolicyCheck:
     allowed: bool
     outcome: Outcome
-    violations: list[Violation]
+    violations: list[Violation] = strawberry.field(description="What rejects the post or holds it for review.")
     length: int = strawberry.field(description="The post's length as the network counts it.")
     limit: int = strawberry.field(description="The network's maximum length.")
+    findings: list[PolicyFinding] = strawberry.field(
+        description="Every finding, warnings included, with its action and span."
+    )
 
     @classmethod
     def from_model(cls, data: PolicyCheckResult) -> PolicyCheck:
@@ -273,6 +301,7 @@ class PolicyCheck:
             violations=[Violation.from_model(v) for v in data.violations],
             length=data.length,
             limit=data.limit,
+            findings=[PolicyFinding.from_model(f) for f in data.findings],
         )
 
 
@@ -282,6 +311,9 @@ class ShareDecision(Node):
     outcome: Outcome
     violations: list[Violation] = strawberry.field(description="The reasons of a rejection or a review.")
     decided_at: datetime
+    findings: list[PolicyFinding] = strawberry.field(
+        description="Every finding, warnings included, with its action and span."
+    )
 
     @classmethod
     def from_model(cls, data: ShareDecisionPublic) -> ShareDecision:
@@ -291,6 +323,7 @@ class ShareDecision(Node):
             outcome=data.outcome,
             violations=[Violation.from_model(v) for v in data.violations],
             decided_at=data.decided_at,
+            findings=[PolicyFinding.from_model(f) for f in data.findings],
         )
 
 

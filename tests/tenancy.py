@@ -69,6 +69,10 @@ class OrgA:
     campaign: str = ""
     spare_campaign: str = ""
     campaign_item: str = ""
+    # Compliance rules (issue 8): one the cases read and replace, one only the delete case deletes.
+    compliance_rule: str
+    spare_compliance_rule: str
+    # The campaign above has a compliance rule of its own too (policy only scopes rules by its id).
 
 
 def new_member(team_id: str) -> Request:
@@ -83,6 +87,12 @@ _POLICY_MODULE = {
     "questions": [{"prompt": "Yes?", "options": ["yes", "no"], "correct_options": [0]}],
     "pass_mark": 100,
 }
+
+
+# A rule no share of the tests meets.
+COMPLIANCE_RULE = {"kind": "phrases", "action": "warn", "phrases": ["tenancy-unlikely-phrase"]}
+# A rule only shares of org A's campaign meet.
+CAMPAIGN_RULE = {"kind": "phrases", "action": "warn", "phrases": ["campaign-phrase"]}
 
 
 def ok(response: httpx.Response, *statuses: int) -> dict[str, Any]:
@@ -185,6 +195,12 @@ def make_org_a(system: RunningSystem) -> OrgA:
     for item in (published, campaign_item):
         ok(httpx.put(f"{content}/campaigns/{campaign}/items/{item}", headers=headers["curator"]), 200)
     library = _make_library(system, headers["curator"], campaign)
+    rules = [
+        ok(httpx.post(f"{policy}/compliance/rules", json=COMPLIANCE_RULE, headers=headers["admin"]), 201)["id"]
+        for _ in range(2)
+    ]
+    scoped = {**CAMPAIGN_RULE, "campaign_id": campaign}
+    ok(httpx.post(f"{policy}/compliance/rules", json=scoped, headers=headers["admin"]), 201)
     return OrgA(
         org,
         headers,
@@ -210,6 +226,8 @@ def make_org_a(system: RunningSystem) -> OrgA:
         campaign=campaign,
         spare_campaign=spare_campaign,
         campaign_item=campaign_item,
+        compliance_rule=rules[0],
+        spare_compliance_rule=rules[1],
     )
 
 

@@ -38,7 +38,9 @@ CURSOR_REFUSAL = "400"
 # this change): an email's shape, an http(s) URL, a name that is blank once trimmed.
 POLICY_GAPS = {"members-create": "422", "policy-checks-create": "422", "teams-create": "422"}
 # What no schema states: a question's correct options must index its own options; a CSV file's rows
-# must be the documented columns (an apply with a bad row answers 422 csv_invalid).
+# must be the documented columns (an apply with a bad row answers 422 csv_invalid); a compliance rule
+# takes the fields of its kind only, and one that cannot work (an empty phrase, a pattern that does not
+# compile, runs too long or matches every post, a quiet period overlapping another) is refused.
 # A campaign's end must follow its start, and an audience's team ids must name teams of the org
 # (422 unknown_teams): content's copy of the teams is state, not schema.
 CROSS_FIELD = {
@@ -47,6 +49,8 @@ CROSS_FIELD = {
     "campaigns-create": "422",
     "campaigns-update": "422",
     "content-items-set-audience": "422",
+    "compliance-rules-create": "422",
+    "compliance-rules-replace": "422",
 }
 # The library (issue 7): times relative to now (a schedule, an expiry or a pin's end in the past), an
 # expiry before the publication, an image without its alt text; and on an edit, ``null`` only where it

@@ -80,6 +80,11 @@ NEEDS_A_ROLE = {
     "campaigns-add-item",
     "campaigns-remove-item",
     "campaigns-list-items",
+    "compliance-rules-create",
+    "compliance-rules-list",
+    "compliance-rules-get",
+    "compliance-rules-replace",
+    "compliance-rules-delete",
 }
 CAN_CONFLICT = {
     "content-items-publish",

@@ -24,7 +24,7 @@ from services.content.main import build_app as build_content
 from services.metrics.main import build_app as build_metrics
 from services.policy.main import build_app as build_policy
 from services.sharing.main import build_app as build_sharing
-from tests.tenancy import ROLE_SETS, OrgA, Request, make_org_a, new_member, role_names
+from tests.tenancy import COMPLIANCE_RULE, ROLE_SETS, OrgA, Request, make_org_a, new_member, role_names
 
 SERVICES: dict[str, Callable[[], FastAPI]] = {
     "content": build_content,
@@ -65,6 +65,9 @@ class Case:
     owner: str  # which of org A's callers may use the route on its object (proves the object is real)
     # A list or a batch answers 200 and leaves out what the caller may not see, rather than a 404.
     listed: bool = False
+    # How org A's answer shows the object was used, where the answer does not name it (the live check
+    # judges with the rules of the campaign it is given, and names the rule, not the campaign).
+    proves: Callable[[dict[str, Any]], bool] | None = None
 
 
 def _campaign_and_item(value: str) -> Request:
@@ -244,6 +247,34 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/quiz-attempts/{attempt_id}"): Case(
         "policy", lambda a: a.quiz_attempt, lambda i: Request(f"/api/v1/quiz-attempts/{i}"), "employee"
     ),
+    ("POST", "/api/v1/policy-checks"): Case(
+        "policy",
+        lambda a: a.campaign,
+        lambda i: Request(
+            "/api/v1/policy-checks", json={"network": "linkedin", "text": "a campaign-phrase", "campaign_id": i}
+        ),
+        "employee",
+        listed=True,
+        proves=lambda body: [f["code"] for f in body["findings"]] == ["phrase_found"],
+    ),
+    ("POST", "/api/v1/compliance/rules"): Case(
+        "policy",
+        lambda a: a.team,
+        lambda i: Request("/api/v1/compliance/rules", json={**COMPLIANCE_RULE, "team_id": i}),
+        "admin",
+    ),
+    ("GET", "/api/v1/compliance/rules/{rule_id}"): Case(
+        "policy", lambda a: a.compliance_rule, lambda i: Request(f"/api/v1/compliance/rules/{i}"), "admin"
+    ),
+    ("PUT", "/api/v1/compliance/rules/{rule_id}"): Case(
+        "policy",
+        lambda a: a.compliance_rule,
+        lambda i: Request(f"/api/v1/compliance/rules/{i}", json=COMPLIANCE_RULE),
+        "admin",
+    ),
+    ("DELETE", "/api/v1/compliance/rules/{rule_id}"): Case(
+        "policy", lambda a: a.spare_compliance_rule, lambda i: Request(f"/api/v1/compliance/rules/{i}"), "admin"
+    ),
     ("GET", "/api/v1/content-stats/{content_id}"): Case(
         "metrics", lambda a: a.published_item, lambda i: Request(f"/api/v1/content-stats/{i}"), "employee"
     ),
@@ -321,5 +352,7 @@ def test_another_orgs_id_answers_like_an_unknown_one(
     # The object is real, untouched, and reachable by its own org (so the case above could have failed).
     mine = send(system, case.service, method, case.request(owned), org_a.headers[case.owner])
     assert 200 <= mine.status_code < 300, f"{method} {path} by org A itself: {mine.text}"
-    if case.listed or method == "GET":
+    if case.proves is not None:
+        assert case.proves(mine.json()), f"{method} {path} by org A itself does not use its object: {mine.text}"
+    elif case.listed or method == "GET":
         assert owned in mine.text, f"{method} {path} by org A itself does not show its object: {mine.text}"

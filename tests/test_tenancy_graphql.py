@@ -101,6 +101,7 @@ NODE_OBJECTS: dict[str, NodeObject] = {
     "quiz attempt": NodeObject("QuizAttempt", lambda a: a.quiz_attempt, "employee"),
     "provisioning token": NodeObject("ProvisioningToken", lambda a: a.provisioning_token, "admin"),
     "campaign": NodeObject("Campaign", lambda a: a.campaign, "curator"),
+    "compliance rule": NodeObject("ComplianceRule", lambda a: a.compliance_rule, "admin"),
 }
 
 Kind = Literal["query", "mutation", "subscription"]
@@ -142,7 +143,15 @@ def _policy_draft(system: RunningSystem, org: uuid.UUID) -> dict[str, Any]:
     return {"draft": to_global_id("PolicyVersion", created["id"])}
 
 
+def _own_rule(system: RunningSystem, org: uuid.UUID) -> dict[str, Any]:
+    admin = system.issuer.headers(org=org, roles=[Role.ADMIN], subject="tenancy-gql-admin")
+    rule = {"kind": "phrases", "action": "warn", "phrases": ["tenancy-unlikely-phrase"]}
+    created = ok(httpx.post(f"{system.urls['policy']}/api/v1/compliance/rules", json=rule, headers=admin), 201)
+    return {"rule": to_global_id("ComplianceRule", created["id"])}
+
+
 _ERRORS = "errors { __typename message path }"
+_RULE = 'kind: PHRASES, action: WARN, phrases: ["tenancy-unlikely-phrase"]'
 
 
 def _own_draft(system: RunningSystem, org: uuid.UUID) -> dict[str, Any]:
@@ -351,6 +360,31 @@ CASES: dict[str, Case] = {
         ("team",),
         own=_own_draft,
     ),
+    "Mutation.createComplianceRule(input.rule.teamId)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ createComplianceRule(input: {{rule: {{{_RULE}, teamId: $id}}}})
+            {{ complianceRule {{ id teamId }} {_ERRORS} }} }}""",
+        ("team",),
+    ),
+    "Mutation.replaceComplianceRule(input.id)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ replaceComplianceRule(input: {{id: $id, rule: {{{_RULE}}}}})
+            {{ complianceRule {{ id }} {_ERRORS} }} }}""",
+        ("compliance rule",),
+    ),
+    "Mutation.replaceComplianceRule(input.rule.teamId)": Case(
+        "mutation",
+        f"""mutation($id: ID!, $rule: ID!) {{
+            replaceComplianceRule(input: {{id: $rule, rule: {{{_RULE}, teamId: $id}}}})
+            {{ complianceRule {{ id teamId }} {_ERRORS} }} }}""",
+        ("team",),
+        own=_own_rule,
+    ),
+    "Mutation.deleteComplianceRule(input.id)": Case(
+        "mutation",
+        f"mutation($id: ID!) {{ deleteComplianceRule(input: {{id: $id}}) {{ deletedId {_ERRORS} }} }}",
+        ("spare compliance rule",),
+    ),
     "Subscription.shareUpdated(id)": Case(
         "subscription", "subscription($id: ID!) { shareUpdated(id: $id) { id status } }", ("share",)
     ),
@@ -374,6 +408,7 @@ SPARE_OBJECTS: dict[str, NodeObject] = {
     "spare provisioning token": NodeObject("ProvisioningToken", lambda a: a.spare_provisioning_token, "admin"),
     # Moved between campaigns and out of them by the campaign item cases.
     "campaign item": NodeObject("ContentItem", lambda a: a.campaign_item, "curator"),
+    "spare compliance rule": NodeObject("ComplianceRule", lambda a: a.spare_compliance_rule, "admin"),
 }
 
 

@@ -13,7 +13,7 @@ import random
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +234,7 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
         _seed_audit(api, urls["policy"], admin)
         _seed_library(api, urls["content"], curator, content_ids)
         _seed_audience(api, urls["content"], curator, team_ids)
+        _seed_compliance(api, urls["policy"], admin, team_ids)
         # One employee has left the company: offboarded after sharing, so the roster shows a deactivated
         # member, their token is refused everywhere, and the clicks on their post still count.
         leaver = published[-1]["member_id"] if published else employees[-1].subject
@@ -422,6 +423,68 @@ def _seed_audit(api: _Api, policy_url: str, admin: DemoUser) -> None:
     )
     # Seven years, as regulated firms commonly keep communications.
     api.call(admin, "PUT", f"{policy_url}/api/v1/audit/retention", json={"retention_days": 2557})
+
+
+def compliance_rules(today: date, team_ids: dict[str, str]) -> list[dict[str, Any]]:
+    """The demo's compliance rules, one of each kind or more (docs/compliance.md#the-demo): written after
+    the demo shares, so those stay as they were decided. The quiet period starts in a month, so the demo
+    shares today; the sales team's phrase rule shows a rule narrowed to a team."""
+    quiet_start = today + timedelta(days=30)
+    sales = team_ids.get("Sales")
+    return [
+        {
+            "kind": "phrases",
+            "action": "reject",
+            "phrases": ["garantito", "guaranteed returns", "rendement garanti", "risk-free"],
+            "message": "Promises of returns are not allowed in posts (financial promotion rules).",
+        },
+        {"kind": "phrases", "action": "review", "phrases": ["outperform", "price target", "insider"]},
+        {
+            "kind": "phrases",
+            "action": "review",
+            "phrases": ["results", "risultati", "earnings"],
+            "message": "Sales staff: posts about results are read by Compliance first.",
+            **({"team_id": sales} if sales else {}),
+        },
+        {
+            "kind": "pattern",
+            "action": "review",
+            "pattern": r"\d+(?:[.,]\d+)?\s?%\s*(?:return|yield|rendimento|p\.a\.)",
+            "message": "A percentage of return: a reviewer checks it first.",
+        },
+        {
+            "kind": "pattern",
+            "action": "warn",
+            "pattern": r"\$[A-Z]{1,5}\b",
+            "message": "Ticker symbols are best left out.",
+        },
+        {"kind": "disclosure", "action": "review"},
+        {
+            "kind": "links",
+            "action": "reject",
+            "blocked_domains": ["competitor.example.com", "bit.ly"],
+            "message": "Link to our own pages, not to competitors or link shorteners.",
+        },
+        {"kind": "hashtags", "action": "warn", "max_hashtags": 5, "max_mentions": 10, "forbidden_hashtags": ["crypto"]},
+        {
+            "kind": "quiet_period",
+            "action": "review",
+            "starts_on": quiet_start.isoformat(),
+            "ends_on": (quiet_start + timedelta(days=13)).isoformat(),
+            "time_zone": "Europe/Rome",
+            "message": "Quiet period before the annual results: posts are read by Compliance first.",
+        },
+        {"kind": "cap", "action": "reject", "max_shares": 10, "period": "day"},
+        {"kind": "cap", "action": "warn", "max_shares": 3, "period": "day", "per_network": True, "network": "x"},
+        {"kind": "personal_touch", "action": "review", "minimum_personal_touch": 0.2},
+    ]
+
+
+def _seed_compliance(api: _Api, policy_url: str, admin: DemoUser, team_ids: dict[str, str]) -> None:
+    for rule in compliance_rules(datetime.now(UTC).date(), team_ids):
+        response = api.call(admin, "POST", f"{policy_url}/api/v1/compliance/rules", json=rule)
+        if response.status_code != 201:
+            log.warning("a demo compliance rule was refused", extra={"status": response.status_code})
 
 
 def _share_when_known(api: _Api, user: DemoUser, sharing_url: str, body: dict[str, Any]) -> dict[str, Any]:

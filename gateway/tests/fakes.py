@@ -57,13 +57,22 @@ from services.content.models import (
 )
 from services.content.previews.models import LinkPreviewPublic, PreviewStatus
 from services.metrics.models import ContentStats, ContentStatsBatch, OrgSummary
-from services.policy import governance, near_duplicates, rules
+from services.policy import compliance, governance, near_duplicates, rules
 from services.policy.audit_models import (
     DEFAULT_RETENTION_DAYS,
     AuditEntryPublic,
     AuditVerification,
     NearDuplicateSettingsPublic,
     RetentionPublic,
+)
+from services.policy.compliance_models import (
+    ComplianceRuleRecord,
+    ComplianceRuleWrite,
+    config_of,
+    config_problems,
+    finding_public,
+    public_of,
+    rule_of,
 )
 from services.policy.models import (
     AcknowledgementPublic,
@@ -143,6 +152,8 @@ class Downstream:
     audit_settings: dict[str, BaseModel] = field(default_factory=dict)
     # Campaigns and the teams content knows (issue 7).
     campaigns: dict[uuid.UUID, CampaignPublic] = field(default_factory=dict)
+    # The compliance rules (issue 8), as the service stores them.
+    compliance_rules: dict[uuid.UUID, ComplianceRuleRecord] = field(default_factory=dict)
 
     def reset(self) -> None:
         with self.lock:
@@ -167,6 +178,7 @@ class Downstream:
                 self.audit_entries,
                 self.audit_settings,
                 self.campaigns,
+                self.compliance_rules,
             ):
                 table.clear()
 
@@ -952,7 +964,14 @@ async def check_post(request: Request, state: Downstream) -> Response:
         return body
     data = body.model_dump()
     standing = _standing(state, str(_claims(request).get("sub", "")))
-    verdict = rules.check(data["network"], data["text"], data["url"] or f"{TRACKING_BASE}xxxxxxxx", standing)
+    context = compliance.Context(
+        now=datetime.now(UTC),
+        required_disclosure=data["required_disclosure"],
+        personal_touch=data["personal_touch"],
+        rules=tuple(rule_of(r) for r in state.compliance_rules.values()),
+    )
+    url = data["url"] or f"{TRACKING_BASE}xxxxxxxx"
+    verdict = rules.check(data["network"], data["text"], url, standing, context)
     return answer(
         PolicyCheckResult(
             allowed=verdict.outcome == rules.Outcome.APPROVED,
@@ -960,6 +979,7 @@ async def check_post(request: Request, state: Downstream) -> Response:
             violations=[ViolationPublic(code=v.code, message=v.message) for v in verdict.violations],
             length=verdict.length,
             limit=verdict.limit,
+            findings=[finding_public(f) for f in verdict.findings],
         )
     )
 
@@ -1678,6 +1698,94 @@ async def update_near_duplicate_settings(request: Request, state: Downstream) ->
     return answer(saved)
 
 
+# --- compliance rules (issue 8) --------------------------------------------------------------------
+
+
+async def _write_rule(request: Request, state: Downstream, record: ComplianceRuleRecord | None) -> Response:
+    if not _has_role(request, "admin"):
+        return _forbidden("admin")
+    body = await _body(request, ComplianceRuleWrite)
+    if isinstance(body, JSONResponse):
+        return body
+    problems = config_problems(body)
+    if problems:
+        return error(422, "validation_failed", str(problems[0]["message"]), problems)
+    now = datetime.now(UTC)
+    fields = {
+        "kind": body.kind.value,
+        "action": body.action.value,
+        "message": body.message,
+        "network": body.network.value if body.network is not None else None,
+        "campaign_id": body.campaign_id,
+        "team_id": body.team_id,
+        "config": config_of(body),
+    }
+    if body.team_id is not None and body.team_id not in state.teams:
+        return error(404, "not_found", "team not found", [{"loc": ["body", "team_id"], "message": "not found"}])
+    candidate = ComplianceRuleRecord(
+        id=record.id if record else uuid.uuid4(),
+        org_id=uuid.UUID(int=0),
+        created_by=record.created_by if record else str(_claims(request).get("sub", "")),
+        created_at=record.created_at if record else now,
+        updated_at=now,
+        **fields,
+    )
+    with state.lock:
+        others = [rule_of(r) for r in state.compliance_rules.values() if r.id != candidate.id]
+        refused = compliance.refusals(rule_of(candidate), others)
+        if refused:
+            details = [{"loc": ["body", *r.loc], "message": r.message} for r in refused]
+            return error(422, "validation_failed", refused[0].message, details)
+        state.compliance_rules[candidate.id] = candidate
+    return answer(public_of(candidate), 200 if record else 201)
+
+
+def _compliance_rule(request: Request, state: Downstream) -> ComplianceRuleRecord | JSONResponse:
+    if not _has_role(request, "admin", "reviewer"):
+        return _forbidden("reviewer", "admin")
+    rule_id = _uuid(request, "rule_id")
+    if isinstance(rule_id, JSONResponse):
+        return rule_id
+    record = state.compliance_rules.get(rule_id)
+    return record if record is not None else error(404, "not_found", "compliance rule not found")
+
+
+async def create_compliance_rule(request: Request, state: Downstream) -> Response:
+    return await _write_rule(request, state, None)
+
+
+async def list_compliance_rules(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin", "reviewer"):
+        return _forbidden("reviewer", "admin")
+    kind = request.query_params.get("kind")
+    records = [r for r in state.compliance_rules.values() if kind is None or r.kind == kind]
+    page = keyset_page(request, records, sort=lambda r: r.created_at, row_id=lambda r: r.id, oldest_first=True)
+    if isinstance(page, JSONResponse):
+        return page
+    return answer(clients.LIST_COMPLIANCE_RULES.response(items=[public_of(r) for r in page[0]], next_cursor=page[1]))
+
+
+async def get_compliance_rule(request: Request, state: Downstream) -> Response:
+    record = _compliance_rule(request, state)
+    return record if isinstance(record, JSONResponse) else answer(public_of(record))
+
+
+async def replace_compliance_rule(request: Request, state: Downstream) -> Response:
+    record = _compliance_rule(request, state)
+    return record if isinstance(record, JSONResponse) else await _write_rule(request, state, record)
+
+
+async def delete_compliance_rule(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "admin"):
+        return _forbidden("admin")
+    record = _compliance_rule(request, state)
+    if isinstance(record, JSONResponse):
+        return record
+    with state.lock:
+        state.compliance_rules.pop(record.id, None)
+    return Response(status_code=204)
+
+
 HANDLERS: dict[Endpoint[Any], Handler] = {
     clients.FEED: feed,
     clients.LIST_CAMPAIGNS: list_campaigns,
@@ -1743,6 +1851,11 @@ HANDLERS: dict[Endpoint[Any], Handler] = {
     clients.UPDATE_AUDIT_RETENTION: update_audit_retention,
     clients.GET_NEAR_DUPLICATE_SETTINGS: get_near_duplicate_settings,
     clients.UPDATE_NEAR_DUPLICATE_SETTINGS: update_near_duplicate_settings,
+    clients.CREATE_COMPLIANCE_RULE: create_compliance_rule,
+    clients.LIST_COMPLIANCE_RULES: list_compliance_rules,
+    clients.GET_COMPLIANCE_RULE: get_compliance_rule,
+    clients.REPLACE_COMPLIANCE_RULE: replace_compliance_rule,
+    clients.DELETE_COMPLIANCE_RULE: delete_compliance_rule,
 }
 
 

@@ -107,6 +107,7 @@ def test_every_connection_pages_both_ways() -> None:
         "trainingModules",
         "auditEntries",
         "campaigns",
+        "complianceRules",
     }
     for name, field in fields:
         assert {"first", "after", "last", "before"} <= set(field.args), name

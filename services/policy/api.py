@@ -17,6 +17,8 @@ from condividi.openapi import DocumentedRoute, error_responses
 from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page
 from condividi.service import DatabaseDep
 from services.policy import near_duplicates, rules
+from services.policy.compliance_models import FindingPublic, finding_public
+from services.policy.compliance_store import load_context, tracking_host
 from services.policy.members import announce
 from services.policy.models import (
     Member,
@@ -57,23 +59,37 @@ async def check_post(
     ``url``, the post is measured with a tracking link, which is what a share will carry."""
     settings: PolicySettings = request.app.state.runtime.settings
     url = body.url if body.url is not None else f"{settings.PUBLIC_BASE_URL.rstrip('/')}/r/{_SAMPLE_CODE}"
-    # The caller's standing (policy accepted? certified?) from the same loader the decision uses.
+    # The caller's standing (policy accepted? certified?) and the compliance context (the org's rules, the
+    # caller's teams and recent shares) from the same loaders the decision uses.
     async with db.read() as session:
         standing = await load_standing(session, caller.org_id, caller.subject)
-        verdict = rules.check(body.network, body.text, url, standing)
-        violations, outcome = list(verdict.violations), verdict.outcome
-        if outcome is not rules.Outcome.REJECTED:
+        context = await load_context(
+            session,
+            caller.org_id,
+            caller.subject,
+            now=utcnow(),
+            campaign_id=str(body.campaign_id) if body.campaign_id is not None else None,
+            required_disclosure=body.required_disclosure,
+            personal_touch=body.personal_touch,
+            tracking_host=tracking_host(settings.PUBLIC_BASE_URL),
+        )
+        verdict = rules.check(body.network, body.text, url, standing, context)
+        findings = list(verdict.findings)
+        duplicate = None
+        if verdict.outcome is not rules.Outcome.REJECTED:
             # The same guard, with the same settings, as the decision (handlers.decide_share).
             duplicate, _ = await near_duplicates.check(
                 session, caller.org_id, body.network.value, caller.subject, body.text, utcnow()
             )
-            outcome = near_duplicates.apply(outcome, violations, duplicate)
+        outcome = near_duplicates.apply(findings, duplicate)
+    violations = [f for f in findings if f.blocking]
     return PolicyCheckResult(
         allowed=outcome == rules.Outcome.APPROVED,
         outcome=outcome,
         violations=[ViolationPublic(code=v.code, message=v.message) for v in violations],
         length=verdict.length,
         limit=verdict.limit,
+        findings=[finding_public(f) for f in findings],
     )
 
 
@@ -93,6 +109,7 @@ async def get_share_decision(share_id: uuid.UUID, caller: CallerDep, db: Databas
         outcome=decision.outcome,
         violations=[ViolationPublic.model_validate(v) for v in decision.violations],
         decided_at=decision.decided_at,
+        findings=[FindingPublic.model_validate(f) for f in decision.findings],
     )
 
 

@@ -16,6 +16,8 @@ from condividi.contracts.sharing_pb2 import ShareRequested
 from condividi.db import UnitOfWork, utcnow
 from condividi.events import ReceivedEvent, topic_of
 from services.policy import audit, near_duplicates, rules
+from services.policy.compliance_models import finding_public
+from services.policy.compliance_store import load_context, tracking_host
 from services.policy.members import DEACTIVATED
 from services.policy.models import Member, ShareDecisionRecord
 from services.policy.standing import load_standing
@@ -44,22 +46,36 @@ async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) ->
     # The member's standing is read in this same transaction. ShareRequested names no certification of
     # its own yet; when content's campaigns require one, it arrives as ``also_required``.
     standing = await load_standing(uow.session, event.org_id, request.member_id)
-    violations = rules.evaluate(network, request.text, request.url or None, standing)
     author = await uow.session.scalar(
         select(Member).where(col(Member.org_id) == event.org_id, col(Member.subject) == request.member_id)
     )
+    # The org's compliance rules, with what the share carries (its campaign and disclosure, its
+    # personal-touch score) and the member's teams and recent shares, judged as of now.
+    context = await load_context(
+        uow.session,
+        event.org_id,
+        request.member_id,
+        now=utcnow(),
+        campaign_id=request.campaign_id or None,
+        required_disclosure=request.required_disclosure,
+        personal_touch=request.personal_touch if request.HasField("personal_touch") else None,
+        tracking_host=tracking_host(request.url),
+        member=author,
+    )
+    findings = rules.evaluate(network, request.text, request.url or None, standing, context)
     if author is not None and not author.active:
         # Requested before the kill-switch reached sharing, decided after: stopped with a reason.
-        violations = [rules.Violation(DEACTIVATED["code"], DEACTIVATED["message"]), *violations]
-    outcome = rules.outcome_of(violations)
+        findings = [rules.Violation(DEACTIVATED["code"], DEACTIVATED["message"]), *findings]
     now = utcnow()
     sketch = None
-    if outcome is not rules.Outcome.REJECTED:
+    duplicate = None
+    if rules.outcome_of(findings) is not rules.Outcome.REJECTED:
         # Skipped for a share refused anyway: whether a colleague wrote the same changes nothing.
         duplicate, sketch = await near_duplicates.check(
             uow.session, event.org_id, network, request.member_id, request.text, now
         )
-        outcome = near_duplicates.apply(outcome, violations, duplicate)
+    outcome = near_duplicates.apply(findings, duplicate)
+    violations = [f for f in findings if f.blocking]
     # The inbox already drops a redelivered event; this guards the other way a share can come twice: a
     # second ShareRequested (a new event id) for a share that is decided, which sharing sends when the
     # decision has not reached it in time (services/sharing/redrive.py). The first decision stands and
@@ -73,6 +89,7 @@ async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) ->
             network=network,
             outcome=outcome.value,
             violations=[{"code": v.code, "message": v.message} for v in violations],
+            findings=[finding_public(f).model_dump(mode="json") for f in findings],
             decided_at=now,
         )
         .on_conflict_do_nothing(index_elements=["share_id"])
@@ -95,7 +112,7 @@ async def decide_share(uow: UnitOfWork, event: ReceivedEvent[ShareRequested]) ->
             audit.SHARE_DECIDED,
             share_id,
             audit.AUTOMATIC,
-            decision_payload(request, network, outcome, violations),
+            decision_payload(request, network, outcome, findings),
         )
     uow.emit(
         ShareDecisionEvent(share_id=str(share_id), outcome=_OUTCOMES[outcome], violations=announced),
@@ -117,7 +134,7 @@ def decision_payload(
         "text": request.text,
         "url": request.url,
         "outcome": outcome.value,
-        "findings": [{"code": v.code, "message": v.message} for v in findings],
+        "findings": [finding_public(v).model_dump(mode="json") for v in findings],
     }
 
 

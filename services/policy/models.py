@@ -28,6 +28,7 @@ from sqlmodel import Field, SQLModel
 from condividi.identity import Role
 from condividi.networks import SupportedNetwork
 from condividi.validation import SingleLine
+from services.policy.compliance_models import FindingPublic
 from services.policy.rules import Outcome
 
 # --- records ---------------------------------------------------------------------------------------
@@ -37,6 +38,7 @@ class ShareDecisionRecord(SQLModel, table=True):
     """What the policy decided about one share; written once, when ``ShareRequested`` arrives."""
 
     __tablename__ = "share_decisions"
+    __table_args__ = (sa.Index("share_decisions_member_recent", "org_id", "member_id", "decided_at"),)
 
     # The share's id in the sharing service; one decision per share.
     share_id: uuid.UUID = Field(primary_key=True)
@@ -45,8 +47,14 @@ class ShareDecisionRecord(SQLModel, table=True):
     member_id: str
     network: str
     outcome: Outcome = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    # The reasons that stop or hold the share (rejects and reviews), as ShareDecision announces them.
     violations: list[dict[str, str]] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))
     decided_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    # Every finding, warnings included, with its action, span and rule (compliance_models.FindingPublic).
+    findings: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=sa.Column(postgresql.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    )
 
 
 class Team(SQLModel, table=True):
@@ -149,6 +157,18 @@ class PolicyCheckRequest(BaseModel):
         max_length=MAX_URL_LENGTH,
         description="The link that will be appended after one space, if any.",
     )
+    # What a share of the item will carry (the feed gives them), so the check judges it as the decision will.
+    campaign_id: uuid.UUID | None = PydanticField(default=None, description="The campaign of the item shared, if any.")
+    required_disclosure: str = PydanticField(
+        default="", max_length=500, description="The campaign's required disclosure (e.g. `#ad`); empty: none."
+    )
+    personal_touch: float | None = PydanticField(
+        default=None,
+        ge=0,
+        le=1,
+        strict=True,
+        description="How much of the text is the employee's own (0 to 1); null: not judged.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -167,9 +187,14 @@ class PolicyCheckRequest(BaseModel):
 class PolicyCheckResult(BaseModel):
     allowed: bool
     outcome: Outcome
-    violations: list[ViolationPublic]
+    violations: list[ViolationPublic] = PydanticField(description="What rejects the post or holds it for review.")
     length: int = PydanticField(description="The length the network counts, the link included.")
     limit: int = PydanticField(description="The network's limit; 0 when the network is not supported.")
+    findings: list[FindingPublic] = PydanticField(
+        default_factory=list,
+        description="Every finding, warnings included, each with its action and its span in `text` "
+        "(UTF-16 code units).",
+    )
 
 
 class ShareDecisionPublic(BaseModel):
@@ -178,6 +203,9 @@ class ShareDecisionPublic(BaseModel):
     outcome: Outcome
     violations: list[ViolationPublic]
     decided_at: datetime
+    findings: list[FindingPublic] = PydanticField(
+        default_factory=list, description="Every finding, warnings included, with its action and span."
+    )
 
 
 class TeamCreate(BaseModel):

@@ -161,21 +161,18 @@ def finding_for(settings: Settings, match: Match | None) -> Finding | None:
         f"This post is {percent}% the same as one a colleague shared on this network in the last {days}. "
         "Colleagues posting the same words looks automated and networks show it less: say it your own way."
     )
-    return Finding(settings.action, rules.Violation(NEAR_DUPLICATE, message), match)
+    return Finding(
+        settings.action, rules.Violation(NEAR_DUPLICATE, message, rules.Action(settings.action.value)), match
+    )
 
 
-def apply(outcome: rules.Outcome, violations: list[rules.Violation], finding: Finding | None) -> rules.Outcome:
-    """The decision with the near-duplicate finding: ``reject`` refuses, ``review`` sends an otherwise
-    approved post to a reviewer, ``warn`` never changes the outcome. The finding's violation is added
-    to ``violations`` in every case, so the employee and the audit log see it."""
-    if finding is None:
-        return outcome
-    violations.append(finding.violation)
-    if finding.action is DuplicateAction.REJECT:
-        return rules.Outcome.REJECTED
-    if finding.action is DuplicateAction.REVIEW and outcome is rules.Outcome.APPROVED:
-        return rules.Outcome.NEEDS_REVIEW
-    return outcome
+def apply(findings: list[rules.Violation], finding: Finding | None) -> rules.Outcome:
+    """The decision with the near-duplicate finding added to the rules' ``findings`` (so the employee
+    and the audit log see it), with the action the org set: ``reject`` refuses, ``review`` sends an
+    otherwise approved post to a reviewer, ``warn`` never changes the outcome."""
+    if finding is not None:
+        findings.append(finding.violation)
+    return rules.outcome_of(findings)
 
 
 # --- storage --------------------------------------------------------------------------------------

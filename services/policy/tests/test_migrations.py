@@ -16,6 +16,7 @@ from services.policy.audit_models import (
     NearDuplicatePost,
     NearDuplicateSettingsRecord,
 )
+from services.policy.compliance_models import ComplianceRuleRecord
 from services.policy.models import (
     Certification,
     Member,
@@ -46,6 +47,7 @@ TABLES = {
         NearDuplicateSettingsRecord,
         NearDuplicatePost,
         NearDuplicateBand,
+        ComplianceRuleRecord,
     )
 } | {"outbox", "inbox"}
 

@@ -102,18 +102,25 @@ def test_the_action_decides_what_the_finding_does(
 ) -> None:
     match = nd.Match(uuid.uuid4(), "colleague", 0.93, utcnow())
     finding = nd.finding_for(nd.Settings(action=action, window_days=7), match)
-    violations: list[rules.Violation] = []
-    assert nd.apply(before, violations, finding) is after
-    assert [v.code for v in violations] == ["near_duplicate"]
-    assert "93% the same" in violations[0].message and "last 7 days" in violations[0].message
+    # The rules' own findings that gave ``before``.
+    earlier = {
+        rules.Outcome.APPROVED: [],
+        rules.Outcome.REJECTED: [rules.Violation("too_long", "Too long.")],
+        rules.Outcome.NEEDS_REVIEW: [rules.Violation("phrase", "Ask a reviewer.", rules.Action.REVIEW)],
+    }[before]
+    findings = list(earlier)
+    assert nd.apply(findings, finding) is after
+    added = findings[len(earlier) :]
+    assert [v.code for v in added] == ["near_duplicate"] and added[0].action.value == action.value
+    assert "93% the same" in added[0].message and "last 7 days" in added[0].message
 
 
 def test_no_finding_when_off_or_nothing_alike() -> None:
     match = nd.Match(uuid.uuid4(), "colleague", 0.95, utcnow())
     assert nd.finding_for(nd.Settings(enabled=False), match) is None
     assert nd.finding_for(nd.Settings(), None) is None
-    violations: list[rules.Violation] = []
-    assert nd.apply(rules.Outcome.APPROVED, violations, None) is rules.Outcome.APPROVED and violations == []
+    findings: list[rules.Violation] = []
+    assert nd.apply(findings, None) is rules.Outcome.APPROVED and findings == []
 
 
 def test_best_match_keeps_the_most_alike_above_the_threshold() -> None:

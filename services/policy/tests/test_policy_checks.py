@@ -26,6 +26,17 @@ async def test_check_rejects_a_post_one_over_the_x_limit(client: httpx.AsyncClie
         "violations": [{"code": "too_long", "message": "The post is 281 characters with the link; X allows 280."}],
         "length": 281,
         "limit": 280,
+        # Every finding with its action (issue 8); the length is about the whole post, so no span.
+        "findings": [
+            {
+                "code": "too_long",
+                "message": "The post is 281 characters with the link; X allows 280.",
+                "action": "reject",
+                "start": None,
+                "end": None,
+                "rule_id": None,
+            }
+        ],
     }
 
 
@@ -38,7 +49,14 @@ async def test_check_approves_a_post_at_the_limit_and_lower_cases_the_network(
         headers=headers(issuer, new_org(), Role.EMPLOYEE),
     )
     assert response.status_code == 200, response.text
-    assert response.json() == {"allowed": True, "outcome": "approved", "violations": [], "length": 280, "limit": 280}
+    assert response.json() == {
+        "allowed": True,
+        "outcome": "approved",
+        "violations": [],
+        "length": 280,
+        "limit": 280,
+        "findings": [],
+    }
 
 
 async def test_check_keeps_the_url_as_written(client: httpx.AsyncClient, issuer: Issuer) -> None:

@@ -22,9 +22,14 @@ def test_x_text_and_link_exactly_at_the_limit_is_approved() -> None:
 
 
 def test_x_counts_a_link_inside_the_text_as_23() -> None:
-    long_link = "https://acme.example/" + "p" * 200
+    # A real top-level domain: twitter-text, and so X, leaves "https://acme.example/..." as text, since
+    # .example is no top-level domain (counting.py; the conformance cases are in test_counting.py).
+    long_link = "https://acme.com/" + "p" * 200
     assert rules.measure("x", f"Read {long_link} now") == len("Read ") + 23 + len(" now")
-    assert rules.measure("x", "http://a.example") == 23
+    assert rules.measure("x", "http://a.com") == 23
+    assert rules.measure("x", "http://a.example") == len("http://a.example")
+    # Without a protocol too, as X links "acme.com/news" itself.
+    assert rules.measure("x", "see acme.com/news") == len("see ") + 23
     # Sentence punctuation after a link is text, not part of the link.
     assert rules.measure("x", f"See {long_link}.") == len("See ") + 23 + 1
     # Two links, and one that is only a scheme (not a link, so its characters count).

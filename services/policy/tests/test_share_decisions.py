@@ -131,6 +131,17 @@ async def test_too_long_share_is_rejected_announced_and_readable(
         "member_id": "employee-1",
         "outcome": "rejected",
         "violations": [{"code": "too_long", "message": "The post is 281 characters with the link; X allows 280."}],
+        # Every finding with its action (issue 8); the length is about the whole post, so no span.
+        "findings": [
+            {
+                "code": "too_long",
+                "message": "The post is 281 characters with the link; X allows 280.",
+                "action": "reject",
+                "start": None,
+                "end": None,
+                "rule_id": None,
+            }
+        ],
     }
 
 

@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0006_audit_near_duplicates"
-down_revision = "0004"
+down_revision = "0005_rules"
 branch_labels = None
 depends_on = None
 
