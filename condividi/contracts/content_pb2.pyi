@@ -70,3 +70,39 @@ class Caption(_message.Message):
     language: str
     text: str
     def __init__(self, network: _Optional[str] = ..., language: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+
+class SuggestionSubmitted(_message.Message):
+    __slots__ = ("suggestion_id", "url", "note", "suggested_by")
+    SUGGESTION_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    suggestion_id: str
+    url: str
+    note: str
+    suggested_by: str
+    def __init__(self, suggestion_id: _Optional[str] = ..., url: _Optional[str] = ..., note: _Optional[str] = ..., suggested_by: _Optional[str] = ...) -> None: ...
+
+class SuggestionAccepted(_message.Message):
+    __slots__ = ("suggestion_id", "content_id", "suggested_by", "accepted_by")
+    SUGGESTION_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_BY_FIELD_NUMBER: _ClassVar[int]
+    suggestion_id: str
+    content_id: str
+    suggested_by: str
+    accepted_by: str
+    def __init__(self, suggestion_id: _Optional[str] = ..., content_id: _Optional[str] = ..., suggested_by: _Optional[str] = ..., accepted_by: _Optional[str] = ...) -> None: ...
+
+class SuggestionDeclined(_message.Message):
+    __slots__ = ("suggestion_id", "suggested_by", "declined_by", "reason")
+    SUGGESTION_ID_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    DECLINED_BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    suggestion_id: str
+    suggested_by: str
+    declined_by: str
+    reason: str
+    def __init__(self, suggestion_id: _Optional[str] = ..., suggested_by: _Optional[str] = ..., declined_by: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

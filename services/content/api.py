@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
+from sqlmodel import select
 
-from condividi.contracts.content_pb2 import ContentPublished
+from condividi.contracts.content_pb2 import Caption, ContentPublished
 from condividi.db import Database, utcnow
 from condividi.errors import conflict, not_found
 from condividi.identity import Caller, CallerDep, Role, require_roles
 from condividi.openapi import DocumentedRoute, error_responses
 from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page_sql
 from condividi.service import DatabaseDep
-from services.content.models import ContentItem, ContentItemCreate, ContentItemPublic, ContentStatus
+from services.content.models import ContentCaption, ContentItem, ContentItemCreate, ContentItemPublic, ContentStatus
 
 router = APIRouter(prefix="/api/v1", route_class=DocumentedRoute)
 
@@ -83,19 +85,23 @@ async def publish_content_item(item_id: uuid.UUID, caller: Curator, db: Database
         item.status = ContentStatus.PUBLISHED
         item.published_at = item.updated_at = utcnow()
         item.revision = 1
-        uow.emit(
-            ContentPublished(
-                content_id=str(item.id),
-                title=item.title,
-                url=item.url,
-                summary=item.summary,
-                suggested_caption=item.suggested_caption,
-                published_by=caller.subject,
-            ),
-            org_id=item.org_id,
-            aggregate_id=item.id,
-        )
+        captions = (await uow.session.scalars(select(ContentCaption).where(ContentCaption.content_id == item.id))).all()
+        uow.emit(published_event(item, captions, caller.subject), org_id=item.org_id, aggregate_id=item.id)
     return _public(item)
+
+
+def published_event(item: ContentItem, captions: Sequence[ContentCaption], published_by: str) -> ContentPublished:
+    """The item as sharing and metrics learn it, with its captions (field 30); announced again, by the
+    curator who changed them, when a published item's captions change."""
+    return ContentPublished(
+        content_id=str(item.id),
+        title=item.title,
+        url=item.url,
+        summary=item.summary,
+        suggested_caption=item.suggested_caption,
+        published_by=published_by,
+        captions=[Caption(network=c.network, language=c.language, text=c.text) for c in captions],
+    )
 
 
 @router.get("/feed", tags=["feed"], operation_id="feed-list", responses=error_responses(400))

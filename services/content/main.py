@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from condividi.roster_copy import lookup_in, roster_subscription
 from condividi.service import create_service_app
+from services.content import captions, suggestions
 from services.content.api import router
 from services.content.settings import ContentSettings
 
@@ -13,7 +14,7 @@ def build_app(settings: ContentSettings | None = None) -> FastAPI:
         settings or ContentSettings(),
         title="Condividi content",
         description="Content items that curators publish and employees share, and each employee's feed.",
-        routers=[router],
+        routers=[router, captions.router, suggestions.router],
         subscriptions=[roster_subscription("content")],
         roster=lambda runtime: lookup_in(runtime.db),
     )
