@@ -178,7 +178,7 @@ async def _pending_for_update(session: AsyncSession, caller: Caller, suggestion_
     if suggestion is None or suggestion.org_id != caller.org_id:
         raise not_found("suggestion")
     if suggestion.status != SuggestionStatus.PENDING:
-        raise conflict(f"the suggestion is already {suggestion.status.value}")
+        raise conflict(f"the suggestion is already {SuggestionStatus(suggestion.status).value}")
     return suggestion
 
 

@@ -7,9 +7,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 from condividi.testing import Infra
-from services.content.models import Campaign, ContentItem
+from services.content.models import Campaign, ContentCaption, ContentItem, Suggestion
 
-TABLES = {table.__tablename__ for table in (Campaign, ContentItem)} | {"outbox", "inbox"}
+TABLES = {table.__tablename__ for table in (Campaign, ContentItem, ContentCaption, Suggestion)} | {"outbox", "inbox"}
 
 
 async def test_migrations_create_what_the_models_describe(infra: Infra) -> None:
