@@ -13,6 +13,7 @@ from datetime import datetime
 import httpx
 from sqlalchemy.dialects.postgresql import insert
 
+from condividi.captions import Caption
 from condividi.db import Database, UnitOfWork
 from condividi.errors import ApiError, not_found
 from condividi.identity import Caller
@@ -25,15 +26,31 @@ def is_web_url(url: str) -> bool:
     return url.startswith(("https://", "http://"))
 
 
-async def remember(session_owner: UnitOfWork, item: CatalogItem) -> None:
+async def remember(session_owner: UnitOfWork, item: CatalogItem, *, refresh_captions: bool = False) -> None:
+    """Keeps ``item``; with ``refresh_captions`` (an event announcing it), a copy already kept takes its
+    captions, which a curator may have changed since (content announces the item again)."""
     statement = insert(CatalogItem).values(
         content_id=item.content_id,
         org_id=item.org_id,
         title=item.title,
         url=item.url,
         published_at=item.published_at,
+        suggested_caption=item.suggested_caption,
+        captions=item.captions,
     )
+    if refresh_captions:
+        excluded = statement.excluded
+        upsert = statement.on_conflict_do_update(
+            index_elements=["content_id"],
+            set_={"suggested_caption": excluded.suggested_caption, "captions": excluded.captions},
+        )
+        await session_owner.session.execute(upsert)
+        return
     await session_owner.session.execute(statement.on_conflict_do_nothing(index_elements=["content_id"]))
+
+
+def captions_of(item: CatalogItem) -> list[Caption]:
+    return [Caption(c.get("network", ""), c.get("language", ""), c.get("text", "")) for c in item.captions]
 
 
 async def find_shareable(
@@ -65,6 +82,8 @@ async def find_shareable(
         title=body["title"],
         url=body["url"],
         published_at=datetime.fromisoformat(body["published_at"]),
+        # Its captions per network and language arrive with ContentPublished; until then the default.
+        suggested_caption=body.get("suggested_caption") or "",
     )
     async with db.unit_of_work() as uow:
         await remember(uow, item)

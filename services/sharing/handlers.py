@@ -35,7 +35,10 @@ async def on_content_published(uow: UnitOfWork, event: ReceivedEvent[ContentPubl
             title=item.title,
             url=item.url,
             published_at=event.occurred_at,
+            suggested_caption=item.suggested_caption,
+            captions=[{"network": c.network, "language": c.language, "text": c.text} for c in item.captions],
         ),
+        refresh_captions=True,
     )
 
 

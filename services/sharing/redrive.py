@@ -44,6 +44,7 @@ def share_requested(share: Share, settings: SharingSettings) -> ShareRequested:
         network=share.network,
         text=share.text,
         url=tracking_url(settings.PUBLIC_BASE_URL, share.tracking_code),
+        personal_touch=share.personal_touch,
     )
 
 
