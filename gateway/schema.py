@@ -27,6 +27,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway import live, roster
+from gateway.captions import CaptionsMutation
 from gateway.clients import Services
 from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
@@ -82,6 +83,8 @@ from gateway.roster import (
     IssueProvisioningTokenPayload,
     ProvisioningToken,
 )
+from gateway.suggestions import FETCHERS as SUGGESTION_FETCHERS
+from gateway.suggestions import SuggestionsMutation, SuggestionsQuery
 from gateway.types import (
     NODE_FETCHERS,
     REACH_NOTE,
@@ -162,10 +165,11 @@ async def fetch_node_of(info: Info, type_name: str, value: str) -> Node | None:
 
 
 NODE_FETCHERS.update(GOVERNANCE_FETCHERS)
+NODE_FETCHERS.update(SUGGESTION_FETCHERS)
 
 
 @strawberry.type
-class Query(GovernanceQuery):
+class Query(GovernanceQuery, SuggestionsQuery):
     @resolver("Refetches any object by its global id. Null when there is none the caller may see.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         info.context.require_caller()
@@ -303,7 +307,7 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 @strawberry.type
-class Mutation(GovernanceMutation):
+class Mutation(GovernanceMutation, CaptionsMutation, SuggestionsMutation):
     @mutation("Creates a draft (curators and admins).")
     async def create_content_item(self, info: Info, input: CreateContentItemInput) -> CreateContentItemPayload:
         services = info.context.services

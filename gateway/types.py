@@ -24,7 +24,8 @@ from services.policy.models import MemberPublic, PolicyCheckResult, ShareDecisio
 from services.sharing.models import ConnectionPublic, SharePublic
 from services.sharing.models import Violation as ShareViolation
 
-if TYPE_CHECKING:  # gateway.governance builds on this module
+if TYPE_CHECKING:  # gateway.governance and gateway.captions build on this module
+    from gateway.captions import Caption, OfferedCaption
     from gateway.governance import PolicyStanding, TrainingStanding
 
 Info: TypeAlias = strawberry.Info[GatewayContext, None]
@@ -147,7 +148,28 @@ class ContentItem(Node):
     created_by: str
     created_at: datetime
     published_at: datetime | None
+    suggested_by: str | None = strawberry.field(
+        description="The employee whose suggestion became this item (their subject); null: a curator's own."
+    )
     raw_id: strawberry.Private[uuid.UUID]
+
+    @resolver(
+        "The caption the caller is offered on `network`, in their language (falling back to the language "
+        "without its region, then to a caption for every language, then to the item's default); null when "
+        "there is none. One content call per network for all the items of a response."
+    )
+    async def caption(
+        self, info: Info, network: Network
+    ) -> Annotated[OfferedCaption, strawberry.lazy("gateway.captions")] | None:
+        from gateway.captions import offered_caption
+
+        return await offered_caption(info, self.raw_id, network)
+
+    @resolver("Every suggested caption per network and language (curators and admins; null for anyone else).")
+    async def captions(self, info: Info) -> list[Annotated[Caption, strawberry.lazy("gateway.captions")]] | None:
+        from gateway.captions import item_captions
+
+        return await item_captions(info, self.raw_id)
 
     @resolver(
         "Shares, clicks and potential reach (one metrics call for all items of a response). Null, with an "
@@ -169,6 +191,7 @@ class ContentItem(Node):
             created_by=data.created_by,
             created_at=data.created_at,
             published_at=data.published_at,
+            suggested_by=data.suggested_by,
         )
 
 
@@ -234,6 +257,10 @@ class Share(Node):
     )
     tracking_url: str | None = strawberry.field(description="Null while pending and for a rejected share.")
     potential_reach: int = strawberry.field(description="The sharing account's audience at share time.")
+    personal_touch: float | None = strawberry.field(
+        description="How much of the text is the employee's own rather than the caption offered, 0 (the caption "
+        "as it was) to 1 (none of its words kept); null when no caption was offered (docs/content.md)."
+    )
     created_at: datetime
     updated_at: datetime
     raw_id: strawberry.Private[uuid.UUID]
@@ -267,6 +294,7 @@ class Share(Node):
             intent_keeps_text=data.intent_keeps_text,
             tracking_url=tracking_url,
             potential_reach=data.potential_reach,
+            personal_touch=data.personal_touch,
             created_at=data.created_at,
             updated_at=data.updated_at,
         )

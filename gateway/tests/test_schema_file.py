@@ -104,6 +104,8 @@ def test_every_connection_pages_both_ways() -> None:
         "provisioningTokens",
         "policyVersions",
         "trainingModules",
+        "suggestions",
+        "mySuggestions",
     }
     for name, field in fields:
         assert {"first", "after", "last", "before"} <= set(field.args), name

@@ -10,7 +10,7 @@ import uuid
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
-from fastapi import APIRouter, Body, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
@@ -189,19 +189,16 @@ async def _pending_for_update(session: AsyncSession, caller: Caller, suggestion_
     responses=error_responses(409, s409="The suggestion was already accepted or declined."),
 )
 async def accept_suggestion(
-    suggestion_id: uuid.UUID,
-    caller: Curator,
-    db: DatabaseDep,
-    body: Annotated[SuggestionAccept | None, Body()] = None,
+    suggestion_id: uuid.UUID, body: SuggestionAccept, caller: Curator, db: DatabaseDep
 ) -> SuggestionPublic:
     """Accepts a suggestion (curators and admins): it becomes a draft item crediting the suggester
-    (`suggested_by`), whose id the answer's `content_id` gives."""
+    (`suggested_by`), whose id the answer's `content_id` gives. The body may be `{}`."""
     now = utcnow()
     async with db.unit_of_work() as uow:
         suggestion = await _pending_for_update(uow.session, caller, suggestion_id)
         item = ContentItem(
             org_id=caller.org_id,
-            title=(body.title if body and body.title else None) or default_title(suggestion.url),
+            title=body.title or default_title(suggestion.url),
             url=suggestion.url,
             summary=suggestion.note,
             status=ContentStatus.DRAFT,

@@ -88,7 +88,7 @@ async def test_suggest_queue_accept_and_decline(client: httpx.AsyncClient, issue
     assert len(everything["items"]) == 1 and everything["next_cursor"]
 
     # Decided is decided.
-    for verb, body in (("accept", None), ("decline", {"reason": "no"})):
+    for verb, body in (("accept", {}), ("decline", {"reason": "no"})):
         again = await client.post(f"/api/v1/suggestions/{second['id']}/{verb}", json=body, headers=curator(issuer))
         assert again.status_code == 409, verb
         assert again.json()["error"]["code"] == "conflict"
@@ -96,7 +96,9 @@ async def test_suggest_queue_accept_and_decline(client: httpx.AsyncClient, issue
 
 async def test_accept_without_a_title_names_the_draft_after_the_page(client: httpx.AsyncClient, issuer: Issuer) -> None:
     made = (await client.post("/api/v1/suggestions", json=PAGE, headers=employee(issuer))).json()
-    accepted = (await client.post(f"/api/v1/suggestions/{made['id']}/accept", headers=curator(issuer))).json()
+    accepted = (
+        await client.post(f"/api/v1/suggestions/{made['id']}/accept", json={}, headers=curator(issuer))
+    ).json()
     item = (await client.get(f"/api/v1/content-items/{accepted['content_id']}", headers=curator(issuer))).json()
     assert item["title"] == "acme.example/blog/robots"
     assert item["summary"] == PAGE["note"]
@@ -126,7 +128,7 @@ async def test_who_sees_and_decides_suggestions(client: httpx.AsyncClient, issue
     # Another member's suggestion and another org's answer like a missing one.
     assert (await client.get(path, headers=employee(issuer, "employee-2"))).status_code == 404
     assert (await client.get(path, headers=curator(issuer, OTHER_ORG))).status_code == 404
-    for verb, body in (("accept", None), ("decline", {"reason": "no"})):
+    for verb, body in (("accept", {}), ("decline", {"reason": "no"})):
         refused = await client.post(f"{path}/{verb}", json=body, headers=employee(issuer))
         assert refused.status_code == 403, verb
         other = await client.post(f"{path}/{verb}", json=body, headers=curator(issuer, OTHER_ORG))
