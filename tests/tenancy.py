@@ -58,6 +58,10 @@ class OrgA:
     spare_member: str
     provisioning_token: str
     spare_provisioning_token: str
+    # Employee suggestions (issue 7): one to read, and one each for the cases that accept and decline.
+    suggestion: str = ""
+    suggestion_to_accept: str = ""
+    suggestion_to_decline: str = ""
 
 
 def new_member(team_id: str) -> Request:
@@ -158,6 +162,21 @@ def make_org_a(system: RunningSystem) -> OrgA:
         httpx.post(f"{urls['policy']}{spare_request.path}", json=spare_request.json, headers=headers["admin"]), 201
     )
     tokens = [ok(httpx.post(f"{policy}/provisioning-tokens", headers=headers["admin"]), 201)["id"] for _ in range(2)]
+    # A caption the published item offers every member (the caption choice lists it), and suggestions.
+    captions = {"captions": [{"text": "Proud of this"}]}
+    content = f"{urls['content']}/api/v1"
+    ok(httpx.put(f"{content}/content-items/{published}/captions", json=captions, headers=headers["curator"]), 200)
+    suggestions = [
+        ok(
+            httpx.post(
+                f"{content}/suggestions",
+                json={"url": f"https://acme.example/tenancy/{n}", "note": "Worth sharing"},
+                headers=headers["employee"],
+            ),
+            201,
+        )["id"]
+        for n in range(3)
+    ]
     return OrgA(
         org,
         headers,
@@ -179,4 +198,7 @@ def make_org_a(system: RunningSystem) -> OrgA:
         spare_member=spare_member["id"],
         provisioning_token=tokens[0],
         spare_provisioning_token=tokens[1],
+        suggestion=suggestions[0],
+        suggestion_to_accept=suggestions[1],
+        suggestion_to_decline=suggestions[2],
     )

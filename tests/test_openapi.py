@@ -54,6 +54,11 @@ NEEDS_A_ROLE = {
     "policy-versions-export",
     "training-modules-create",
     "training-modules-progress",
+    "captions-list",
+    "captions-replace",
+    "suggestions-list",
+    "suggestions-accept",
+    "suggestions-decline",
 }
 CAN_CONFLICT = {
     "content-items-publish",
@@ -64,6 +69,9 @@ CAN_CONFLICT = {
     "provisioning-tokens-rotate",
     "policy-versions-publish",
     "policy-acknowledgements-create",
+    "suggestions-create",
+    "suggestions-accept",
+    "suggestions-decline",
 }
 
 

@@ -100,6 +100,7 @@ NODE_OBJECTS: dict[str, NodeObject] = {
     "training module": NodeObject("TrainingModule", lambda a: a.module, "employee"),
     "quiz attempt": NodeObject("QuizAttempt", lambda a: a.quiz_attempt, "employee"),
     "provisioning token": NodeObject("ProvisioningToken", lambda a: a.provisioning_token, "admin"),
+    "suggestion": NodeObject("Suggestion", lambda a: a.suggestion, "employee"),
 }
 
 Kind = Literal["query", "mutation", "subscription"]
@@ -223,6 +224,23 @@ CASES: dict[str, Case] = {
             {{ issued {{ replacedId provisioningToken {{ id }} }} {_ERRORS} }} }}""",
         ("spare provisioning token",),
     ),
+    "Mutation.setCaptions(input.contentItemId)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ setCaptions(input: {{contentItemId: $id, captions: [{{text: "Mine"}}]}})
+            {{ contentItem {{ id }} {_ERRORS} }} }}""",
+        ("spare draft",),
+    ),
+    "Mutation.acceptSuggestion(input.id)": Case(
+        "mutation",
+        f"mutation($id: ID!) {{ acceptSuggestion(input: {{id: $id}}) {{ suggestion {{ id }} {_ERRORS} }} }}",
+        ("suggestion to accept",),
+    ),
+    "Mutation.declineSuggestion(input.id)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ declineSuggestion(input: {{id: $id, reason: "Not now"}})
+            {{ suggestion {{ id }} {_ERRORS} }} }}""",
+        ("suggestion to decline",),
+    ),
     "Subscription.shareUpdated(id)": Case(
         "subscription", "subscription($id: ID!) { shareUpdated(id: $id) { id status } }", ("share",)
     ),
@@ -238,6 +256,8 @@ SPARE_OBJECTS: dict[str, NodeObject] = {
     "policy in force": NodeObject("PolicyVersion", lambda a: a.current_policy(), "employee"),
     "spare member": NodeObject("Member", lambda a: a.spare_member, "admin"),
     "spare provisioning token": NodeObject("ProvisioningToken", lambda a: a.spare_provisioning_token, "admin"),
+    "suggestion to accept": NodeObject("Suggestion", lambda a: a.suggestion_to_accept, "curator"),
+    "suggestion to decline": NodeObject("Suggestion", lambda a: a.suggestion_to_decline, "curator"),
 }
 
 

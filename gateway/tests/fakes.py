@@ -488,7 +488,14 @@ async def replace_captions(request: Request, state: Downstream) -> Response:
     now = datetime.now(UTC)
     subject = str(_claims(request).get("sub", ""))
     stored = [
-        CaptionPublic(network=c["network"], language=c["language"], text=c["text"], updated_by=subject, updated_at=now)
+        CaptionPublic(
+            content_id=item.id,
+            network=c["network"],
+            language=c["language"],
+            text=c["text"],
+            updated_by=subject,
+            updated_at=now,
+        )
         for c in body.model_dump()["captions"]
     ]
     with state.lock:

@@ -70,6 +70,7 @@ async def member_language(db: Database, caller: Caller) -> str | None:
 
 def _public(caption: ContentCaption) -> CaptionPublic:
     return CaptionPublic(
+        content_id=caption.content_id,
         network=Network(caption.network) if caption.network else None,
         language=caption.language,
         text=caption.text,

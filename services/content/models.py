@@ -244,6 +244,7 @@ class CaptionsReplace(BaseModel):
 
 
 class CaptionPublic(BaseModel):
+    content_id: uuid.UUID
     network: Network | None = PydanticField(description="null: every network.")
     language: str = PydanticField(description="empty: every language.")
     text: str

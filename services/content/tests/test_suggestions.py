@@ -96,9 +96,7 @@ async def test_suggest_queue_accept_and_decline(client: httpx.AsyncClient, issue
 
 async def test_accept_without_a_title_names_the_draft_after_the_page(client: httpx.AsyncClient, issuer: Issuer) -> None:
     made = (await client.post("/api/v1/suggestions", json=PAGE, headers=employee(issuer))).json()
-    accepted = (
-        await client.post(f"/api/v1/suggestions/{made['id']}/accept", json={}, headers=curator(issuer))
-    ).json()
+    accepted = (await client.post(f"/api/v1/suggestions/{made['id']}/accept", json={}, headers=curator(issuer))).json()
     item = (await client.get(f"/api/v1/content-items/{accepted['content_id']}", headers=curator(issuer))).json()
     assert item["title"] == "acme.example/blog/robots"
     assert item["summary"] == PAGE["note"]
