@@ -26,7 +26,8 @@ def _graphql(system: RunningSystem, query: str, variables: dict[str, Any], heade
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     assert "errors" not in body, body
-    return body["data"]
+    data: dict[str, Any] = body["data"]
+    return data
 
 
 async def _share_requested(bootstrap: str, topic: str, share_id: str) -> ShareRequested | None:
