@@ -38,8 +38,9 @@ CURSOR_REFUSAL = "400"
 # this change): an email's shape, an http(s) URL, a name that is blank once trimmed.
 POLICY_GAPS = {"members-create": "422", "policy-checks-create": "422", "teams-create": "422"}
 # What no schema states: a question's correct options must index its own options; a CSV file's rows
-# must be the documented columns (an apply with a bad row answers 422 csv_invalid).
-CROSS_FIELD = {"training-modules-create": "422", "roster-import-csv": "422"}
+# must be the documented columns (an apply with a bad row answers 422 csv_invalid); an item has one
+# caption per (network, language), and a caption for a network fits its limit as the network counts.
+CROSS_FIELD = {"training-modules-create": "422", "roster-import-csv": "422", "captions-replace": "422"}
 # Bodies that are text, not JSON: every byte sequence is a string, so there is no schema-violating body
 # to refuse (the fuzzer's "wrong type" bodies are JSON), and the file's own checks report bad rows.
 TEXT_BODIES = {"roster-import-csv"}

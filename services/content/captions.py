@@ -112,7 +112,7 @@ async def replace_captions(
                 org_id=item.org_id,
                 content_id=item.id,
                 network=c.network.value if c.network else "",
-                language=c.language,
+                language=c.language or "",
                 text=c.text,
                 updated_by=caller.subject,
                 updated_at=now,

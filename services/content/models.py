@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, field_validator, model_validator
+from pydantic import AnyHttpUrl, BaseModel, field_validator, model_validator
 from pydantic import Field as PydanticField
 from pydantic_core import PydanticCustomError
 from sqlalchemy.dialects import postgresql
@@ -174,15 +175,26 @@ class ContentCaption(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
 
 
-def _no_language(value: object) -> object:
-    return "" if value is None else value
+# What the schema's "blank" pattern (``^\s*$``, condividi/validation.py) calls white space: JSON Schema's
+# ECMAScript ``\s``, which Python's ``str.strip()`` does not match exactly (it also strips the
+# separators U+001C-U+001F, and keeps U+FEFF), so that a value the schema allows is never called blank.
+_SCHEMA_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_SCHEMA_BLANK = re.compile(f"[{_SCHEMA_SPACE}]*")
+_SCHEMA_TRIM = re.compile(f"^[{_SCHEMA_SPACE}]+|[{_SCHEMA_SPACE}]+$")
+
+
+def _filled(value: str, what: str) -> str:
+    """``value`` trimmed as the schema counts white space; refused when nothing is left."""
+    if _SCHEMA_BLANK.fullmatch(value):
+        raise ValueError(f"the {what} is blank")
+    return _SCHEMA_TRIM.sub("", value)
 
 
 class CaptionIn(BaseModel):
     network: Network | None = PydanticField(
         default=None, description="The network it is written for; null: every network (case is ignored)."
     )
-    language: Annotated[LanguageTag | Literal[""], BeforeValidator(_no_language)] = PydanticField(
+    language: LanguageTag | Literal[""] | None = PydanticField(
         default="", description='A BCP 47 tag ("it", "pt-BR"); empty or null: every language.'
     )
     text: Annotated[str, StoredText.not_blank()] = PydanticField(
@@ -196,11 +208,15 @@ class CaptionIn(BaseModel):
     def _network(cls, value: object) -> object:
         return None if value in (None, "") else _supported_network(value)
 
+    @field_validator("language")
+    @classmethod
+    def _every_language(cls, value: str | None) -> str:
+        return value or ""
+
     @field_validator("text")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the caption is blank")
+        _filled(value, "caption")
         return value
 
     @model_validator(mode="after")
@@ -227,7 +243,7 @@ class CaptionsReplace(BaseModel):
     def _one_per_pair(cls, captions: list[CaptionIn]) -> list[CaptionIn]:
         seen: dict[tuple[str, str], int] = {}
         for index, caption in enumerate(captions):
-            pair = (caption.network.value if caption.network else "", language_key(caption.language))
+            pair = (caption.network.value if caption.network else "", language_key(caption.language or ""))
             if pair in seen:
                 raise PydanticCustomError(
                     "duplicate_caption",
@@ -322,9 +338,7 @@ class SuggestionCreate(BaseModel):
     @field_validator("note")
     @classmethod
     def _note_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the note is blank")
-        return value.strip()
+        return _filled(value, "note")
 
 
 class SuggestionAccept(BaseModel):
@@ -335,9 +349,7 @@ class SuggestionAccept(BaseModel):
     @field_validator("title")
     @classmethod
     def _title_not_blank(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("the title is blank")
-        return value.strip() if value is not None else None
+        return _filled(value, "title") if value is not None else None
 
 
 class SuggestionDecline(BaseModel):
@@ -348,9 +360,7 @@ class SuggestionDecline(BaseModel):
     @field_validator("reason")
     @classmethod
     def _reason_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the reason is blank")
-        return value.strip()
+        return _filled(value, "reason")
 
 
 class SuggestionPublic(BaseModel):
