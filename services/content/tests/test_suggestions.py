@@ -3,10 +3,14 @@ suggester, decline with a reason the suggester reads, and the events metrics wil
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 
+from condividi.contracts.content_pb2 import SuggestionAccepted, SuggestionDeclined, SuggestionSubmitted
+from condividi.events import open_envelope, parse_envelope
 from condividi.identity import Role
 from condividi.testing import Infra, Issuer, running, service_env
 from services.content.main import build_app
@@ -181,3 +185,49 @@ async def test_bad_decisions_answer_422_and_leave_the_suggestion_pending(
     assert (await client.get(f"/api/v1/suggestions/{made['id']}", headers=curator(issuer))).json()[
         "status"
     ] == "pending"
+
+
+async def test_each_step_is_an_event_crediting_the_suggester(
+    client: httpx.AsyncClient, issuer: Issuer, infra: Infra
+) -> None:
+    first = (await client.post("/api/v1/suggestions", json=PAGE, headers=employee(issuer, "events-1"))).json()
+    other = {"url": "https://acme.example/events/other", "note": "Another"}
+    second = (await client.post("/api/v1/suggestions", json=other, headers=employee(issuer, "events-2"))).json()
+    accepted = (await client.post(f"/api/v1/suggestions/{first['id']}/accept", json={}, headers=curator(issuer))).json()
+    await client.post(f"/api/v1/suggestions/{second['id']}/decline", json={"reason": "Old"}, headers=curator(issuer))
+
+    wanted = {first["id"], second["id"]}
+    seen: dict[str, list[Any]] = {}
+    consumer = AIOKafkaConsumer(
+        "condividi.content", bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    try:
+        for _ in range(60):
+            for record in (r for rs in (await consumer.getmany(timeout_ms=250)).values() for r in rs):
+                envelope = parse_envelope(record.value)
+                for kind in (SuggestionSubmitted, SuggestionAccepted, SuggestionDeclined):
+                    if envelope.type == kind.DESCRIPTOR.full_name:
+                        event = open_envelope(envelope, kind).payload
+                        if event.suggestion_id in wanted:
+                            seen.setdefault(kind.__name__, []).append(event)
+            if (
+                len(seen.get("SuggestionSubmitted", [])) == 2
+                and "SuggestionAccepted" in seen
+                and "SuggestionDeclined" in seen
+            ):
+                break
+    finally:
+        await consumer.stop()
+    submitted = {e.suggestion_id: e for e in seen["SuggestionSubmitted"]}
+    assert submitted[first["id"]].suggested_by == "events-1"
+    assert submitted[first["id"]].url == "https://acme.example/blog/robots/"
+    [accept] = seen["SuggestionAccepted"]
+    assert (accept.suggestion_id, accept.content_id, accept.suggested_by, accept.accepted_by) == (
+        first["id"],
+        accepted["content_id"],
+        "events-1",
+        "curator-1",
+    )
+    [decline] = seen["SuggestionDeclined"]
+    assert (decline.suggested_by, decline.declined_by, decline.reason) == ("events-2", "curator-1", "Old")
