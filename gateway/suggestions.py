@@ -178,8 +178,10 @@ class SuggestionsMutation:
             if exc.status != 409:
                 return SuggestContentPayload(suggestion=None, errors=user_errors(exc, InputPaths()))
             existing = None
-            if exc.conflicting_id is not None:
-                existing = await _suggestion(info, uuid.UUID(exc.conflicting_id))
+            try:
+                existing = await _suggestion(info, uuid.UUID(exc.conflicting_id or ""))
+            except ValueError:
+                existing = None  # the service named none (or nothing we can read): the conflict stands alone
             conflict = ConflictError(message=exc.message, path=["input", "url"], code=exc.code, conflicting=existing)
             return SuggestContentPayload(suggestion=None, errors=[conflict])
         return SuggestContentPayload(suggestion=Suggestion.from_model(data), errors=[])
