@@ -198,6 +198,8 @@ class RunningSystem:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     # Each service's DATABASE_URL, for tests that must see a state no API shows (deleted secrets).
     databases: dict[str, str] = field(default_factory=dict)
+    # The prefix of its topics, for tests that read the events the processes exchange.
+    kafka_namespace: str = ""
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.logs / f"{name}.log"
@@ -255,6 +257,7 @@ def system(infra: Infra, issuer: Issuer, tmp_path_factory: pytest.TempPathFactor
     spool = tmp_path_factory.mktemp("clicks")
     envs = system_environments(system_wiring(infra, issuer, urls, databases, namespace, click_spool_dir=spool))
     running_system.databases.update(databases)
+    running_system.kafka_namespace = namespace
     try:
         for name, port in ports.items():
             running_system.processes[name] = start_process(name, port, envs[name], logs / f"{name}.log")

@@ -37,12 +37,19 @@ from gateway.errors import GatewayError, bad_gateway, service_unavailable, valid
 from services.content.campaigns import AudienceUpdate, CampaignCreate, CampaignPublic, CampaignUpdate
 from services.content.feed import FeedItem
 from services.content.models import (
+    CaptionChoice,
+    CaptionPublic,
+    CaptionsReplace,
     ContentItemCreate,
     ContentItemPublic,
     ContentItemUpdate,
     ContentRevisionPublic,
     PinCreate,
     PublishRequest,
+    SuggestionAccept,
+    SuggestionCreate,
+    SuggestionDecline,
+    SuggestionPublic,
 )
 from services.content.previews.models import LinkPreviewBatch, LinkPreviewBatchRequest, LinkPreviewPublic
 from services.metrics.models import (
@@ -369,6 +376,45 @@ ENDPOINTS: tuple[Endpoint[Any], ...] = (
     DELETE_COMPLIANCE_RULE,
 )
 
+# content: captions and suggestions (gateway/captions.py, gateway/suggestions.py)
+LIST_CAPTIONS: Endpoint[list[CaptionPublic]] = Endpoint(
+    "content", "GET", "/api/v1/content-items/{item_id}/captions", list[CaptionPublic]
+)
+REPLACE_CAPTIONS: Endpoint[list[CaptionPublic]] = Endpoint(
+    "content", "PUT", "/api/v1/content-items/{item_id}/captions", list[CaptionPublic], CaptionsReplace
+)
+CHOOSE_CAPTIONS: Endpoint[list[CaptionChoice]] = Endpoint("content", "GET", "/api/v1/captions", list[CaptionChoice])
+CREATE_SUGGESTION: Endpoint[SuggestionPublic] = Endpoint(
+    "content", "POST", "/api/v1/suggestions", SuggestionPublic, SuggestionCreate
+)
+LIST_SUGGESTIONS: Endpoint[Page[SuggestionPublic]] = Endpoint(
+    "content", "GET", "/api/v1/suggestions", Page[SuggestionPublic]
+)
+LIST_MY_SUGGESTIONS: Endpoint[Page[SuggestionPublic]] = Endpoint(
+    "content", "GET", "/api/v1/suggestions/mine", Page[SuggestionPublic]
+)
+GET_SUGGESTION: Endpoint[SuggestionPublic] = Endpoint(
+    "content", "GET", "/api/v1/suggestions/{suggestion_id}", SuggestionPublic
+)
+ACCEPT_SUGGESTION: Endpoint[SuggestionPublic] = Endpoint(
+    "content", "POST", "/api/v1/suggestions/{suggestion_id}/accept", SuggestionPublic, SuggestionAccept
+)
+DECLINE_SUGGESTION: Endpoint[SuggestionPublic] = Endpoint(
+    "content", "POST", "/api/v1/suggestions/{suggestion_id}/decline", SuggestionPublic, SuggestionDecline
+)
+ENDPOINTS = (
+    *ENDPOINTS,
+    LIST_CAPTIONS,
+    REPLACE_CAPTIONS,
+    CHOOSE_CAPTIONS,
+    CREATE_SUGGESTION,
+    LIST_SUGGESTIONS,
+    LIST_MY_SUGGESTIONS,
+    GET_SUGGESTION,
+    ACCEPT_SUGGESTION,
+    DECLINE_SUGGESTION,
+)
+
 # Routes of the services the gateway deliberately does not call, and why.
 NOT_CALLED: dict[tuple[str, str, str], str] = {
     ("metrics", "GET", "/api/v1/content-stats/{content_id}"): (
@@ -670,6 +716,40 @@ class ContentClient(ServiceClient):
     async def set_item_audience(self, item_id: uuid.UUID, audience: dict[str, Any]) -> ContentItemPublic:
         body = request_body(AudienceUpdate, audience=audience)
         return await self._send(SET_ITEM_AUDIENCE, path={"item_id": str(item_id)}, json=body)
+
+    # A page of items at most: the route takes up to 100 ids.
+    MAX_CAPTION_BATCH = 100
+
+    async def captions(self, item_id: uuid.UUID) -> list[CaptionPublic]:
+        return await self._send(LIST_CAPTIONS, path={"item_id": str(item_id)})
+
+    async def replace_captions(self, item_id: uuid.UUID, captions: list[dict[str, Any]]) -> list[CaptionPublic]:
+        body = request_body(CaptionsReplace, captions=captions)
+        return await self._send(REPLACE_CAPTIONS, path={"item_id": str(item_id)}, json=body)
+
+    async def choose_captions(self, network: str, content_ids: list[uuid.UUID]) -> list[CaptionChoice]:
+        params = {"network": network, "content_id": [str(i) for i in content_ids]}
+        return await self._send(CHOOSE_CAPTIONS, params=params)
+
+    async def suggest(self, *, url: str, note: str) -> SuggestionPublic:
+        return await self._send(CREATE_SUGGESTION, json=request_body(SuggestionCreate, url=url, note=note))
+
+    async def suggestions(self, page: PageQuery, *, status: str | None = None) -> Page[SuggestionPublic]:
+        return await self._send(LIST_SUGGESTIONS, params={**page.params(), "status": status})
+
+    async def my_suggestions(self, page: PageQuery) -> Page[SuggestionPublic]:
+        return await self._send(LIST_MY_SUGGESTIONS, params=page.params())
+
+    async def get_suggestion(self, suggestion_id: uuid.UUID) -> SuggestionPublic:
+        return await self._send(GET_SUGGESTION, path={"suggestion_id": str(suggestion_id)})
+
+    async def accept_suggestion(self, suggestion_id: uuid.UUID, *, title: str | None) -> SuggestionPublic:
+        body = request_body(SuggestionAccept, title=title)
+        return await self._send(ACCEPT_SUGGESTION, path={"suggestion_id": str(suggestion_id)}, json=body)
+
+    async def decline_suggestion(self, suggestion_id: uuid.UUID, *, reason: str) -> SuggestionPublic:
+        body = request_body(SuggestionDecline, reason=reason)
+        return await self._send(DECLINE_SUGGESTION, path={"suggestion_id": str(suggestion_id)}, json=body)
 
 
 class PolicyClient(ServiceClient):

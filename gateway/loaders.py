@@ -21,7 +21,7 @@ from strawberry.extensions import SchemaExtension
 
 from gateway.clients import ContentClient, MetricsClient, Services
 from gateway.errors import GatewayError
-from services.content.models import ContentItemPublic
+from services.content.models import CaptionChoice, ContentItemPublic
 from services.content.previews.models import LinkPreviewPublic
 from services.metrics.models import ContentStats
 from services.policy.models import ShareDecisionPublic
@@ -57,12 +57,28 @@ class Loaders:
         self.content_items: DataLoader[uuid.UUID, ContentItemPublic | None] = DataLoader(
             load_fn=lambda ids: _each(ids, self._services().content.get_item), max_batch_size=20
         )
+        # (content id, network) -> the caption the caller is offered there (gateway/captions.py).
+        self.captions: DataLoader[tuple[uuid.UUID, str], CaptionChoice | None] = DataLoader(
+            load_fn=self._load_captions, max_batch_size=ContentClient.MAX_CAPTION_BATCH
+        )
         self.share_decisions: DataLoader[uuid.UUID, ShareDecisionPublic | None] = DataLoader(
             load_fn=lambda ids: _each(ids, self._services().policy.share_decision), max_batch_size=20
         )
         self.link_previews: DataLoader[uuid.UUID, LinkPreviewPublic | None] = DataLoader(
             load_fn=self._load_link_previews, max_batch_size=ContentClient.MAX_PREVIEW_BATCH
         )
+
+    async def _load_captions(self, keys: list[tuple[uuid.UUID, str]]) -> list[CaptionChoice | None]:
+        """``GET /api/v1/captions`` once per network asked for, with every item of the batch; an item
+        with no caption to offer (or that the caller cannot see) is None."""
+        by_network: dict[str, list[uuid.UUID]] = {}
+        for content_id, network in keys:
+            by_network.setdefault(network, []).append(content_id)
+        answers = await asyncio.gather(
+            *(self._services().content.choose_captions(network, ids) for network, ids in by_network.items())
+        )
+        found = {(c.content_id, c.network.value): c for answer in answers for c in answer}
+        return [found.get(key) for key in keys]
 
     async def _load_content_stats(self, content_ids: list[uuid.UUID]) -> list[ContentStats | None]:
         """``POST /api/v1/content-stats/batch`` once for the whole batch; an id metrics does not know

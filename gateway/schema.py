@@ -36,6 +36,7 @@ from gateway.campaigns import (
     ranked_connection,
     ranked_page,
 )
+from gateway.captions import CaptionsMutation
 from gateway.clients import Services
 from gateway.compliance import FETCHERS as COMPLIANCE_FETCHERS
 from gateway.compliance import ComplianceMutation, ComplianceQuery
@@ -95,6 +96,8 @@ from gateway.roster import (
     IssueProvisioningTokenPayload,
     ProvisioningToken,
 )
+from gateway.suggestions import FETCHERS as SUGGESTION_FETCHERS
+from gateway.suggestions import SuggestionsMutation, SuggestionsQuery
 from gateway.types import (
     NODE_FETCHERS,
     REACH_NOTE,
@@ -175,10 +178,11 @@ async def fetch_node_of(info: Info, type_name: str, value: str) -> Node | None:
 NODE_FETCHERS.update(GOVERNANCE_FETCHERS)
 NODE_FETCHERS.update(CAMPAIGN_FETCHERS)
 NODE_FETCHERS.update(COMPLIANCE_FETCHERS)
+NODE_FETCHERS.update(SUGGESTION_FETCHERS)
 
 
 @strawberry.type
-class Query(GovernanceQuery, AuditQuery, LibraryQuery, CampaignsQuery, ComplianceQuery):
+class Query(GovernanceQuery, AuditQuery, LibraryQuery, CampaignsQuery, ComplianceQuery, SuggestionsQuery):
     @resolver("Refetches any object by its global id. Null when there is none the caller may see.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         info.context.require_caller()
@@ -342,7 +346,14 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 @strawberry.type
 class Mutation(
-    GovernanceMutation, PreviewsMutation, AuditMutation, LibraryMutation, CampaignsMutation, ComplianceMutation
+    GovernanceMutation,
+    PreviewsMutation,
+    AuditMutation,
+    LibraryMutation,
+    CampaignsMutation,
+    ComplianceMutation,
+    CaptionsMutation,
+    SuggestionsMutation,
 ):
     @mutation("Creates a draft (curators and admins), pinned if `pin` is given.")
     async def create_content_item(self, info: Info, input: CreateContentItemInput) -> CreateContentItemPayload:

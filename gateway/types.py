@@ -27,8 +27,9 @@ from services.policy.models import MemberPublic, PolicyCheckResult, ShareDecisio
 from services.sharing.models import ConnectionPublic, SharePublic
 from services.sharing.models import Violation as ShareViolation
 
-if TYPE_CHECKING:  # gateway.governance and gateway.campaigns build on this module
+if TYPE_CHECKING:  # gateway.governance, gateway.campaigns and gateway.captions build on this module
     from gateway.campaigns import Audience
+    from gateway.captions import Caption, OfferedCaption
     from gateway.governance import PolicyStanding, TrainingStanding
     from gateway.library import ContentRevision
     from gateway.previews import LinkPreview
@@ -162,6 +163,9 @@ class ContentItem(Node):
     pinned: bool | None = strawberry.field(
         default=None, description="In the feed: whether a curator pinned it (those come first); else null."
     )
+    suggested_by: str | None = strawberry.field(
+        description="The employee whose suggestion became this item (their subject); null: a curator's own."
+    )
     raw_id: strawberry.Private[uuid.UUID]
     # The library (issue 7).
     updated_at: datetime | None = None
@@ -191,6 +195,24 @@ class ContentItem(Node):
         from gateway.campaigns import Audience  # the campaigns module builds on this one
 
         return Audience.from_model(self.audience_keys) if self.audience_keys is not None else None
+
+    @resolver(
+        "The caption the caller is offered on `network`, in their language (falling back to the language "
+        "without its region, then to a caption for every language, then to the item's default); null when "
+        "there is none. One content call per network for all the items of a response."
+    )
+    async def caption(
+        self, info: Info, network: Network
+    ) -> Annotated[OfferedCaption, strawberry.lazy("gateway.captions")] | None:
+        from gateway.captions import offered_caption
+
+        return await offered_caption(info, self.raw_id, network)
+
+    @resolver("Every suggested caption per network and language (curators and admins; null for anyone else).")
+    async def captions(self, info: Info) -> list[Annotated[Caption, strawberry.lazy("gateway.captions")]] | None:
+        from gateway.captions import item_captions
+
+        return await item_captions(info, self.raw_id)
 
     @resolver(
         "Shares, clicks and potential reach (one metrics call for all items of a response). Null, with an "
@@ -245,6 +267,7 @@ class ContentItem(Node):
             audience_keys=data.audience,
             shared_by_me=data.shared_by_me if isinstance(data, FeedItem) else None,
             pinned=data.pinned if isinstance(data, FeedItem) else None,
+            suggested_by=data.suggested_by,
         )
 
 
@@ -342,6 +365,10 @@ class Share(Node):
     )
     tracking_url: str | None = strawberry.field(description="Null while pending and for a rejected share.")
     potential_reach: int = strawberry.field(description="The sharing account's audience at share time.")
+    personal_touch: float | None = strawberry.field(
+        description="How much of the text is the employee's own rather than the caption offered, 0 (the caption "
+        "as it was) to 1 (none of its words kept); null when no caption was offered (docs/content.md)."
+    )
     created_at: datetime
     updated_at: datetime
     raw_id: strawberry.Private[uuid.UUID]
@@ -375,6 +402,7 @@ class Share(Node):
             intent_keeps_text=data.intent_keeps_text,
             tracking_url=tracking_url,
             potential_reach=data.potential_reach,
+            personal_touch=data.personal_touch,
             created_at=data.created_at,
             updated_at=data.updated_at,
         )

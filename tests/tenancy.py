@@ -73,6 +73,10 @@ class OrgA:
     compliance_rule: str
     spare_compliance_rule: str
     # The campaign above has a compliance rule of its own too (policy only scopes rules by its id).
+    # Employee suggestions (issue 7): one to read, and one each for the cases that accept and decline.
+    suggestion: str = ""
+    suggestion_to_accept: str = ""
+    suggestion_to_decline: str = ""
 
 
 def new_member(team_id: str) -> Request:
@@ -201,6 +205,21 @@ def make_org_a(system: RunningSystem) -> OrgA:
     ]
     scoped = {**CAMPAIGN_RULE, "campaign_id": campaign}
     ok(httpx.post(f"{policy}/compliance/rules", json=scoped, headers=headers["admin"]), 201)
+    # A caption the published item offers every member (the caption choice lists it), and suggestions.
+    captions = {"captions": [{"text": "Proud of this"}]}
+    content = f"{urls['content']}/api/v1"
+    ok(httpx.put(f"{content}/content-items/{published}/captions", json=captions, headers=headers["curator"]), 200)
+    suggestions = [
+        ok(
+            httpx.post(
+                f"{content}/suggestions",
+                json={"url": f"https://acme.example/tenancy/{n}", "note": "Worth sharing"},
+                headers=headers["employee"],
+            ),
+            201,
+        )["id"]
+        for n in range(3)
+    ]
     return OrgA(
         org,
         headers,
@@ -228,6 +247,9 @@ def make_org_a(system: RunningSystem) -> OrgA:
         campaign_item=campaign_item,
         compliance_rule=rules[0],
         spare_compliance_rule=rules[1],
+        suggestion=suggestions[0],
+        suggestion_to_accept=suggestions[1],
+        suggestion_to_decline=suggestions[2],
     )
 
 

@@ -63,6 +63,9 @@ CROSS_FIELD |= {
 }
 # The audit export's range: `until` after `since`, at most 366 days apart.
 CROSS_FIELD |= {"audit-export": "422"}
+# An item has one caption per (network, language), and a caption for a network fits its limit as the
+# network counts.
+CROSS_FIELD |= {"captions-replace": "422"}
 # Bodies that are text, not JSON: every byte sequence is a string, so there is no schema-violating body
 # to refuse (the fuzzer's "wrong type" bodies are JSON), and the file's own checks report bad rows.
 TEXT_BODIES = {"roster-import-csv"}

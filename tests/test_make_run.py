@@ -115,6 +115,22 @@ def test_run_seeds_answers_and_stops_clean(tmp_path: Path) -> None:
             "Sales kick-off: the highlights",
         }, titles
         assert sum(i["stats"]["shares"] for i in items) > 0, "the seeded shares"
+        # The seeded captions (two languages) and the suggestion waiting in the curators' queue.
+        seeded = httpx.post(
+            f"http://127.0.0.1:{ports['gateway']}/graphql",
+            json={
+                "query": "{ feed(first: 10) { edges { node { captions { language } } } } "
+                "suggestions(status: PENDING, first: 5) { edges { node { url } } } }"
+            },
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()
+        assert "errors" not in seeded, seeded
+        languages = {c["language"] for e in seeded["data"]["feed"]["edges"] for c in e["node"]["captions"]}
+        assert languages == {"", "it"}, seeded
+        assert [e["node"]["url"] for e in seeded["data"]["suggestions"]["edges"]] == [
+            "https://example.com/blog/robotics-lab"
+        ]
 
         # The seed's one deactivated member (an employee who shared, then left).
         admin_token = run_as_printed(printed.replace("curator@demo.condividi.dev", "admin@demo.condividi.dev"))

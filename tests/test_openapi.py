@@ -85,6 +85,11 @@ NEEDS_A_ROLE = {
     "compliance-rules-get",
     "compliance-rules-replace",
     "compliance-rules-delete",
+    "captions-list",
+    "captions-replace",
+    "suggestions-list",
+    "suggestions-accept",
+    "suggestions-decline",
 }
 CAN_CONFLICT = {
     "content-items-publish",
@@ -103,6 +108,9 @@ CAN_CONFLICT = {
     "campaigns-create",
     "campaigns-update",
     "campaigns-archive",
+    "suggestions-create",
+    "suggestions-accept",
+    "suggestions-decline",
 }
 
 

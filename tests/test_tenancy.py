@@ -285,6 +285,37 @@ CASES: dict[tuple[str, str], Case] = {
         "employee",
         listed=True,
     ),
+    ("GET", "/api/v1/content-items/{item_id}/captions"): Case(
+        "content", lambda a: a.published_item, lambda i: Request(f"/api/v1/content-items/{i}/captions"), "curator"
+    ),
+    ("PUT", "/api/v1/content-items/{item_id}/captions"): Case(
+        "content",
+        lambda a: a.spare_draft,
+        lambda i: Request(f"/api/v1/content-items/{i}/captions", json={"captions": [{"text": "Mine"}]}),
+        "curator",
+    ),
+    ("GET", "/api/v1/captions"): Case(
+        "content",
+        lambda a: a.published_item,
+        lambda i: Request("/api/v1/captions", params={"network": "x", "content_id": i}),
+        "employee",
+        listed=True,
+    ),
+    ("GET", "/api/v1/suggestions/{suggestion_id}"): Case(
+        "content", lambda a: a.suggestion, lambda i: Request(f"/api/v1/suggestions/{i}"), "employee"
+    ),
+    ("POST", "/api/v1/suggestions/{suggestion_id}/accept"): Case(
+        "content",
+        lambda a: a.suggestion_to_accept,
+        lambda i: Request(f"/api/v1/suggestions/{i}/accept", json={}),
+        "curator",
+    ),
+    ("POST", "/api/v1/suggestions/{suggestion_id}/decline"): Case(
+        "content",
+        lambda a: a.suggestion_to_decline,
+        lambda i: Request(f"/api/v1/suggestions/{i}/decline", json={"reason": "Not now"}),
+        "curator",
+    ),
 }
 
 

@@ -102,6 +102,7 @@ NODE_OBJECTS: dict[str, NodeObject] = {
     "provisioning token": NodeObject("ProvisioningToken", lambda a: a.provisioning_token, "admin"),
     "campaign": NodeObject("Campaign", lambda a: a.campaign, "curator"),
     "compliance rule": NodeObject("ComplianceRule", lambda a: a.compliance_rule, "admin"),
+    "suggestion": NodeObject("Suggestion", lambda a: a.suggestion, "employee"),
 }
 
 Kind = Literal["query", "mutation", "subscription"]
@@ -385,6 +386,23 @@ CASES: dict[str, Case] = {
         f"mutation($id: ID!) {{ deleteComplianceRule(input: {{id: $id}}) {{ deletedId {_ERRORS} }} }}",
         ("spare compliance rule",),
     ),
+    "Mutation.setCaptions(input.contentItemId)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ setCaptions(input: {{contentItemId: $id, captions: [{{text: "Mine"}}]}})
+            {{ contentItem {{ id }} {_ERRORS} }} }}""",
+        ("spare draft",),
+    ),
+    "Mutation.acceptSuggestion(input.id)": Case(
+        "mutation",
+        f"mutation($id: ID!) {{ acceptSuggestion(input: {{id: $id}}) {{ suggestion {{ id }} {_ERRORS} }} }}",
+        ("suggestion to accept",),
+    ),
+    "Mutation.declineSuggestion(input.id)": Case(
+        "mutation",
+        f"""mutation($id: ID!) {{ declineSuggestion(input: {{id: $id, reason: "Not now"}})
+            {{ suggestion {{ id }} {_ERRORS} }} }}""",
+        ("suggestion to decline",),
+    ),
     "Subscription.shareUpdated(id)": Case(
         "subscription", "subscription($id: ID!) { shareUpdated(id: $id) { id status } }", ("share",)
     ),
@@ -409,6 +427,8 @@ SPARE_OBJECTS: dict[str, NodeObject] = {
     # Moved between campaigns and out of them by the campaign item cases.
     "campaign item": NodeObject("ContentItem", lambda a: a.campaign_item, "curator"),
     "spare compliance rule": NodeObject("ComplianceRule", lambda a: a.spare_compliance_rule, "admin"),
+    "suggestion to accept": NodeObject("Suggestion", lambda a: a.suggestion_to_accept, "curator"),
+    "suggestion to decline": NodeObject("Suggestion", lambda a: a.suggestion_to_decline, "curator"),
 }
 
 

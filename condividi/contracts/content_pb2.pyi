@@ -112,3 +112,39 @@ class CampaignChanged(_message.Message):
     content_ids: _containers.RepeatedScalarFieldContainer[str]
     removed_content_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., utm_campaign: _Optional[str] = ..., required_disclosure: _Optional[str] = ..., required_certification_id: _Optional[str] = ..., priority: _Optional[int] = ..., archived: _Optional[bool] = ..., starts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., target_team_ids: _Optional[_Iterable[str]] = ..., target_locations: _Optional[_Iterable[str]] = ..., target_languages: _Optional[_Iterable[str]] = ..., target_roles: _Optional[_Iterable[str]] = ..., content_ids: _Optional[_Iterable[str]] = ..., removed_content_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SuggestionSubmitted(_message.Message):
+    __slots__ = ("suggestion_id", "url", "note", "suggested_by")
+    SUGGESTION_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    suggestion_id: str
+    url: str
+    note: str
+    suggested_by: str
+    def __init__(self, suggestion_id: _Optional[str] = ..., url: _Optional[str] = ..., note: _Optional[str] = ..., suggested_by: _Optional[str] = ...) -> None: ...
+
+class SuggestionAccepted(_message.Message):
+    __slots__ = ("suggestion_id", "content_id", "suggested_by", "accepted_by")
+    SUGGESTION_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_BY_FIELD_NUMBER: _ClassVar[int]
+    suggestion_id: str
+    content_id: str
+    suggested_by: str
+    accepted_by: str
+    def __init__(self, suggestion_id: _Optional[str] = ..., content_id: _Optional[str] = ..., suggested_by: _Optional[str] = ..., accepted_by: _Optional[str] = ...) -> None: ...
+
+class SuggestionDeclined(_message.Message):
+    __slots__ = ("suggestion_id", "suggested_by", "declined_by", "reason")
+    SUGGESTION_ID_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    DECLINED_BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    suggestion_id: str
+    suggested_by: str
+    declined_by: str
+    reason: str
+    def __init__(self, suggestion_id: _Optional[str] = ..., suggested_by: _Optional[str] = ..., declined_by: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

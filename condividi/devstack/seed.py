@@ -188,6 +188,7 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
             item_id = created.json()["id"]
             api.call(curator, "POST", f"{urls['content']}/api/v1/content-items/{item_id}/publish")
             content_ids.append(item_id)
+        _seed_captions(api, urls["content"], curator, content_ids[0])
 
         shares = []
         # Each one shares once; employees[0] is kept for the rejected post below (a second share of
@@ -235,6 +236,7 @@ def seed_demo(urls: dict[str, str], issuer: DevIssuer, data_dir: Path) -> bool:
         _seed_library(api, urls["content"], curator, content_ids)
         _seed_audience(api, urls["content"], curator, team_ids)
         _seed_compliance(api, urls["policy"], admin, team_ids)
+        _seed_suggestions(api, urls["content"], curator, employees)
         # One employee has left the company: offboarded after sharing, so the roster shows a deactivated
         # member, their token is refused everywhere, and the clicks on their post still count.
         leaver = published[-1]["member_id"] if published else employees[-1].subject
@@ -485,6 +487,34 @@ def _seed_compliance(api: _Api, policy_url: str, admin: DemoUser, team_ids: dict
         response = api.call(admin, "POST", f"{policy_url}/api/v1/compliance/rules", json=rule)
         if response.status_code != 201:
             log.warning("a demo compliance rule was refused", extra={"status": response.status_code})
+
+
+# The solar plant's captions, in English and Italian: LinkedIn and X have their own in English; Italian
+# speakers (and "it-CH") get the Italian one on every network; everyone else the item's default.
+CAPTIONS = [
+    {"network": "linkedin", "text": "Our first solar-powered plant is running. Here is what it took to build it:"},
+    {"network": "x", "text": "Our first solar-powered plant is live!"},
+    {"language": "it", "text": "Il nostro primo stabilimento a energia solare è operativo!"},
+]
+# An employee suggestion waiting in the curators' queue, and one declined with the reason its author reads.
+SUGGESTIONS = [
+    ("https://example.com/blog/robotics-lab", "Our robotics lab was in the local news, great for recruiting."),
+    ("https://example.com/internal/roadmap", "The roadmap deck is great, can we share it?"),
+]
+DECLINE_REASON = "That page is internal only; we will share the public summary next month."
+
+
+def _seed_captions(api: _Api, content_url: str, curator: DemoUser, item_id: str) -> None:
+    api.call(curator, "PUT", f"{content_url}/api/v1/content-items/{item_id}/captions", json={"captions": CAPTIONS})
+
+
+def _seed_suggestions(api: _Api, content_url: str, curator: DemoUser, employees: list[DemoUser]) -> None:
+    made = [
+        api.call(author, "POST", f"{content_url}/api/v1/suggestions", json={"url": url, "note": note}).json()
+        for author, (url, note) in zip(employees[2:4], SUGGESTIONS, strict=True)
+    ]
+    declined = made[1]["id"]
+    api.call(curator, "POST", f"{content_url}/api/v1/suggestions/{declined}/decline", json={"reason": DECLINE_REASON})
 
 
 def _share_when_known(api: _Api, user: DemoUser, sharing_url: str, body: dict[str, Any]) -> dict[str, Any]:

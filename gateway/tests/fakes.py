@@ -29,6 +29,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from condividi.audience import Audience
+from condividi.captions import Caption, choose_caption
 from condividi.devstack.infra import free_port
 from condividi.errors import ApiError, ErrorBody, ErrorDetail
 from condividi.networks import NETWORKS, Network
@@ -47,6 +48,8 @@ from services.content.campaigns import (
 from services.content.campaigns import storage_of as _storage
 from services.content.feed import FeedItem
 from services.content.models import (
+    CaptionChoice,
+    CaptionPublic,
     ContentItemCreate,
     ContentItemPublic,
     ContentItemUpdate,
@@ -54,6 +57,8 @@ from services.content.models import (
     ContentStatus,
     PinCreate,
     PublishRequest,
+    SuggestionPublic,
+    SuggestionStatus,
 )
 from services.content.previews.models import LinkPreviewPublic, PreviewStatus
 from services.metrics.models import ContentStats, ContentStatsBatch, OrgSummary
@@ -154,6 +159,9 @@ class Downstream:
     campaigns: dict[uuid.UUID, CampaignPublic] = field(default_factory=dict)
     # The compliance rules (issue 8), as the service stores them.
     compliance_rules: dict[uuid.UUID, ComplianceRuleRecord] = field(default_factory=dict)
+    # Captions per network and language, and employee suggestions (issue 7).
+    captions: dict[uuid.UUID, list[CaptionPublic]] = field(default_factory=dict)
+    suggestions: dict[uuid.UUID, SuggestionPublic] = field(default_factory=dict)
 
     def reset(self) -> None:
         with self.lock:
@@ -179,6 +187,8 @@ class Downstream:
                 self.audit_settings,
                 self.campaigns,
                 self.compliance_rules,
+                self.captions,
+                self.suggestions,
             ):
                 table.clear()
 
@@ -953,6 +963,168 @@ async def list_item_revisions(request: Request, state: Downstream) -> Response:
     with state.lock:
         revisions = list(state.revisions.get(item.id, []))
     return JSONResponse([r.model_dump(mode="json") for r in revisions])
+
+
+def _curator_item(request: Request, state: Downstream) -> ContentItemPublic | JSONResponse:
+    if not _has_role(request, "curator", "admin"):
+        return _forbidden("curator", "admin")
+    item_id = _uuid(request, "item_id")
+    if isinstance(item_id, JSONResponse):
+        return item_id
+    item = state.items.get(item_id)
+    return item if item is not None else error(404, "not_found", "content item not found")
+
+
+async def list_captions(request: Request, state: Downstream) -> Response:
+    item = _curator_item(request, state)
+    if isinstance(item, JSONResponse):
+        return item
+    found = state.captions.get(item.id, [])
+    return JSONResponse([c.model_dump(mode="json") for c in found])
+
+
+async def replace_captions(request: Request, state: Downstream) -> Response:
+    item = _curator_item(request, state)
+    if isinstance(item, JSONResponse):
+        return item
+    body = await _body(request, clients.REPLACE_CAPTIONS.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    now = datetime.now(UTC)
+    subject = str(_claims(request).get("sub", ""))
+    stored = [
+        CaptionPublic(
+            content_id=item.id,
+            network=c["network"],
+            language=c["language"],
+            text=c["text"],
+            updated_by=subject,
+            updated_at=now,
+        )
+        for c in body.model_dump()["captions"]
+    ]
+    with state.lock:
+        state.captions[item.id] = stored
+    return JSONResponse([c.model_dump(mode="json") for c in stored])
+
+
+async def choose_captions(request: Request, state: Downstream) -> Response:
+    network = request.query_params.get("network", "")
+    curator = _has_role(request, "curator", "admin")
+    choices = []
+    for raw in request.query_params.getlist("content_id"):
+        item = state.items.get(uuid.UUID(raw))
+        if item is None or (item.status != ContentStatus.PUBLISHED and not curator):
+            continue
+        offered = [
+            Caption(c.network.value if c.network else "", c.language, c.text) for c in state.captions.get(item.id, [])
+        ]
+        # The stand-in knows no member's language: captions for every language, then the default.
+        chosen = choose_caption(offered, item.suggested_caption, network, None)
+        if chosen is not None:
+            choices.append(
+                CaptionChoice(
+                    content_id=item.id,
+                    network=Network(network),
+                    text=chosen.text,
+                    caption_network=Network(chosen.network) if chosen.network else None,
+                    caption_language=chosen.language,
+                ).model_dump(mode="json")
+            )
+    return JSONResponse(choices)
+
+
+async def create_suggestion(request: Request, state: Downstream) -> Response:
+    body = await _body(request, clients.CREATE_SUGGESTION.body or BaseModel)
+    if isinstance(body, JSONResponse):
+        return body
+    data = body.model_dump(mode="json")
+    with state.lock:
+        for existing in state.suggestions.values():
+            if existing.url == data["url"] and existing.status == SuggestionStatus.PENDING:
+                return error(409, "conflict", "this page is already suggested", conflicting_id=existing.id)
+        suggestion = SuggestionPublic(
+            id=uuid.uuid4(),
+            url=data["url"],
+            note=data["note"],
+            status=SuggestionStatus.PENDING,
+            suggested_by=str(_claims(request).get("sub", "")),
+            created_at=datetime.now(UTC),
+            decided_by=None,
+            decided_at=None,
+            decline_reason="",
+            content_id=None,
+        )
+        state.suggestions[suggestion.id] = suggestion
+    return answer(suggestion, 201)
+
+
+async def list_suggestions(request: Request, state: Downstream) -> Response:
+    if not _has_role(request, "curator", "admin"):
+        return _forbidden("curator", "admin")
+    wanted = request.query_params.get("status")
+    rows = [s for s in state.suggestions.values() if wanted is None or s.status == wanted]
+    page = keyset_page(request, rows, sort=lambda s: s.created_at, row_id=lambda s: s.id, oldest_first=True)
+    if isinstance(page, JSONResponse):
+        return page
+    return answer(clients.LIST_SUGGESTIONS.response(items=page[0], next_cursor=page[1]))
+
+
+async def list_my_suggestions(request: Request, state: Downstream) -> Response:
+    subject = str(_claims(request).get("sub", ""))
+    rows = [s for s in state.suggestions.values() if s.suggested_by == subject]
+    page = keyset_page(request, rows, sort=lambda s: s.created_at, row_id=lambda s: s.id)
+    if isinstance(page, JSONResponse):
+        return page
+    return answer(clients.LIST_MY_SUGGESTIONS.response(items=page[0], next_cursor=page[1]))
+
+
+def _suggestion(request: Request, state: Downstream) -> SuggestionPublic | JSONResponse:
+    suggestion_id = _uuid(request, "suggestion_id")
+    if isinstance(suggestion_id, JSONResponse):
+        return suggestion_id
+    found = state.suggestions.get(suggestion_id)
+    mine = found is not None and found.suggested_by == _claims(request).get("sub")
+    if found is None or not (mine or _has_role(request, "curator", "admin")):
+        return error(404, "not_found", "suggestion not found")
+    return found
+
+
+async def get_suggestion(request: Request, state: Downstream) -> Response:
+    found = _suggestion(request, state)
+    return found if isinstance(found, JSONResponse) else answer(found)
+
+
+async def _decide(request: Request, state: Downstream, model: type[BaseModel], accept: bool) -> Response:
+    if not _has_role(request, "curator", "admin"):
+        return _forbidden("curator", "admin")
+    found = _suggestion(request, state)
+    if isinstance(found, JSONResponse):
+        return found
+    body = await _body(request, model)
+    if isinstance(body, JSONResponse):
+        return body
+    if found.status != SuggestionStatus.PENDING:
+        return error(409, "conflict", f"the suggestion is already {found.status.value}")
+    decided: dict[str, Any] = {"decided_by": _claims(request).get("sub"), "decided_at": datetime.now(UTC)}
+    if accept:
+        item = state.add_item(published=False, title=body.model_dump().get("title") or found.url)
+        with state.lock:
+            state.items[item.id] = item.model_copy(update={"url": found.url, "suggested_by": found.suggested_by})
+        decided |= {"status": SuggestionStatus.ACCEPTED, "content_id": item.id}
+    else:
+        decided |= {"status": SuggestionStatus.DECLINED, "decline_reason": body.model_dump()["reason"]}
+    with state.lock:
+        state.suggestions[found.id] = found.model_copy(update=decided)
+    return answer(state.suggestions[found.id])
+
+
+async def accept_suggestion(request: Request, state: Downstream) -> Response:
+    return await _decide(request, state, clients.ACCEPT_SUGGESTION.body or BaseModel, accept=True)
+
+
+async def decline_suggestion(request: Request, state: Downstream) -> Response:
+    return await _decide(request, state, clients.DECLINE_SUGGESTION.body or BaseModel, accept=False)
 
 
 # --- policy -----------------------------------------------------------------------------------------
@@ -1856,6 +2028,15 @@ HANDLERS: dict[Endpoint[Any], Handler] = {
     clients.GET_COMPLIANCE_RULE: get_compliance_rule,
     clients.REPLACE_COMPLIANCE_RULE: replace_compliance_rule,
     clients.DELETE_COMPLIANCE_RULE: delete_compliance_rule,
+    clients.LIST_CAPTIONS: list_captions,
+    clients.REPLACE_CAPTIONS: replace_captions,
+    clients.CHOOSE_CAPTIONS: choose_captions,
+    clients.CREATE_SUGGESTION: create_suggestion,
+    clients.LIST_SUGGESTIONS: list_suggestions,
+    clients.LIST_MY_SUGGESTIONS: list_my_suggestions,
+    clients.GET_SUGGESTION: get_suggestion,
+    clients.ACCEPT_SUGGESTION: accept_suggestion,
+    clients.DECLINE_SUGGESTION: decline_suggestion,
 }
 
 

@@ -108,6 +108,8 @@ def test_every_connection_pages_both_ways() -> None:
         "auditEntries",
         "campaigns",
         "complianceRules",
+        "suggestions",
+        "mySuggestions",
     }
     for name, field in fields:
         assert {"first", "after", "last", "before"} <= set(field.args), name

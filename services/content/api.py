@@ -446,5 +446,5 @@ async def set_item_audience(
         item.updated_at = utcnow()
         campaign = await uow.session.get(Campaign, item.campaign_id) if item.campaign_id else None
         if item.status == ContentStatus.PUBLISHED:
-            targeting.announce(uow, item, campaign, caller.subject)
+            await targeting.announce(uow, item, campaign, caller.subject)
     return _public(item, campaign)

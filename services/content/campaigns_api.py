@@ -101,7 +101,7 @@ async def _announce(
             )
         )
         for item in items.all():
-            targeting.announce(uow, item, campaign, by)
+            await targeting.announce(uow, item, campaign, by)
 
 
 @router.post(
@@ -275,7 +275,7 @@ async def add_campaign_item(
                     await _announce(uow, earlier, caller.subject, removed=[item.id])
             await _announce(uow, campaign, caller.subject)
             if item.status == ContentStatus.PUBLISHED:
-                targeting.announce(uow, item, campaign, caller.subject)
+                await targeting.announce(uow, item, campaign, caller.subject)
     return _item_public(item, campaign)
 
 
@@ -300,7 +300,7 @@ async def remove_campaign_item(
         await uow.session.refresh(item)
         await _announce(uow, campaign, caller.subject, removed=[item.id])
         if item.status == ContentStatus.PUBLISHED:
-            targeting.announce(uow, item, None, caller.subject)
+            await targeting.announce(uow, item, None, caller.subject)
     return _item_public(item, None)
 
 

@@ -6,13 +6,14 @@ content that add to the event (captions: field 30) extend it here, from what the
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from condividi.contracts.content_pb2 import ContentPublished, ContentWithdrawn
-from services.content.models import Campaign, ContentItem
+from condividi.contracts.content_pb2 import Caption, ContentPublished, ContentWithdrawn
+from services.content.models import Campaign, ContentCaption, ContentItem
 
 # What tracking links say in ``utm_campaign`` for an item in no campaign (sharing's former fixed value).
 DEFAULT_UTM_CAMPAIGN = "condividi"
@@ -33,7 +34,9 @@ def _timestamp(at: datetime | None) -> Timestamp | None:
     return stamp
 
 
-def content_published(item: ContentItem, campaign: Campaign | None, published_by: str) -> ContentPublished:
+def content_published(
+    item: ContentItem, campaign: Campaign | None, published_by: str, captions: Sequence[ContentCaption] = ()
+) -> ContentPublished:
     """The item's live revision as sharing, metrics and policy need it: its own fields, its campaign's
     (UTM name, disclosure, certification) and both audiences as stored (empty lists: everyone)."""
     return ContentPublished(
@@ -55,6 +58,7 @@ def content_published(item: ContentItem, campaign: Campaign | None, published_by
             str(campaign.required_certification_id) if campaign and campaign.required_certification_id else ""
         ),
         **published_audience(item, campaign),
+        captions=[Caption(network=c.network, language=c.language, text=c.text) for c in captions],
     )
 
 

@@ -15,7 +15,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from condividi.db import UnitOfWork
 from services.content import lifecycle
 from services.content.events import content_published, content_withdrawn
-from services.content.models import Campaign, ContentItem, ContentRevision, ContentStatus
+from services.content.models import Campaign, ContentCaption, ContentItem, ContentRevision, ContentStatus
 
 # Statuses whose pins count: an archived or expired item's pin is over.
 PINNABLE = (ContentStatus.DRAFT, ContentStatus.SCHEDULED, ContentStatus.PUBLISHED)
@@ -55,8 +55,17 @@ async def publish_revision(uow: UnitOfWork, item: ContentItem, published_by: str
             published_at=now,
         )
     )
-    campaign = await campaign_of(uow.session, item)
-    uow.emit(content_published(item, campaign, published_by), org_id=item.org_id, aggregate_id=item.id)
+    await announce(uow, item, await campaign_of(uow.session, item), published_by)
+
+
+async def announce(uow: UnitOfWork, item: ContentItem, campaign: Campaign | None, published_by: str) -> None:
+    """``ContentPublished`` for the item as it is now, with its campaign and its captions: on each new
+    revision, and again at the same revision when its audience, campaign or captions change (consumers
+    keep the newest copy)."""
+    captions = (
+        await uow.session.scalars(select(ContentCaption).where(col(ContentCaption.content_id) == item.id))
+    ).all()
+    uow.emit(content_published(item, campaign, published_by, captions), org_id=item.org_id, aggregate_id=item.id)
 
 
 def withdraw(uow: UnitOfWork, item: ContentItem, to: ContentStatus, reason: str, now: datetime) -> None:

@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from condividi.roster_copy import lookup_in, roster_subscription
 from condividi.service import ServiceRuntime, create_service_app
-from services.content import copies
+from services.content import captions, copies, suggestions
 from services.content.api import router
 from services.content.campaigns_api import router as campaigns_router
 from services.content.previews.api import router as previews_router
@@ -27,7 +27,7 @@ def build_app(settings: ContentSettings | None = None) -> FastAPI:
         settings,
         title="Condividi content",
         description="The curators' library of content items employees share, and each employee's feed.",
-        routers=[router, campaigns_router, previews_router],
+        routers=[router, campaigns_router, previews_router, captions.router, suggestions.router],
         subscriptions=[roster_subscription("content"), *copies.subscriptions()],
         on_startup=start_workers,
         roster=lambda runtime: lookup_in(runtime.db),

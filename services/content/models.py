@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, BeforeValidator, field_validator, model_validator
 from pydantic import Field as PydanticField
+from pydantic_core import PydanticCustomError
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from condividi.audience import Audience
+from condividi.audience import Audience, LanguageTag, language_key
 from condividi.db import utcnow
+from condividi.networks import NETWORKS, Network
+from condividi.networks import _supported as _supported_network
 from condividi.validation import SingleLine, StoredText
+from services.policy.rules import measure
 
 MAX_URL_LENGTH = 2048
 MAX_TOPICS = 20
@@ -143,6 +148,8 @@ class ContentItem(SQLModel, table=True):
     target_locations: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
     target_languages: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
     target_roles: list[str] = Field(default_factory=list, sa_column=_audience_column(sa.String()))
+    # The employee whose suggestion became this item (OIDC subject); None: a curator's own.
+    suggested_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
 
 
 class ContentRevision(SQLModel, table=True):
@@ -337,6 +344,10 @@ class ContentItemPublic(BaseModel):
         default=None, description="Its campaign's audience, on one item's answer (null: in no campaign)."
     )
 
+    suggested_by: str | None = PydanticField(
+        default=None, description="The employee whose suggestion became this item; null: a curator's own."
+    )
+
 
 class ContentRevisionPublic(BaseModel):
     content_id: uuid.UUID
@@ -351,3 +362,230 @@ class ContentRevisionPublic(BaseModel):
     expires_at: datetime | None
     published_by: str
     published_at: datetime
+
+
+# --- captions per network and language (docs/content.md, "Captions") --------------------------------
+
+MAX_CAPTIONS = 100
+# A caption for every network is offered on each of them: it may be as long as the item's default.
+MAX_CAPTION_LENGTH = 3000
+
+
+class ContentCaption(SQLModel, table=True):
+    """A suggested caption of an item for one network ("" every network) and language ("" every one)."""
+
+    __tablename__ = "content_captions"
+    __table_args__ = (sa.UniqueConstraint("content_id", "network", "language", name="content_captions_one_per_pair"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID
+    content_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("content_items.id", ondelete="CASCADE"), nullable=False)
+    )
+    network: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    # The tag as the curator wrote it; compared by its key (condividi.audience.language_key).
+    language: str = Field(sa_column=sa.Column(sa.String(35), nullable=False))
+    text: str
+    updated_by: str
+    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+# What the schema's "blank" pattern (``^\s*$``, condividi/validation.py) calls white space: JSON Schema's
+# ECMAScript ``\s``, which Python's ``str.strip()`` does not match exactly (it also strips the
+# separators U+001C-U+001F, and keeps U+FEFF), so that a value the schema allows is never called blank.
+_SCHEMA_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_SCHEMA_BLANK = re.compile(f"[{_SCHEMA_SPACE}]*")
+_SCHEMA_TRIM = re.compile(f"^[{_SCHEMA_SPACE}]+|[{_SCHEMA_SPACE}]+$")
+
+
+def _filled(value: str, what: str) -> str:
+    """``value`` trimmed as the schema counts white space; refused when nothing is left."""
+    if _SCHEMA_BLANK.fullmatch(value):
+        raise ValueError(f"the {what} is blank")
+    return _SCHEMA_TRIM.sub("", value)
+
+
+class CaptionIn(BaseModel):
+    network: Network | None = PydanticField(
+        default=None, description="The network it is written for; null: every network (case is ignored)."
+    )
+    language: LanguageTag | Literal[""] | None = PydanticField(
+        default="", description='A BCP 47 tag ("it", "pt-BR"); empty or null: every language.'
+    )
+    text: Annotated[str, StoredText.not_blank()] = PydanticField(
+        min_length=1,
+        max_length=MAX_CAPTION_LENGTH,
+        description="Within the network's limit, counted as the policy check counts it (without the link).",
+    )
+
+    @field_validator("network", mode="before")
+    @classmethod
+    def _network(cls, value: object) -> object:
+        return None if value in (None, "") else _supported_network(value)
+
+    @field_validator("language")
+    @classmethod
+    def _every_language(cls, value: str | None) -> str:
+        return value or ""
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        _filled(value, "caption")
+        return value
+
+    @model_validator(mode="after")
+    def _fits(self) -> CaptionIn:
+        if self.network is not None:
+            limit = NETWORKS[self.network].max_length
+            length = measure(self.network.value, self.text)
+            if length > limit:
+                raise PydanticCustomError(
+                    "caption_too_long",
+                    "the caption is {length} long as {network} counts it; its limit is {limit}",
+                    {"length": length, "network": NETWORKS[self.network].display_name, "limit": limit},
+                )
+        return self
+
+
+class CaptionsReplace(BaseModel):
+    """The item's whole set of captions: those left out are deleted."""
+
+    captions: list[CaptionIn] = PydanticField(max_length=MAX_CAPTIONS)
+
+    @field_validator("captions")
+    @classmethod
+    def _one_per_pair(cls, captions: list[CaptionIn]) -> list[CaptionIn]:
+        seen: dict[tuple[str, str], int] = {}
+        for index, caption in enumerate(captions):
+            pair = (caption.network.value if caption.network else "", language_key(caption.language or ""))
+            if pair in seen:
+                raise PydanticCustomError(
+                    "duplicate_caption",
+                    "captions {first} and {second} are both for network {network} and language {language}: keep one",
+                    {
+                        "first": seen[pair],
+                        "second": index,
+                        "network": pair[0] or "(every)",
+                        "language": caption.language or "(every)",
+                    },
+                )
+            seen[pair] = index
+        return captions
+
+
+class CaptionPublic(BaseModel):
+    content_id: uuid.UUID
+    network: Network | None = PydanticField(description="null: every network.")
+    language: str = PydanticField(description="empty: every language.")
+    text: str
+    updated_by: str
+    updated_at: datetime
+
+
+class CaptionChoice(BaseModel):
+    """The caption a member is offered for one item on one network."""
+
+    content_id: uuid.UUID
+    network: Network
+    text: str
+    caption_network: Network | None = PydanticField(
+        description="The network of the caption chosen; null: one for every network, or the default."
+    )
+    caption_language: str | None = PydanticField(
+        description="The language of the caption chosen (empty: every language); null: the item's default."
+    )
+
+
+# --- employee suggestions (docs/content.md, "Suggestions") ------------------------------------------
+
+
+class SuggestionStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
+class Suggestion(SQLModel, table=True):
+    __tablename__ = "content_suggestions"
+    __table_args__ = (
+        sa.Index("content_suggestions_queue", "org_id", "status", "created_at", "id"),
+        sa.Index("content_suggestions_by_member", "org_id", "suggested_by", "created_at", "id"),
+        # One pending suggestion of a page per org: the second is answered with the first.
+        sa.Index(
+            "content_suggestions_pending_url",
+            "org_id",
+            "url_key",
+            unique=True,
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID
+    url: str
+    # The URL as compared for duplicates (services/content/suggestions.py, url_key).
+    url_key: str
+    note: str
+    status: SuggestionStatus = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    suggested_by: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    decided_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
+    decided_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    decline_reason: str = ""
+    # The draft an accepted suggestion became.
+    content_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("content_items.id", ondelete="SET NULL"))
+    )
+
+
+class SuggestionCreate(BaseModel):
+    url: AnyHttpUrl = PydanticField(
+        description="The page suggested (http or https).",
+        json_schema_extra={"pattern": HTTP_URL_PATTERN, "maxLength": MAX_URL_LENGTH},
+    )
+    note: Annotated[str, StoredText.not_blank()] = PydanticField(
+        min_length=1, max_length=2000, description="Why colleagues would share it; not blank."
+    )
+
+    _url_not_too_long = field_validator("url", mode="before")(ContentItemCreate._not_too_long.__func__)  # type: ignore[attr-defined]
+
+    @field_validator("note")
+    @classmethod
+    def _note_not_blank(cls, value: str) -> str:
+        return _filled(value, "note")
+
+
+class SuggestionAccept(BaseModel):
+    title: Annotated[str, SingleLine.not_blank()] | None = PydanticField(
+        default=None, min_length=1, max_length=300, description="The draft's title; default: the page's address."
+    )
+
+    @field_validator("title")
+    @classmethod
+    def _title_not_blank(cls, value: str | None) -> str | None:
+        return _filled(value, "title") if value is not None else None
+
+
+class SuggestionDecline(BaseModel):
+    reason: Annotated[str, StoredText.not_blank()] = PydanticField(
+        min_length=1, max_length=1000, description="Shown to the employee who suggested it; not blank."
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_not_blank(cls, value: str) -> str:
+        return _filled(value, "reason")
+
+
+class SuggestionPublic(BaseModel):
+    id: uuid.UUID
+    url: str
+    note: str
+    status: SuggestionStatus
+    suggested_by: str
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decline_reason: str = PydanticField(description="Why it was declined; empty unless declined.")
+    content_id: uuid.UUID | None = PydanticField(description="The draft it became, once accepted.")

@@ -8,8 +8,8 @@ import uuid
 from condividi.audience import Profile
 from condividi.db import Database, UnitOfWork
 from condividi.errors import not_found
+from services.content import library
 from services.content.campaigns import keys_of
-from services.content.events import content_published
 from services.content.models import Campaign, ContentItem
 
 
@@ -37,11 +37,7 @@ def reaches(item: ContentItem, campaign: Campaign | None, member: Profile) -> bo
     return keys_of(item).reaches(member)
 
 
-def announce(uow: UnitOfWork, item: ContentItem, campaign: Campaign | None, by: str) -> None:
+async def announce(uow: UnitOfWork, item: ContentItem, campaign: Campaign | None, by: str) -> None:
     """``ContentPublished`` again for a published item whose audience (or its campaign) changed, at the
     same revision: consumers keep the newest copy of the item."""
-    uow.emit(
-        content_published(item, campaign, by),
-        org_id=item.org_id,
-        aggregate_id=item.id,
-    )
+    await library.announce(uow, item, campaign, by)

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from condividi.captions import choose_caption, personal_touch
 from condividi.db import Database, UnitOfWork, utcnow
 from condividi.errors import ApiError, conflict, not_found
 from condividi.identity import Caller, CallerDep, Role
 from condividi.networks import NETWORKS, Network
 from condividi.openapi import DocumentedRoute, error_responses
 from condividi.pagination import MAX_PAGE_SIZE, Before, Page, read_page
+from condividi.roster_copy import RosterEntry
 from condividi.service import DatabaseDep
 from services.sharing import rules
-from services.sharing.catalog import DEFAULT_UTM_CAMPAIGN, find_shareable
+from services.sharing.catalog import DEFAULT_UTM_CAMPAIGN, captions_of, find_shareable
 from services.sharing.links import new_tracking_code, tracking_url
 from services.sharing.models import (
     Connection,
@@ -56,6 +58,7 @@ def share_public(share: Share, settings: SharingSettings) -> SharePublic:
         # Until it is published a share's link leads nowhere (the redirect answers 404), so none is shown.
         tracking_url=tracking_url(settings.PUBLIC_BASE_URL, share.tracking_code) if published else None,
         potential_reach=share.potential_reach,
+        personal_touch=share.personal_touch,
         created_at=share.created_at,
         updated_at=share.updated_at,
     )
@@ -76,6 +79,19 @@ async def _audience(db: Database, caller: Caller, network: str) -> int:
             )
         )
     return connection.audience_size if connection else 0
+
+
+async def _language(db: Database, caller: Caller) -> str | None:
+    """The caller's language from the roster copy, once the copy keeps one (the audience work adds the
+    column); None until then, or for a member the copy does not know."""
+    column: Any = getattr(RosterEntry, "language", None)
+    if column is None:
+        return None
+    async with db.read() as session:
+        language = await session.scalar(
+            select(column).where(col(RosterEntry.org_id) == caller.org_id, col(RosterEntry.subject) == caller.subject)
+        )
+    return str(language) if language else None
 
 
 IdempotencyKey = Annotated[
@@ -175,6 +191,8 @@ async def create_share(
     runtime = request.app.state.runtime
     item = await find_shareable(db, runtime.http, settings, caller, body.content_id)
     reach = await _audience(db, caller, body.network)
+    offered = choose_caption(captions_of(item), item.suggested_caption, body.network.value, await _language(db, caller))
+    touch = personal_touch(offered.text if offered else None, body.text)
     wanted = rules.ShareRequest(content_id=item.content_id, network=body.network.value, text=body.text)
     window = timedelta(hours=settings.DUPLICATE_SHARE_WINDOW_HOURS)
     # An insert can fail on a unique constraint: a tracking code drawn twice (draw another), or the
@@ -199,6 +217,7 @@ async def create_share(
             utm_campaign=item.utm_campaign or DEFAULT_UTM_CAMPAIGN,
             campaign_id=item.campaign_id,
             required_disclosure=item.required_disclosure,
+            personal_touch=touch,
         )
         try:
             async with db.unit_of_work() as uow:

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from condividi.audience import Audience
+from condividi.captions import Caption
 from condividi.db import Database, UnitOfWork, utcnow
 from condividi.errors import ApiError, not_found
 from condividi.identity import Caller
@@ -42,16 +43,22 @@ def is_web_url(url: str) -> bool:
 
 
 _KEPT = ("title", "url", "revision", "expires_at", "campaign_id", "required_disclosure", "utm_campaign")
+# What the personal-touch score compares shares with.
+_CAPTIONS = ("suggested_caption", "captions")
 
 
-async def remember(session_owner: UnitOfWork, item: CatalogItem) -> None:
-    """Keeps ``item`` unless the catalog holds a newer revision of it. A newer revision is published
-    again: it clears a withdrawal (an unpublished item published anew); the same revision announced again
-    replaces its audiences and campaign fields and leaves a withdrawal as it is."""
-    values = {name: getattr(item, name) for name in ("content_id", "org_id", "published_at", *_KEPT)}
+async def remember(session_owner: UnitOfWork, item: CatalogItem, *, from_event: bool = False) -> None:
+    """Keeps ``item``. From an event (``from_event``), a copy already kept is replaced unless it holds a
+    newer revision: a newer revision clears a withdrawal (an unpublished item published anew); the same
+    revision announced again (its audience, campaign or captions changed) leaves a withdrawal as it is.
+    The catalog-miss path, whose answer carries no captions, never replaces what an event brought."""
+    values = {name: getattr(item, name) for name in ("content_id", "org_id", "published_at", *_KEPT, *_CAPTIONS)}
     statement = insert(CatalogItem).values(**values, **audience_columns(item))
+    if not from_event:
+        await session_owner.session.execute(statement.on_conflict_do_nothing(index_elements=["content_id"]))
+        return
     newer = col(CatalogItem.revision) < statement.excluded.revision
-    kept = {name: statement.excluded[name] for name in (*_KEPT, *audience_columns(item))}
+    kept = {name: statement.excluded[name] for name in (*_KEPT, *_CAPTIONS, *audience_columns(item))}
     cleared = {
         name: sa.case((newer, None), else_=col(getattr(CatalogItem, name)))
         for name in ("withdrawn_at", "withdrawn_reason")
@@ -116,6 +123,10 @@ async def _refuse_unless_reached(db: Database, caller: Caller, item: CatalogItem
         raise not_found("content item")
 
 
+def captions_of(item: CatalogItem) -> list[Caption]:
+    return [Caption(c.get("network", ""), c.get("language", ""), c.get("text", "")) for c in item.captions]
+
+
 async def find_shareable(
     db: Database, http: httpx.AsyncClient, settings: SharingSettings, caller: Caller, content_id: uuid.UUID
 ) -> CatalogItem:
@@ -171,6 +182,8 @@ async def _ask_content(
         utm_campaign=body.get("utm_campaign") or DEFAULT_UTM_CAMPAIGN,
         **_audience_fields(body, "audience", ""),
         **_audience_fields(body, "campaign_audience", "campaign_"),
+        # Its captions per network and language arrive with ContentPublished; until then the default.
+        suggested_caption=body.get("suggested_caption") or "",
     )
     if status == EXPIRED:
         item.withdrawn_reason = EXPIRED

@@ -41,9 +41,11 @@ async def on_content_published(uow: UnitOfWork, event: ReceivedEvent[ContentPubl
         "campaign_id": uuid.UUID(item.campaign_id) if item.campaign_id else None,
         "required_disclosure": item.required_disclosure,
         "utm_campaign": item.utm_campaign or DEFAULT_UTM_CAMPAIGN,
+        "suggested_caption": item.suggested_caption,
+        "captions": [{"network": c.network, "language": c.language, "text": c.text} for c in item.captions],
         **audience_of(item),
     }
-    await remember(uow, CatalogItem(**fields))
+    await remember(uow, CatalogItem(**fields), from_event=True)
 
 
 async def on_content_withdrawn(uow: UnitOfWork, event: ReceivedEvent[ContentWithdrawn]) -> None:

@@ -86,6 +86,13 @@ class CatalogItem(SQLModel, table=True):
     def reaches(self, member: Profile) -> bool:
         return all(audience.reaches(member) for audience in self.audiences())
 
+    # What the personal-touch score compares a share with (condividi/captions.py): the item's default
+    # caption and its captions per network and language, [{network, language, text}], from ContentPublished.
+    suggested_caption: str = Field(default="", sa_column=sa.Column(sa.String, nullable=False, server_default=""))
+    captions: list[dict[str, str]] = Field(
+        default_factory=list, sa_column=sa.Column(JSONB, nullable=False, server_default=sa.text("'[]'::jsonb"))
+    )
+
 
 class Connection(SQLModel, table=True):
     __tablename__ = "social_connections"
@@ -134,6 +141,8 @@ class Share(SQLModel, table=True):
     utm_campaign: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
     campaign_id: uuid.UUID | None = None
     required_disclosure: str = Field(default="", sa_column=sa.Column(sa.String(280), nullable=False, server_default=""))
+    # How much of ``text`` is the employee's own, 0..1 (condividi/captions.py); None: no caption to compare.
+    personal_touch: float | None = Field(default=None, sa_column=sa.Column(sa.Float))
 
 
 def _not_blank(value: str) -> str:
@@ -175,6 +184,13 @@ class SharePublic(BaseModel):
         description="The share's tracking link, set once it is published; a rejected share has none."
     )
     potential_reach: int
+    personal_touch: float | None = PydanticField(
+        default=None,
+        ge=0,
+        le=1,
+        description="How much of the text is the employee's own rather than the caption they were offered: 0 the "
+        "caption as it was, 1 none of its words kept (docs/content.md); null when no caption was offered.",
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -46,6 +46,7 @@ def share_requested(share: Share, settings: SharingSettings) -> ShareRequested:
         url=tracking_url(settings.PUBLIC_BASE_URL, share.tracking_code),
         campaign_id=str(share.campaign_id) if share.campaign_id else "",
         required_disclosure=share.required_disclosure,
+        personal_touch=share.personal_touch,
     )
 
 

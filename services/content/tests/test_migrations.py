@@ -7,9 +7,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 from condividi.testing import Infra
-from services.content.models import Campaign, ContentItem, ContentRevision
+from services.content.models import Campaign, ContentCaption, ContentItem, ContentRevision, Suggestion
 
-TABLES = {table.__tablename__ for table in (Campaign, ContentItem, ContentRevision)} | {"outbox", "inbox"}
+MODELS = (Campaign, ContentItem, ContentRevision, ContentCaption, Suggestion)
+TABLES = {table.__tablename__ for table in MODELS} | {"outbox", "inbox"}
 
 
 async def test_migrations_create_what_the_models_describe(infra: Infra) -> None:
