@@ -294,7 +294,10 @@ def main() -> None:
         "rounds": rounds,
         "raw_consume_eps": round(statistics.median(raws)),
         "fold_eps": round(statistics.median(folds)),
+        "figure": f"metrics folding clicks vs a bare consumer reading them ({count:,} events a round)",
         "ratio": round(statistics.median(ratios), 3),
+        "ratio_min": round(min(ratios), 3),
+        "ratio_max": round(max(ratios), 3),
         "ratios": [round(r, 3) for r in ratios],
         # CPU time per event, less disturbed by the machine's other work than the rates: the bare
         # consumer's, metrics' and PostgreSQL's while metrics folds; cpu_ratio compares the first two.
