@@ -24,9 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 BLOCK_BITS = 4096
 _SHIFT = 12  # log2(BLOCK_BITS)
-_LOW = (1 << 64) - 1
+_BYTES = BLOCK_BITS // 8
 
-Key = tuple[int, int]  # (prefix, block), as the bigint columns store them
+# A block's key is the id without its last 12 bits: the prefix (the id's first 64 bits) and the block
+# (the next 52) in one integer, split into the two bigint columns only for the rows of a batch.
+Key = int
 
 _LOCK = text(
     "INSERT INTO inbox_blocks (consumer_group, prefix, block, bits) "
@@ -54,38 +56,47 @@ def uuid_int(text: str) -> int:
     return int.from_bytes(raw, "big")
 
 
-def _signed(prefix: int) -> int:
-    return prefix - (1 << 64) if prefix >= 1 << 63 else prefix
+def columns(key: Key) -> tuple[int, int]:
+    """A key as stored: the prefix as a signed bigint, and the block."""
+    prefix, block = key >> 52, key & ((1 << 52) - 1)
+    return (prefix - (1 << 64) if prefix >= 1 << 63 else prefix), block
 
 
-def split(event_id: int) -> tuple[Key, int]:
-    """The row and the bit of a 128-bit id. The prefix is stored as a signed bigint."""
-    low = event_id & _LOW
-    return (_signed(event_id >> 64), low >> _SHIFT), low & (BLOCK_BITS - 1)
+def key_of(prefix: int, block: int) -> Key:
+    return (prefix & ((1 << 64) - 1)) << 52 | block
 
 
-def to_bits(mask: int) -> bytes:
-    """A block's bits as stored: little-endian, as short as its highest bit allows (empty for none)."""
-    return mask.to_bytes((mask.bit_length() + 7) // 8, "little")
+def split(event_id: int) -> tuple[tuple[int, int], int]:
+    """The row (prefix, block) and the bit of a 128-bit id."""
+    return columns(event_id >> _SHIFT), event_id & (BLOCK_BITS - 1)
 
 
-def from_bits(stored: bytes) -> int:
-    return int.from_bytes(stored, "little")
+def to_bits(bits: bytearray) -> bytes:
+    """A block's bits as stored: bit n in byte n // 8 at n % 8 (so PostgreSQL's get_bit reads them too),
+    without the trailing zero bytes (empty for none)."""
+    return bytes(bits).rstrip(b"\x00")
 
 
-def claim_in(blocks: dict[Key, int], event_ids: list[int]) -> tuple[list[bool], set[Key]]:
-    """Marks ``event_ids`` in ``blocks`` (key -> bits, updated in place): for each id, whether its bit
-    was clear (a second copy in the same list is not fresh), and the keys whose bits changed."""
+def from_bits(stored: bytes) -> bytearray:
+    return bytearray(stored.ljust(_BYTES, b"\x00"))
+
+
+def claim_in(blocks: dict[Key, bytearray], event_ids: list[int]) -> tuple[list[bool], set[Key]]:
+    """Marks ``event_ids`` in ``blocks`` (key -> bits, updated in place; a missing key is an empty
+    block): for each id, whether its bit was clear (a second copy in the same list is not fresh), and
+    the keys whose bits changed."""
     fresh: list[bool] = []
     changed: set[Key] = set()
     for event_id in event_ids:
-        key, bit = split(event_id)
-        mask = blocks.get(key, 0)
-        flag = 1 << bit
-        if mask & flag:
+        key = event_id >> _SHIFT
+        bits = blocks.get(key)
+        if bits is None:
+            bits = blocks[key] = bytearray(_BYTES)
+        at, flag = (event_id >> 3) & (_BYTES - 1), 1 << (event_id & 7)
+        if bits[at] & flag:
             fresh.append(False)
             continue
-        blocks[key] = mask | flag
+        bits[at] |= flag
         changed.add(key)
         fresh.append(True)
     return fresh, changed
@@ -98,22 +109,22 @@ class InboxBlocks:
     async def claim(self, session: AsyncSession, event_ids: list[int]) -> list[bool]:
         """Records ``event_ids`` as applied in the session's transaction; for each, whether it is new
         (False for an id applied before, or earlier in the list). Two round trips whatever the count."""
-        keys = sorted({(_signed(event_id >> 64), (event_id & _LOW) >> _SHIFT) for event_id in event_ids})
-        rows = await session.execute(
+        rows = sorted(columns(key) for key in {event_id >> _SHIFT for event_id in event_ids})
+        locked = await session.execute(
             _LOCK,
-            {"group": self.group, "prefixes": [p for p, _ in keys], "blocks": [b for _, b in keys]},
+            {"group": self.group, "prefixes": [p for p, _ in rows], "blocks": [b for _, b in rows]},
         )
-        blocks = {(prefix, block): from_bits(bits) for prefix, block, bits in rows}
+        blocks = {key_of(prefix, block): from_bits(bits) for prefix, block, bits in locked}
         fresh, changed = claim_in(blocks, event_ids)
         if changed:
-            order = sorted(changed)
+            order = sorted(columns(key) for key in changed)
             await session.execute(
                 _STORE,
                 {
                     "group": self.group,
                     "prefixes": [p for p, _ in order],
                     "blocks": [b for _, b in order],
-                    "bits": [to_bits(blocks[k]) for k in order],
+                    "bits": [to_bits(blocks[key_of(p, b)]) for p, b in order],
                 },
             )
         return fresh

@@ -15,7 +15,7 @@ from alembic import command
 from sqlalchemy import text
 
 from condividi.db import Database, utcnow
-from condividi.inbox_blocks import BLOCK_BITS, InboxBlocks, claim_in, from_bits, split, to_bits, uuid_int
+from condividi.inbox_blocks import BLOCK_BITS, InboxBlocks, claim_in, from_bits, key_of, split, to_bits, uuid_int
 from condividi.migrations import alembic_config, upgrade
 from condividi.settings import ServiceSettings
 from condividi.testing import Infra
@@ -68,32 +68,43 @@ def test_a_spools_ids_share_a_row_until_a_block_is_full() -> None:
         assert following == ((key, bit + 1) if bit + 1 < BLOCK_BITS else ((key[0], key[1] + 1), 0))
 
 
+def block(mask: int) -> bytearray:
+    return from_bits(mask.to_bytes(BLOCK_BITS // 8, "little"))
+
+
 @pytest.mark.parametrize(
     ("stored", "claimed", "fresh"),
     [
         ({}, [1, 2, 3], [True, True, True]),
         ({}, [1, 2, 1], [True, True, False]),  # a second copy in the same batch
-        ({(0, 0): 0b110}, [1, 2, 3, 4], [False, False, True, True]),
-        ({(0, 1): 1}, [BLOCK_BITS, BLOCK_BITS - 1], [False, True]),
+        ({0: 0b110}, [1, 2, 3, 4], [False, False, True, True]),
+        ({1: 1}, [BLOCK_BITS, BLOCK_BITS - 1], [False, True]),
         ({}, [2**127 + 5, 5], [True, True]),  # same low bits, another prefix
     ],
 )
-def test_claim_in_finds_the_ids_not_seen_yet(
-    stored: dict[tuple[int, int], int], claimed: list[int], fresh: list[bool]
-) -> None:
-    blocks = dict(stored)
+def test_claim_in_finds_the_ids_not_seen_yet(stored: dict[int, int], claimed: list[int], fresh: list[bool]) -> None:
+    blocks = {key: block(mask) for key, mask in stored.items()}
     got, changed = claim_in(blocks, claimed)
     assert got == fresh
-    assert changed == {split(i)[0] for i, new in zip(claimed, fresh, strict=True) if new}
+    assert changed == {i >> 12 for i, new in zip(claimed, fresh, strict=True) if new}
     again, _ = claim_in(blocks, claimed)
     assert again == [False] * len(claimed)
 
 
 @pytest.mark.parametrize("mask", [0, 1, 0b1011, 1 << (BLOCK_BITS - 1), (1 << BLOCK_BITS) - 1])
-def test_bits_are_stored_and_read_back(mask: int) -> None:
-    stored = to_bits(mask)
-    assert from_bits(stored) == mask
-    assert len(stored) <= BLOCK_BITS // 8
+def test_bits_are_stored_as_little_endian_integers_and_read_back(mask: int) -> None:
+    stored = to_bits(block(mask))
+    assert int.from_bytes(stored, "little") == mask
+    assert len(stored) == (mask.bit_length() + 7) // 8  # no trailing zero bytes
+    assert from_bits(stored) == block(mask)
+
+
+@pytest.mark.parametrize("event_id", [0, 4095, 4096, 2**64 - 1, 2**64, 2**127 + 12345, 2**128 - 1])
+def test_a_key_is_stored_in_two_bigints_and_read_back(event_id: int) -> None:
+    (prefix, row), bit = split(event_id)
+    assert -(2**63) <= prefix < 2**63 and 0 <= row < 2**52 and 0 <= bit < BLOCK_BITS
+    assert key_of(prefix, row) == event_id >> 12
+    assert (key_of(prefix, row) << 12) | bit == event_id
 
 
 # --- on the database -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ Create Date: 2026-12-02
 import sqlalchemy as sa
 from alembic import op
 
-from condividi.inbox_blocks import Key, claim_in, to_bits
+from condividi.inbox_blocks import Key, claim_in, columns, to_bits
 
 revision = "0004_fold"
 down_revision = "0002"
@@ -31,7 +31,7 @@ def upgrade() -> None:
     connection = op.get_bind()
     groups = [g for (g,) in connection.execute(sa.text("SELECT DISTINCT consumer_group FROM inbox"))]
     for group in groups:
-        blocks: dict[Key, int] = {}
+        blocks: dict[Key, bytearray] = {}
         after = None
         while True:
             # In pages along the primary key: the inbox can hold millions of ids.
@@ -56,7 +56,10 @@ def upgrade() -> None:
                     "INSERT INTO inbox_blocks (consumer_group, prefix, block, bits) "
                     "VALUES (:group, :prefix, :block, :bits)"
                 ),
-                [{"group": group, "prefix": p, "block": b, "bits": to_bits(m)} for (p, b), m in blocks.items()],
+                [
+                    {"group": group, "prefix": prefix, "block": block, "bits": to_bits(bits)}
+                    for (prefix, block), bits in ((columns(key), bits) for key, bits in blocks.items())
+                ],
             )
 
 
