@@ -1,11 +1,12 @@
 """Consuming events with exactly-once effects.
 
-For each batch the consumer reads, it records every event id in the ``inbox`` table and applies the
-handlers in one transaction; an event id already in the inbox is skipped, so a redelivered event changes
-nothing. When a batch fails, its events are retried one by one (each in its own transaction, with
-backoff) so one bad message cannot hold back the others; a message that still fails goes to the
-dead-letter topic ``<topic>.dlt`` with the error, and the consumer goes on. Offsets are committed only
-after the batch's effects are committed.
+For each batch the consumer reads, it records every event id in the ``inbox`` table (batch-handled
+events: as bits in ``inbox_blocks``, ``condividi/inbox_blocks.py``) and applies the handlers in one
+transaction; an event id already recorded is skipped, so a redelivered event changes nothing. When a
+batch fails, its events are retried one by one (each in its own transaction, with backoff) so one bad
+message cannot hold back the others; a message that still fails goes to the dead-letter topic
+``<topic>.dlt`` with the error, and the consumer goes on. Offsets are committed only after the batch's
+effects are committed, and only up to what was applied: the next batch is fetched and decoded meanwhile.
 """
 
 from __future__ import annotations
