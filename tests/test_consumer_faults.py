@@ -193,3 +193,45 @@ def _as_sqlalchemy_wraps_it(driver_error: Exception) -> Exception:
 )
 def test_database_outages_are_told_from_bad_events(driver_error: Exception, outage: bool) -> None:
     assert _is_outage(_as_sqlalchemy_wraps_it(driver_error)) is outage
+
+
+async def test_a_batch_fetched_ahead_is_not_committed_before_it_is_applied(
+    db: Database, producer: AIOKafkaProducer, settings: ServiceSettings, topic: str
+) -> None:
+    """The consumer fetches the next batch while it applies one; committing then (as a rebalance does)
+    must not commit the consumer's position, which is past events not applied yet: a crash would lose
+    them."""
+    group = f"test.{uuid.uuid4().hex}"
+    aggregate = uuid.uuid4()  # one key: one partition, in order
+    second_sent, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_first(uow: UnitOfWork, received: ReceivedEvent[ContentPublished]) -> None:
+        if received.payload.content_id == "first" and not second_sent.is_set():
+            # The fetch ahead is already waiting when the second event arrives.
+            await send(producer, topic, event("second", aggregate_id=aggregate))
+            second_sent.set()
+            await release.wait()
+        await count(uow, received)
+
+    subscription = Subscription.of(group, [topic], {ContentPublished: slow_first})
+    await send(producer, topic, event("first", aggregate_id=aggregate))
+    async with consuming(subscription, db, producer, settings) as runner:
+        try:
+            await asyncio.wait_for(second_sent.wait(), 15)
+
+            async def fetched_ahead() -> bool:
+                return any([await runner.consumer.position(p) == 2 for p in runner.consumer.assignment()])
+
+            await until(fetched_ahead)
+            await runner.commit()
+            committed = [await runner.consumer.committed(p) for p in runner.consumer.assignment()]
+            assert not any(committed), f"offsets committed over events not applied: {committed}"
+        finally:
+            release.set()  # else stopping would wait for the held batch
+        await until(lambda: _has(db, "second"))
+
+        async def committed_through_second() -> bool:
+            return 2 in [await runner.consumer.committed(p) for p in runner.consumer.assignment()]
+
+        await until(committed_through_second)
+    assert await counters(db) == {"first": 1, "second": 1}
