@@ -6,7 +6,7 @@ transaction; an event id already recorded is skipped, so a redelivered event cha
 batch fails, its events are retried one by one (each in its own transaction, with backoff) so one bad
 message cannot hold back the others; a message that still fails goes to the dead-letter topic
 ``<topic>.dlt`` with the error, and the consumer goes on. Offsets are committed only after the batch's
-effects are committed, and only up to what was applied: the next batch is fetched and decoded meanwhile.
+effects are committed.
 """
 
 from __future__ import annotations
@@ -125,25 +125,6 @@ class _Decoded:
         return self.event is None
 
 
-@dataclass
-class _Fetched:
-    """One poll's records by partition, decoded, and the offsets to commit once they are applied."""
-
-    batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    decoded: list[_Decoded]
-    next_offsets: dict[TopicPartition, int]
-
-
-async def _settle(task: asyncio.Task[_Fetched] | None) -> _Fetched | None:
-    """A fetch running ahead, stopped: what it had fetched (to be read again), if it had finished."""
-    if task is None:
-        return None
-    if not task.done():
-        task.cancel()
-    results = await asyncio.gather(task, return_exceptions=True)
-    return results[0] if isinstance(results[0], _Fetched) else None
-
-
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     """Before partitions move to another member, wait for the batch in hand and commit it, so the new
     owner does not start from an older offset than needed."""
@@ -154,7 +135,6 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self.runner.batch_lock:
             await self.runner.commit()
-            self.runner.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         return None
@@ -182,8 +162,6 @@ class EventConsumer:
         # nothing (no lag). A consumer failing the same batch over and over, or hung in a handler,
         # stops moving it; /readyz then says so (``problem``).
         self.last_progress = time.monotonic()
-        # Per partition, the offset after the last event applied: what ``commit`` commits.
-        self._applied: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
         await self.consumer.start()
@@ -214,68 +192,36 @@ class EventConsumer:
         return None
 
     async def commit(self) -> None:
-        """Commits the offsets of what has been applied (not the consumer's position, which a batch
-        fetched ahead may already have moved past events not applied yet)."""
-        assigned = self.consumer.assignment()
-        offsets = {partition: offset for partition, offset in self._applied.items() if partition in assigned}
-        if not offsets:
+        if not self.consumer.assignment():
             return  # nothing is ours to commit (not yet assigned, or just revoked)
         try:
-            await self.consumer.commit(offsets)
+            await self.consumer.commit()
         except (CommitFailedError, KafkaError) as exc:
             # The group rebalanced; the next owner re-reads from the last commit and the inbox
             # absorbs the repeats.
             log.warning("offset commit failed", extra={"group": self.subscription.group, "error": str(exc)})
 
-    def forget(self, partitions: list[TopicPartition]) -> None:
-        """Partitions gone to another member: what we applied there is committed, and if they come
-        back, the group's offset (maybe moved on by the other member) is the one to start from."""
-        for partition in partitions:
-            self._applied.pop(partition, None)
-
     async def _run(self) -> None:
-        # The next batch is fetched and decoded while this one is applied: decoding is this process's
-        # work, applying mostly PostgreSQL's, so on two cores they overlap (bench/README.md).
-        ahead: asyncio.Task[_Fetched] | None = None
-        try:
-            while not self._stopping.is_set():
-                batch: _Fetched | None = None
-                try:
-                    batch = await (ahead or self._fetch())
-                    ahead = None
-                    if not batch.decoded and not batch.next_offsets:
-                        self.last_progress = time.monotonic()
-                        continue
-                    ahead = asyncio.create_task(self._fetch())
-                    async with self.batch_lock:
-                        await self._apply_batch(batch.decoded)
-                        self._applied.update(batch.next_offsets)
-                        await self.commit()
+        while not self._stopping.is_set():
+            batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+            try:
+                batches = await self.consumer.getmany(timeout_ms=500)
+                records = [r for partition_records in batches.values() for r in partition_records]
+                if not records:
                     self.last_progress = time.monotonic()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    # The database or the dead-letter topic is unreachable: read the batch again rather
-                    # than move past it (moving on would commit offsets over events never applied).
-                    log.exception("consumer loop failed; retrying the batch", extra={"group": self.subscription.group})
-                    fetched_ahead = await _settle(ahead)
-                    ahead = None
-                    for fetched in (fetched_ahead, batch):  # the earlier batch's offsets last
-                        if fetched is not None:
-                            self._rewind(fetched.batches)
-                    await asyncio.sleep(1.0)
-        finally:
-            await _settle(ahead)
-
-    async def _fetch(self) -> _Fetched:
-        batches = await self.consumer.getmany(timeout_ms=500)
-        try:
-            decoded = await self._decode_all([r for partition_records in batches.values() for r in partition_records])
-        except BaseException:
-            self._rewind(batches)  # a dead letter could not be sent: read these again
-            raise
-        next_offsets = {partition: records[-1].offset + 1 for partition, records in batches.items() if records}
-        return _Fetched(batches, decoded, next_offsets)
+                    continue
+                async with self.batch_lock:
+                    await self.handle(records)
+                    await self.commit()
+                self.last_progress = time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The database or the dead-letter topic is unreachable: read the batch again rather
+                # than move past it (moving on would commit offsets over events never applied).
+                log.exception("consumer loop failed; retrying the batch", extra={"group": self.subscription.group})
+                self._rewind(batches)
+                await asyncio.sleep(1.0)
 
     def _rewind(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         for partition, records in batches.items():
