@@ -9,8 +9,10 @@ import signal
 import uuid
 from pathlib import Path
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 
+from condividi.contracts.envelope_pb2 import Envelope
 from condividi.contracts.sharing_pb2 import LinkClicked
 from condividi.devstack.infra import LocalKafka
 from condividi.events import open_envelope, parse_envelope
@@ -45,6 +47,23 @@ def test_a_frame_reads_back_as_the_click_it_was() -> None:
     assert event.org_id == link.org_id and event.aggregate_id == str(link.share_id) == click.share_id
     assert event.occurred_at.microsecond == 123456 and int(event.occurred_at.timestamp()) == 1_700_000_000
     assert envelope_of(body).envelope == click.envelope  # read twice, the same event (same id)
+
+
+@pytest.mark.parametrize("at_ns", [1_700_000_000_123_456_789, 1_700_000_000_000_000_000, 123, 2**62])
+def test_the_envelope_put_together_from_parts_is_what_protobuf_serialises(at_ns: int) -> None:
+    for link in (target(), target()):
+        visitor, event_id = os.urandom(16), os.urandom(16)
+        click = envelope_of(read_frames(frame(at_ns, event_id, visitor, link.spool_prefix), sealed=False)[0][0])
+        expected = Envelope(
+            event_id=str(uuid.UUID(bytes=event_id, version=4)),
+            type="condividi.sharing.v1.LinkClicked",
+            org_id=str(link.org_id),
+            aggregate_id=str(link.share_id),
+            producer="sharing",
+        )
+        expected.occurred_at.seconds, expected.occurred_at.nanos = divmod(at_ns, 1_000_000_000)
+        expected.payload.Pack(link.click(visitor.hex()), type_url_prefix="type.condividi.dev/")
+        assert click.envelope == expected.SerializeToString()
 
 
 def test_a_torn_or_damaged_tail_is_not_read() -> None:
