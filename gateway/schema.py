@@ -30,6 +30,7 @@ from gateway import live, roster
 from gateway.clients import Services
 from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
+from gateway.execution import GatewayExecutionContext
 from gateway.governance import FETCHERS as GOVERNANCE_FETCHERS
 from gateway.governance import GovernanceMutation, GovernanceQuery
 from gateway.inputs import (
@@ -668,6 +669,8 @@ def build_schema(
         types=list(USER_ERROR_TYPES),
         # Suggestions are also left out of validation and variable errors by RequestChecks.
         config=StrawberryConfig(disable_field_suggestions=not field_suggestions),
+        # Frees each operation's objects when it ends instead of leaving them to the garbage collector.
+        execution_context_class=GatewayExecutionContext,
         extensions=[
             # Parses and validates through the shared caches (in place of ParserCache and
             # ValidationCache) within the document limits, gives request errors their codes, checks
