@@ -48,24 +48,26 @@ async def _each(ids: list[uuid.UUID], fetch: Callable[[uuid.UUID], Awaitable[V]]
 class Loaders:
     def __init__(self, services: Callable[[], Services]) -> None:
         # ``services`` is called when a batch is sent, so that an unauthenticated operation can still
-        # get its loaders made (its resolvers refuse it before they load anything).
-        self._services = services
+        # get its loaders made (its resolvers refuse it before they load anything). The load functions
+        # hold ``services``, not ``self``: a loader that pointed back at its Loaders would make a cycle
+        # per operation, left to the garbage collector with everything it loaded.
         self.content_stats: DataLoader[uuid.UUID, ContentStats | None] = DataLoader(
-            load_fn=self._load_content_stats, max_batch_size=MetricsClient.MAX_BATCH
+            load_fn=lambda ids: _load_content_stats(services(), ids), max_batch_size=MetricsClient.MAX_BATCH
         )
         self.content_items: DataLoader[uuid.UUID, ContentItemPublic | None] = DataLoader(
-            load_fn=lambda ids: _each(ids, self._services().content.get_item), max_batch_size=20
+            load_fn=lambda ids: _each(ids, services().content.get_item), max_batch_size=20
         )
         self.share_decisions: DataLoader[uuid.UUID, ShareDecisionPublic | None] = DataLoader(
-            load_fn=lambda ids: _each(ids, self._services().policy.share_decision), max_batch_size=20
+            load_fn=lambda ids: _each(ids, services().policy.share_decision), max_batch_size=20
         )
 
-    async def _load_content_stats(self, content_ids: list[uuid.UUID]) -> list[ContentStats | None]:
-        """``POST /api/v1/content-stats/batch`` once for the whole batch; an id metrics does not know
-        (nobody shared it yet) is None (the type shows zeros)."""
-        found = await self._services().metrics.content_stats(content_ids)
-        by_id = {stats.content_id: stats for stats in found}
-        return [by_id.get(i) for i in content_ids]
+
+async def _load_content_stats(services: Services, content_ids: list[uuid.UUID]) -> list[ContentStats | None]:
+    """``POST /api/v1/content-stats/batch`` once for the whole batch; an id metrics does not know
+    (nobody shared it yet) is None (the type shows zeros)."""
+    found = await services.metrics.content_stats(content_ids)
+    by_id = {stats.content_id: stats for stats in found}
+    return [by_id.get(i) for i in content_ids]
 
 
 def current_loaders() -> Loaders:
