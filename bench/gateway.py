@@ -12,11 +12,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import uuid
 
 import httpx
 
-from bench.stack import need_wrk, publish_items, ratio_summary, report, stack, summary, wait_ready, wrk
+from bench.stack import (
+    cpu_seconds,
+    need_wrk,
+    publish_items,
+    ratio_summary,
+    report,
+    stack,
+    summary,
+    wait_ready,
+    wrk_run,
+)
 
 BUDGET = 0.5
 PAGE = 5
@@ -25,6 +36,8 @@ WITH_STATS = (
     f"{{ feed(first: {PAGE}) {{ edges {{ node {{ id title stats {{ shares clicks uniqueClicks potentialReach }} }} }}"
     " pageInfo { hasNextPage endCursor } } }"
 )
+# The REST call, the GraphQL query with stats, the same without stats.
+KINDS = ("rest", "stats", "plain")
 WITHOUT_STATS = f"{{ feed(first: {PAGE}) {{ edges {{ node {{ id title }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
 
 
@@ -81,29 +94,38 @@ def main() -> None:
             scripts[name].write_text(post_script(query))
         assert len(httpx.get(rest_url, headers=headers).json()["items"]) == PAGE
 
-        def load(url: str, script: str | None = None) -> float:
-            return wrk(
-                url,
+        pids = {name: running.pid(name) for name in ("gateway", "content", "metrics")}
+        # CPU microseconds per request of each process, per kind of run, one list entry a round.
+        cpu: dict[str, dict[str, list[float]]] = {kind: {name: [] for name in pids} for kind in KINDS}
+
+        def load(kind: str) -> float:
+            before = cpu_seconds(pids)
+            rate, done = wrk_run(
+                graphql_url if kind in scripts else rest_url,
                 seconds=options.seconds,
                 connections=options.connections,
                 headers=headers,
-                script=scripts[script] if script else None,
+                script=scripts.get(kind),
             )
+            after = cpu_seconds(pids)
+            for name in pids:
+                cpu[kind][name].append((after[name] - before[name]) * 1e6 / max(done, 1))
+            return rate
 
-        for script in (None, "stats", "plain"):  # warm-up
-            wrk(
-                graphql_url if script else rest_url,
+        for kind in KINDS:  # warm-up
+            wrk_run(
+                graphql_url if kind in scripts else rest_url,
                 seconds=2,
                 connections=options.connections,
                 headers=headers,
-                script=scripts[script] if script else None,
+                script=scripts.get(kind),
             )
         with_stats: list[tuple[float, float]] = []
         without: list[tuple[float, float]] = []
         for _ in range(options.rounds):
-            rest = load(rest_url)
-            with_stats.append((load(graphql_url, "stats"), rest))
-            without.append((load(graphql_url, "plain"), rest))
+            rest = load("rest")
+            with_stats.append((load("stats"), rest))
+            without.append((load("plain"), rest))
         if options.hold:
             print(
                 json.dumps(
@@ -121,6 +143,13 @@ def main() -> None:
             return  # figures taken beside a profiler are not results
 
     plain = ratio_summary(without)
+    # The steadier figure on a shared machine: CPU per request does not depend on the share of the cores
+    # the benchmark got. cpu_ratio is the ratio the request rates would have if each side had a core of
+    # its own: the REST call's CPU (content's) over the GraphQL query's (gateway, content and metrics).
+    per_request = {
+        kind: {name: round(statistics.median(values), 1) for name, values in cpu[kind].items()} for kind in KINDS
+    }
+    rest_cpu = per_request["rest"]["content"]
     report(
         "gateway",
         {
@@ -132,6 +161,9 @@ def main() -> None:
             "budget": BUDGET,
             "without_stats_rps": summary([g for g, _ in without]),
             "without_stats_ratio": plain["ratio"],
+            "cpu_us_per_request": per_request,
+            "cpu_ratio": round(rest_cpu / sum(per_request["stats"].values()), 3),
+            "without_stats_cpu_ratio": round(rest_cpu / sum(per_request["plain"].values()), 3),
         },
     )
 

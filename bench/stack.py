@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psutil
 
 from condividi.devstack import processes
 from condividi.devstack.infra import LocalKafka, LocalPostgres, free_port
@@ -78,6 +79,13 @@ def machine() -> dict[str, object]:
 def wrk(url: str, *, seconds: int, connections: int, headers: dict[str, str], script: Path | None = None) -> float:
     """Requests per second; raises when a response was not 2xx/3xx (a benchmark of errors is no
     benchmark)."""
+    return wrk_run(url, seconds=seconds, connections=connections, headers=headers, script=script)[0]
+
+
+def wrk_run(
+    url: str, *, seconds: int, connections: int, headers: dict[str, str], script: Path | None = None
+) -> tuple[float, int]:
+    """Requests per second and requests completed; raises when a response was not 2xx/3xx."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
@@ -87,7 +95,17 @@ def wrk(url: str, *, seconds: int, connections: int, headers: dict[str, str], sc
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if bad:
         raise RuntimeError(f"{bad.group(1)} failed responses from {url}:\n{output}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    return rate, int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU time (user and system) each process has used so far, by name."""
+    used = {}
+    for name, pid in pids.items():
+        times = psutil.Process(pid).cpu_times()
+        used[name] = times.user + times.system
+    return used
 
 
 def summary(rates: list[float]) -> dict[str, float]:

@@ -7,7 +7,7 @@ and path template, exactly as the service declares it) and the model the route a
 in ``gateway/tests/fakes.py`` serve these same endpoints with answers built through these same models,
 so neither the clients nor the fakes can drift from the services unnoticed.
 
-One ``httpx.AsyncClient`` serves the whole process (it owns the connection pool); the per-service
+One ``ServiceTransport`` (gateway/transport.py) serves the whole process (it owns the connection pool); the per-service
 clients here are cheap views made per caller, that add the caller's bearer token and the request id to
 every call, parse the answer into the contract's models, and turn any failure into a ``GatewayError``:
 
@@ -27,13 +27,13 @@ from datetime import datetime
 from functools import cache
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
-import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from condividi.errors import CODES_BY_STATUS
 from condividi.observability import current_request_id
 from condividi.pagination import Page
 from gateway.errors import GatewayError, bad_gateway, service_unavailable, validation_failed_details
+from gateway.transport import ServiceResponse, ServiceTimeout, ServiceTransport, ServiceUnreachable
 from services.content.campaigns import AudienceUpdate, CampaignCreate, CampaignPublic, CampaignUpdate
 from services.content.feed import FeedItem
 from services.content.models import (
@@ -476,7 +476,7 @@ class Credentials:
 class ServiceClient:
     service: ClassVar[str]
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, credentials: Credentials) -> None:
+    def __init__(self, http: ServiceTransport, base_url: str, credentials: Credentials) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
         self._credentials = credentials
@@ -503,17 +503,16 @@ class ServiceClient:
         if endpoint.service != self.service:
             raise RuntimeError(f"{endpoint.path} is a route of {endpoint.service}, not of {self.service}")
         url = f"{self._base_url}{endpoint.url_path(**(path or {}))}"
-        query = {k: v for k, v in (params or {}).items() if v is not None}
+        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
         try:
             response = await self._http.request(
-                endpoint.method, url, json=json, params=query, headers={**self._headers(), **(headers or {})}
+                endpoint.method, url, json_body=json, params=query, headers={**self._headers(), **(headers or {})}
             )
-        except httpx.TimeoutException as exc:
+        except ServiceTimeout as exc:
             log.warning("service call timed out", extra={"downstream": self.service, "path": endpoint.path})
             raise service_unavailable(self.service, "did not answer in time") from exc
-        except httpx.TransportError as exc:
-            error = repr(exc)[:200]
-            extra = {"downstream": self.service, "path": endpoint.path, "error": error}
+        except ServiceUnreachable as exc:
+            extra = {"downstream": self.service, "path": endpoint.path, "error": str(exc)}
             log.warning("service unreachable", extra=extra)
             raise service_unavailable(self.service) from exc
         if not response.is_success:
@@ -534,8 +533,8 @@ class ServiceClient:
             )
             raise bad_gateway(self.service) from exc
 
-    def _error_from(self, response: httpx.Response, path: str) -> GatewayError:
-        status = response.status_code
+    def _error_from(self, response: ServiceResponse, path: str) -> GatewayError:
+        status = response.status
         try:
             body = response.json()
             error = body["error"]
@@ -563,6 +562,13 @@ class ServiceClient:
         if code is None:
             return bad_gateway(self.service)
         return GatewayError(code, f"the {self.service} service answered {status}", status=status)
+
+
+def _query_value(value: Any) -> str:
+    # As httpx wrote them: booleans in JSON's spelling, the rest as str() gives them.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _details(raw: Any) -> list[dict[str, Any]]:
@@ -963,18 +969,18 @@ class MetricsClient(ServiceClient):
 class Services:
     """The four clients, bound to one caller's credentials."""
 
-    def __init__(self, http: httpx.AsyncClient, urls: dict[str, str], credentials: Credentials) -> None:
+    def __init__(self, http: ServiceTransport, urls: dict[str, str], credentials: Credentials) -> None:
         self.content = ContentClient(http, urls["content"], credentials)
         self.policy = PolicyClient(http, urls["policy"], credentials)
         self.sharing = SharingClient(http, urls["sharing"], credentials)
         self.metrics = MetricsClient(http, urls["metrics"], credentials)
 
 
-async def check_health(http: httpx.AsyncClient, name: str, base_url: str) -> None:
+async def check_health(http: ServiceTransport, name: str, base_url: str) -> None:
     """For the gateway's readiness: the service's process answers ``/healthz``."""
     try:
-        response = await http.get(f"{base_url.rstrip('/')}/healthz", timeout=2.0)
-    except httpx.HTTPError as exc:
-        raise RuntimeError(f"{name} unreachable at {base_url}: {type(exc).__name__}") from exc
-    if response.status_code != 200:
-        raise RuntimeError(f"{name} /healthz answered {response.status_code}")
+        response = await http.request("GET", f"{base_url.rstrip('/')}/healthz", headers={}, timeout_seconds=2.0)
+    except (ServiceTimeout, ServiceUnreachable) as exc:
+        raise RuntimeError(f"{name} unreachable at {base_url}: {type(exc.__cause__).__name__}") from exc
+    if response.status != 200:
+        raise RuntimeError(f"{name} /healthz answered {response.status}")

@@ -1,5 +1,5 @@
-"""What a GraphQL operation runs with: the process-wide runtime (the pooled HTTP client, the token
-verifier) and the request's verified caller.
+"""What a GraphQL operation runs with: the process-wide runtime (the pooled HTTP client for the
+services, the token verifier) and the request's verified caller.
 
 Authentication happens in the context getter, but a missing or invalid token does not fail the HTTP
 request there: the context records why, and every root field refuses with a GraphQL error whose
@@ -29,6 +29,7 @@ from gateway.errors import GatewayError, unauthenticated
 from gateway.live import Hub, LiveEvents
 from gateway.loaders import Loaders, current_loaders
 from gateway.settings import GatewaySettings
+from gateway.transport import ServiceTransport
 
 log = logging.getLogger(__name__)
 
@@ -46,31 +47,36 @@ class GatewayRuntime:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.urls = settings.service_urls()
-        self._http: httpx.AsyncClient | None = None
+        self._http: ServiceTransport | None = None
+        self._jwks_http: httpx.AsyncClient | None = None
         self._verifier: TokenVerifier | None = None
         # Subscriptions wait on the hub; the consumer rings it from the events (gateway/live.py).
         self.hub = Hub()
         self.live = LiveEvents(settings, self.hub) if settings.GRAPHQL_LIVE_EVENTS else None
 
     async def start(self) -> None:
-        # One pooled client for the process (engineering.md, trap 4): the services, and the JWKS.
-        self._http = httpx.AsyncClient(
+        # One pooled client for the process (engineering.md, trap 4) for the services' calls.
+        self._http = ServiceTransport(
+            timeout_seconds=self.settings.SERVICE_TIMEOUT_SECONDS,
+            connect_timeout_seconds=self.settings.SERVICE_CONNECT_TIMEOUT_SECONDS,
+            max_connections=self.settings.SERVICE_MAX_CONNECTIONS,
+            keepalive_seconds=self.settings.SERVICE_KEEPALIVE_SECONDS,
+        )
+        await self._http.start()
+        # The key set is read about once an hour: a small client of its own, traced like the services'.
+        self._jwks_http = httpx.AsyncClient(
             timeout=httpx.Timeout(
                 self.settings.SERVICE_TIMEOUT_SECONDS, connect=self.settings.SERVICE_CONNECT_TIMEOUT_SECONDS
             ),
-            limits=httpx.Limits(
-                max_connections=self.settings.SERVICE_MAX_CONNECTIONS,
-                max_keepalive_connections=self.settings.SERVICE_MAX_KEEPALIVE_CONNECTIONS,
-            ),
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=1),
             follow_redirects=False,
         )
-        # A client span per call to a service, whose traceparent header the service continues.
-        instrument_http_client(self._http)
+        instrument_http_client(self._jwks_http)
         self._verifier = TokenVerifier(
             issuer=self.settings.OIDC_ISSUER,
             audience=self.settings.OIDC_AUDIENCE,
             jwks_url=self.settings.OIDC_JWKS_URL,
-            http=self._http,
+            http=self._jwks_http,
         )
         if self.live is not None:
             await self.live.start()
@@ -79,11 +85,14 @@ class GatewayRuntime:
         if self.live is not None:
             await self.live.stop()
         if self._http is not None:
-            await self._http.aclose()
+            await self._http.close()
             self._http = None
+        if self._jwks_http is not None:
+            await self._jwks_http.aclose()
+            self._jwks_http = None
 
     @property
-    def http(self) -> httpx.AsyncClient:
+    def http(self) -> ServiceTransport:
         if self._http is None:
             raise RuntimeError("the gateway's HTTP client exists only while the app runs (lifespan)")
         return self._http

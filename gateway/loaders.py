@@ -49,50 +49,55 @@ async def _each(ids: list[uuid.UUID], fetch: Callable[[uuid.UUID], Awaitable[V]]
 class Loaders:
     def __init__(self, services: Callable[[], Services]) -> None:
         # ``services`` is called when a batch is sent, so that an unauthenticated operation can still
-        # get its loaders made (its resolvers refuse it before they load anything).
-        self._services = services
+        # get its loaders made (its resolvers refuse it before they load anything). The load functions
+        # hold ``services``, not ``self``: a loader that pointed back at its Loaders would make a cycle
+        # per operation, left to the garbage collector with everything it loaded.
         self.content_stats: DataLoader[uuid.UUID, ContentStats | None] = DataLoader(
-            load_fn=self._load_content_stats, max_batch_size=MetricsClient.MAX_BATCH
+            load_fn=lambda ids: _load_content_stats(services(), ids), max_batch_size=MetricsClient.MAX_BATCH
         )
         self.content_items: DataLoader[uuid.UUID, ContentItemPublic | None] = DataLoader(
-            load_fn=lambda ids: _each(ids, self._services().content.get_item), max_batch_size=20
+            load_fn=lambda ids: _each(ids, services().content.get_item), max_batch_size=20
         )
         # (content id, network) -> the caption the caller is offered there (gateway/captions.py).
         self.captions: DataLoader[tuple[uuid.UUID, str], CaptionChoice | None] = DataLoader(
-            load_fn=self._load_captions, max_batch_size=ContentClient.MAX_CAPTION_BATCH
+            load_fn=lambda keys: _load_captions(services(), keys), max_batch_size=ContentClient.MAX_CAPTION_BATCH
         )
         self.share_decisions: DataLoader[uuid.UUID, ShareDecisionPublic | None] = DataLoader(
-            load_fn=lambda ids: _each(ids, self._services().policy.share_decision), max_batch_size=20
+            load_fn=lambda ids: _each(ids, services().policy.share_decision), max_batch_size=20
         )
         self.link_previews: DataLoader[uuid.UUID, LinkPreviewPublic | None] = DataLoader(
-            load_fn=self._load_link_previews, max_batch_size=ContentClient.MAX_PREVIEW_BATCH
+            load_fn=lambda ids: _load_link_previews(services(), ids),
+            max_batch_size=ContentClient.MAX_PREVIEW_BATCH,
         )
 
-    async def _load_captions(self, keys: list[tuple[uuid.UUID, str]]) -> list[CaptionChoice | None]:
-        """``GET /api/v1/captions`` once per network asked for, with every item of the batch; an item
-        with no caption to offer (or that the caller cannot see) is None."""
-        by_network: dict[str, list[uuid.UUID]] = {}
-        for content_id, network in keys:
-            by_network.setdefault(network, []).append(content_id)
-        answers = await asyncio.gather(
-            *(self._services().content.choose_captions(network, ids) for network, ids in by_network.items())
-        )
-        found = {(c.content_id, c.network.value): c for answer in answers for c in answer}
-        return [found.get(key) for key in keys]
 
-    async def _load_content_stats(self, content_ids: list[uuid.UUID]) -> list[ContentStats | None]:
-        """``POST /api/v1/content-stats/batch`` once for the whole batch; an id metrics does not know
-        (nobody shared it yet) is None (the type shows zeros)."""
-        found = await self._services().metrics.content_stats(content_ids)
-        by_id = {stats.content_id: stats for stats in found}
-        return [by_id.get(i) for i in content_ids]
+async def _load_captions(services: Services, keys: list[tuple[uuid.UUID, str]]) -> list[CaptionChoice | None]:
+    """``GET /api/v1/captions`` once per network asked for, with every item of the batch; an item
+    with no caption to offer (or that the caller cannot see) is None."""
+    by_network: dict[str, list[uuid.UUID]] = {}
+    for content_id, network in keys:
+        by_network.setdefault(network, []).append(content_id)
+    answers = await asyncio.gather(
+        *(services.content.choose_captions(network, ids) for network, ids in by_network.items())
+    )
+    found = {(c.content_id, c.network.value): c for answer in answers for c in answer}
+    return [found.get(key) for key in keys]
 
-    async def _load_link_previews(self, item_ids: list[uuid.UUID]) -> list[LinkPreviewPublic | None]:
-        """``POST /api/v1/link-previews/batch`` once for the whole batch; what the caller may not see is
-        None, like an unknown item."""
-        found = await self._services().content.link_previews(item_ids)
-        by_id = {preview.item_id: preview for preview in found}
-        return [by_id.get(i) for i in item_ids]
+
+async def _load_content_stats(services: Services, content_ids: list[uuid.UUID]) -> list[ContentStats | None]:
+    """``POST /api/v1/content-stats/batch`` once for the whole batch; an id metrics does not know
+    (nobody shared it yet) is None (the type shows zeros)."""
+    found = await services.metrics.content_stats(content_ids)
+    by_id = {stats.content_id: stats for stats in found}
+    return [by_id.get(i) for i in content_ids]
+
+
+async def _load_link_previews(services: Services, item_ids: list[uuid.UUID]) -> list[LinkPreviewPublic | None]:
+    """``POST /api/v1/link-previews/batch`` once for the whole batch; what the caller may not see is
+    None, like an unknown item."""
+    found = await services.content.link_previews(item_ids)
+    by_id = {preview.item_id: preview for preview in found}
+    return [by_id.get(i) for i in item_ids]
 
 
 def current_loaders() -> Loaders:

@@ -42,6 +42,7 @@ from gateway.compliance import FETCHERS as COMPLIANCE_FETCHERS
 from gateway.compliance import ComplianceMutation, ComplianceQuery
 from gateway.enums import Network, Outcome, ShareStatus
 from gateway.errors import GatewayError, validation_failed
+from gateway.execution import GatewayExecutionContext
 from gateway.governance import FETCHERS as GOVERNANCE_FETCHERS
 from gateway.governance import GovernanceMutation, GovernanceQuery
 from gateway.inputs import (
@@ -728,6 +729,8 @@ def build_schema(
         types=list(USER_ERROR_TYPES),
         # Suggestions are also left out of validation and variable errors by RequestChecks.
         config=StrawberryConfig(disable_field_suggestions=not field_suggestions),
+        # Frees each operation's objects when it ends instead of leaving them to the garbage collector.
+        execution_context_class=GatewayExecutionContext,
         extensions=[
             # Parses and validates through the shared caches (in place of ParserCache and
             # ValidationCache) within the document limits, gives request errors their codes, checks

@@ -27,7 +27,9 @@ class GatewaySettings(ServiceSettings):
     SERVICE_TIMEOUT_SECONDS: float = 10.0
     SERVICE_CONNECT_TIMEOUT_SECONDS: float = 2.0
     SERVICE_MAX_CONNECTIONS: int = 200
-    SERVICE_MAX_KEEPALIVE_CONNECTIONS: int = 50
+    # How long an idle connection to a service is kept for the next call: under the services' own
+    # keep-alive (uvicorn's 5 s), so the gateway never sends on a connection the service is closing.
+    SERVICE_KEEPALIVE_SECONDS: float = Field(default=4.0, gt=0)
 
     # GraphQL guards: the deepest selection accepted (introspection fields are not counted) and the
     # most aliases in one document (aliases can repeat an expensive field many times).

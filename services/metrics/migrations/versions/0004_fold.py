@@ -15,7 +15,7 @@ from alembic import op
 from condividi.inbox_blocks import Key, claim_in, columns, to_bits
 
 revision = "0004_fold"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
