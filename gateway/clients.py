@@ -503,7 +503,13 @@ class ServiceClient:
         if endpoint.service != self.service:
             raise RuntimeError(f"{endpoint.path} is a route of {endpoint.service}, not of {self.service}")
         url = f"{self._base_url}{endpoint.url_path(**(path or {}))}"
-        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
+        # A list is the parameter repeated (``?status=a&status=b``), as the services read lists.
+        query = [
+            (key, _query_value(item))
+            for key, value in (params or {}).items()
+            if value is not None
+            for item in (value if isinstance(value, list | tuple) else [value])
+        ]
         try:
             response = await self._http.request(
                 endpoint.method, url, json_body=json, params=query, headers={**self._headers(), **(headers or {})}

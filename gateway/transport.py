@@ -15,7 +15,7 @@ per request.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,7 +103,7 @@ class ServiceTransport:
         url: str,
         *,
         headers: dict[str, str],
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
         json_body: Any = None,
         timeout_seconds: float | None = None,
     ) -> ServiceResponse:

@@ -70,8 +70,8 @@ class OrgA:
     spare_campaign: str = ""
     campaign_item: str = ""
     # Compliance rules (issue 8): one the cases read and replace, one only the delete case deletes.
-    compliance_rule: str
-    spare_compliance_rule: str
+    compliance_rule: str = ""
+    spare_compliance_rule: str = ""
     # The campaign above has a compliance rule of its own too (policy only scopes rules by its id).
     # Employee suggestions (issue 7): one to read, and one each for the cases that accept and decline.
     suggestion: str = ""
