@@ -9,6 +9,7 @@ import asyncio
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 
@@ -28,6 +29,17 @@ def _graphql(system: RunningSystem, query: str, variables: dict[str, Any], heade
     assert "errors" not in body, body
     data: dict[str, Any] = body["data"]
     return data
+
+
+async def _catalog_has_captions(database_url: str, content_id: uuid.UUID) -> bool:
+    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        captions = await connection.fetchval(
+            "SELECT jsonb_array_length(captions) FROM content_catalog WHERE content_id = $1", content_id
+        )
+    finally:
+        await connection.close()
+    return bool(captions)
 
 
 async def _share_requested(bootstrap: str, topic: str, share_id: str) -> ShareRequested | None:
@@ -97,8 +109,17 @@ def test_a_share_of_an_edited_caption_records_its_personal_touch_and_policy_is_t
     share_mutation = """mutation($i: ShareContentInput!) {
       shareContent(input: $i) { share { id personalTouch } errors { __typename message } } }"""
 
+    # Sharing learns of the item's captions from ContentPublished, asynchronously; a share made before
+    # that (through the catalog-miss path) is scored against the default caption, as documented.
+    decoded_item = from_global_id(item_id)
+    assert decoded_item is not None
+
+    def captions_in_sharings_catalog() -> bool | None:
+        return asyncio.run(_catalog_has_captions(system.databases["sharing"], decoded_item[1])) or None
+
+    eventually(captions_in_sharings_catalog)
+
     def shared() -> dict[str, Any] | None:
-        # Sharing learns of the item (and its captions) from ContentPublished, asynchronously.
         answer = _graphql(
             system, share_mutation, {"i": {"contentId": item_id, "network": "LINKEDIN", "text": text}}, employee
         )
